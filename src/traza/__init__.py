@@ -1,0 +1,131 @@
+"""Traza: experiment tracking with MLflow's API, fast and local-first.
+
+``import traza as mlflow`` gives the fluent API below. Submodules (``traza.sklearn``,
+``traza.models``, ``traza.pyfunc``, ``traza.data``, ``traza.artifacts`` ...) load on first
+attribute access, so importing Traza stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from traza._version import __version__
+from traza.client import MlflowClient, TrazaClient
+from traza.entities import RunStatus, ViewType
+from traza.exceptions import MlflowException, TrazaException
+from traza.fluent import (
+    ActiveRun,
+    active_run,
+    create_experiment,
+    delete_experiment,
+    delete_experiment_tag,
+    delete_run,
+    delete_tag,
+    end_run,
+    flush_async_logging,
+    get_artifact_uri,
+    get_experiment,
+    get_experiment_by_name,
+    get_parent_run,
+    get_run,
+    get_tracking_uri,
+    is_tracking_uri_set,
+    last_active_run,
+    log_artifact,
+    log_artifacts,
+    log_dict,
+    log_figure,
+    log_image,
+    log_input,
+    log_inputs,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    log_text,
+    rename_experiment,
+    restore_experiment,
+    search_experiments,
+    search_runs,
+    set_experiment,
+    set_experiment_tag,
+    set_experiment_tags,
+    set_tag,
+    set_tags,
+    set_tracking_uri,
+    start_run,
+)
+
+_LAZY_SUBMODULES = frozenset(
+    {
+        "artifacts",
+        "client",
+        "config",
+        "data",
+        "entities",
+        "exceptions",
+        "models",
+        "pyfunc",
+        "sklearn",
+        "store",
+        "tracking",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"traza.{name}")
+    raise AttributeError(f"module 'traza' has no attribute {name!r}")
+
+
+__all__ = [
+    "ActiveRun",
+    "MlflowClient",
+    "MlflowException",
+    "RunStatus",
+    "TrazaClient",
+    "TrazaException",
+    "ViewType",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_experiment_tag",
+    "delete_run",
+    "delete_tag",
+    "end_run",
+    "flush_async_logging",
+    "get_artifact_uri",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_parent_run",
+    "get_run",
+    "get_tracking_uri",
+    "is_tracking_uri_set",
+    "last_active_run",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_input",
+    "log_inputs",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "rename_experiment",
+    "restore_experiment",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]

@@ -1,0 +1,108 @@
+"""Artifacts in a local folder, every path confined to the root (no '..', absolute or symlink
+escapes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import urllib.parse
+from pathlib import Path
+
+from traza.artifacts.base import ArtifactRepository
+from traza.entities import FileInfo
+from traza.exceptions import invalid, not_found
+from traza.validation import validate_artifact_path
+
+
+def local_path_of(uri: str) -> Path:
+    if uri.startswith("file:"):
+        return Path(urllib.parse.unquote(urllib.parse.urlparse(uri).path))
+    return Path(uri)
+
+
+class LocalArtifactRepository(ArtifactRepository):
+    def __init__(self, artifact_uri: str) -> None:
+        super().__init__(artifact_uri)
+        self.root = local_path_of(artifact_uri)
+
+    def _real_root(self) -> Path:
+        return self.root.resolve()
+
+    def _confined(self, target: Path, original: str) -> Path:
+        real = target.resolve()
+        root = self._real_root()
+        if real != root and root not in real.parents:
+            raise invalid(
+                f"Invalid artifact path {original!r}: it resolves outside the run's artifact "
+                "root (through a symbolic link)."
+            )
+        return real
+
+    def _target(self, path: str | None) -> tuple[str, Path]:
+        rel = validate_artifact_path(path)
+        return rel, (self.root / rel) if rel else self.root
+
+    def _dest_dir(self, artifact_path: str | None) -> Path:
+        rel, target = self._target(artifact_path)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._confined(target, rel)
+        target.mkdir(parents=True, exist_ok=True)
+        return self._confined(target, rel)
+
+    def log_artifact(self, local_file: Path, artifact_path: str | None = None) -> None:
+        local_file = Path(local_file)
+        if not local_file.is_file():
+            raise invalid(f"Cannot log {str(local_file)!r}: no such file.")
+        dest = self._dest_dir(artifact_path) / local_file.name
+        if dest.is_symlink():
+            dest.unlink()
+        shutil.copyfile(local_file, dest)
+
+    def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
+        local_dir = Path(local_dir)
+        if not local_dir.is_dir():
+            raise invalid(f"Cannot log {str(local_dir)!r}: no such directory.")
+        dest = self._dest_dir(artifact_path)
+        shutil.copytree(local_dir, dest, dirs_exist_ok=True)
+
+    def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
+        rel, target = self._target(path)
+        if not target.exists():
+            return []
+        real = self._confined(target, rel)
+        if not real.is_dir():
+            return []
+        out = []
+        for entry in sorted(os.scandir(real), key=lambda e: e.name):
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir():
+                out.append(FileInfo(child, True, None))
+            else:
+                out.append(FileInfo(child, False, entry.stat().st_size))
+        return out
+
+    def _existing(self, artifact_path: str) -> Path:
+        rel, target = self._target(artifact_path)
+        if not target.exists() and not target.is_symlink():
+            raise not_found(f"No artifact {rel!r} under {self.artifact_uri}.")
+        return self._confined(target, rel)
+
+    def download_artifacts(self, artifact_path: str, dst_path: Path) -> Path:
+        source = self._existing(artifact_path)
+        dst_path = Path(dst_path)
+        dst_path.mkdir(parents=True, exist_ok=True)
+        dest = dst_path / (source.name if validate_artifact_path(artifact_path) else "artifacts")
+        if source.is_dir():
+            for inner in source.rglob("*"):
+                if inner.is_symlink():
+                    self._confined(inner, str(inner.relative_to(self._real_root())))
+            shutil.copytree(source, dest, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, dest)
+        return dest
+
+    def read_bytes(self, artifact_path: str) -> bytes:
+        source = self._existing(artifact_path)
+        if source.is_dir():
+            raise invalid(f"Artifact {artifact_path!r} is a directory, not a file.")
+        return source.read_bytes()

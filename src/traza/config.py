@@ -1,0 +1,58 @@
+"""Settings read from the environment in one place; the rest of Traza is given values.
+
+``TRAZA_*`` variables win over their ``MLFLOW_*`` twins when both are set, so a Traza user can
+point Traza somewhere without disturbing MLflow tooling on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+DEFAULT_TRACKING_URI = "mlruns"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(f"TRAZA_{name}") or os.environ.get(f"MLFLOW_{name}")
+    return value or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    tracking_uri: str | None
+    experiment_name: str | None
+    experiment_id: str | None
+    run_id: str | None
+
+
+def from_environment() -> Settings:
+    return Settings(
+        tracking_uri=_env("TRACKING_URI"),
+        experiment_name=_env("EXPERIMENT_NAME"),
+        experiment_id=_env("EXPERIMENT_ID"),
+        run_id=_env("RUN_ID"),
+    )
+
+
+def tracking_uri_from_environment() -> str | None:
+    return _env("TRACKING_URI")
+
+
+def consume_run_id() -> str | None:
+    """The run id a parent process (``traza run``) handed over, removed so it is used once.
+
+    Removing it keeps grandchildren from resuming the same run, as MLflow does.
+    """
+    run_id = _env("RUN_ID")
+    os.environ.pop("TRAZA_RUN_ID", None)
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    return run_id
+
+
+def current_user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return os.environ.get("USER") or "unknown"

@@ -1,0 +1,131 @@
+"""Connections and transactions: one short transaction per call or batch, pragmas set in one place.
+
+A :class:`Database` hands out a cursor inside ``write()`` (a write transaction taken up front, so
+concurrent writers queue on the lock instead of failing half-way) or ``read()`` (a snapshot).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from traza.store.sql.dialect import SQLITE, Dialect
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # With WAL, NORMAL keeps every committed transaction across a process crash; only a power
+    # loss can take the last ones back.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=60000",
+    "PRAGMA case_sensitive_like=ON",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-32000",
+)
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, parameters: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(Protocol):
+    dialect: Dialect
+
+    def write(self) -> Any: ...
+
+    def read(self) -> Any: ...
+
+    def table_names(self) -> set[str]: ...
+
+    def close(self) -> None: ...
+
+
+_open_databases: weakref.WeakSet[SqliteDatabase] = weakref.WeakSet()
+
+
+def _forget_connections_after_fork() -> None:
+    # A connection must never cross a fork: the child opens its own on first use.
+    for db in list(_open_databases):
+        db._reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_connections_after_fork)
+
+
+class SqliteDatabase:
+    """One connection per process, serialised by a lock; SQLite's WAL lets processes share."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        _open_databases.add(self)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=60.0
+        )
+        for pragma in SQLITE_PRAGMAS:
+            conn.execute(pragma)
+        return conn
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            conn = self.connection
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                conn.rollback()
+                raise
+            else:
+                cur.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            conn = self.connection
+            cur = conn.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                conn.rollback()
+
+    def table_names(self) -> set[str]:
+        with self.read() as cur:
+            cur.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            return {row[0] for row in cur.fetchall()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _reset_after_fork(self) -> None:
+        self._lock = threading.RLock()
+        self._conn = None

@@ -1,0 +1,222 @@
+"""Traza's schema as ordered, named migrations, recorded in the database they were applied to.
+
+Migrations only ever append: a released one is never edited, a change is a new entry. Each is
+applied inside the same transaction that records it, so two processes opening a new database at
+once cannot both apply it, and a crash mid-way leaves the previous version intact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from traza.exceptions import TrazaException
+from traza.store.sql.db import Cursor, Database
+from traza.store.sql.dialect import Dialect
+
+MIGRATIONS_TABLE = "traza_migrations"
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    statements: Sequence[str] = ()
+    #: For changes that need more than DDL (data rewrites); runs after ``statements``.
+    run: Callable[[Cursor, Dialect], None] | None = None
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        "0001_tracking",
+        (
+            """CREATE TABLE experiments (
+                experiment_id BIGINT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                artifact_location TEXT NOT NULL,
+                lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+                creation_time BIGINT NOT NULL,
+                last_update_time BIGINT NOT NULL,
+                deleted_time BIGINT
+            )""",
+            """CREATE TABLE experiment_tags (
+                experiment_id BIGINT NOT NULL REFERENCES experiments (experiment_id)
+                    ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (experiment_id, key)
+            ){without_rowid}""",
+            """CREATE TABLE runs (
+                id {serial_pk},
+                run_uuid TEXT NOT NULL UNIQUE,
+                experiment_id BIGINT NOT NULL REFERENCES experiments (experiment_id),
+                name TEXT NOT NULL DEFAULT '',
+                user_id TEXT NOT NULL DEFAULT '',
+                status TEXT NOT NULL DEFAULT 'RUNNING',
+                start_time BIGINT NOT NULL,
+                end_time BIGINT,
+                lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+                artifact_uri TEXT NOT NULL,
+                deleted_time BIGINT
+            )""",
+            "CREATE INDEX runs_by_experiment ON runs (experiment_id, start_time, run_uuid)",
+            """CREATE TABLE params (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)
+            ){without_rowid}""",
+            "CREATE INDEX params_by_key ON params (key, value)",
+            """CREATE TABLE tags (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)
+            ){without_rowid}""",
+            "CREATE INDEX tags_by_key ON tags (key, value)",
+            # value is NULL exactly when is_nan is 1 (SQLite cannot store NaN).
+            """CREATE TABLE metrics (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                step BIGINT NOT NULL,
+                timestamp BIGINT NOT NULL,
+                value DOUBLE PRECISION,
+                is_nan SMALLINT NOT NULL DEFAULT 0,
+                model_id TEXT,
+                dataset_name TEXT,
+                dataset_digest TEXT
+            )""",
+            "CREATE INDEX metrics_by_run_key_step ON metrics (run_id, key, step, timestamp)",
+            # One row per (run, key): what search and order_by read, so they never scan
+            # histories. min/max ignore NaN.
+            """CREATE TABLE latest_metrics (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value DOUBLE PRECISION,
+                timestamp BIGINT NOT NULL,
+                step BIGINT NOT NULL,
+                is_nan SMALLINT NOT NULL DEFAULT 0,
+                min_value DOUBLE PRECISION,
+                max_value DOUBLE PRECISION,
+                count BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (run_id, key)
+            ){without_rowid}""",
+            "CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value)",
+        ),
+    ),
+    Migration(
+        "0002_inputs_and_logged_models",
+        (
+            """CREATE TABLE datasets (
+                id {serial_pk},
+                experiment_id BIGINT NOT NULL REFERENCES experiments (experiment_id)
+                    ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                source_type TEXT NOT NULL,
+                source TEXT NOT NULL,
+                schema TEXT,
+                profile TEXT,
+                UNIQUE (experiment_id, name, digest)
+            )""",
+            """CREATE TABLE run_inputs (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                dataset_id BIGINT NOT NULL REFERENCES datasets (id) ON DELETE CASCADE,
+                PRIMARY KEY (run_id, dataset_id)
+            ){without_rowid}""",
+            """CREATE TABLE input_tags (
+                run_id BIGINT NOT NULL,
+                dataset_id BIGINT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run_id, dataset_id, key),
+                FOREIGN KEY (run_id, dataset_id) REFERENCES run_inputs (run_id, dataset_id)
+                    ON DELETE CASCADE
+            ){without_rowid}""",
+            """CREATE TABLE logged_models (
+                model_id TEXT PRIMARY KEY,
+                experiment_id BIGINT NOT NULL REFERENCES experiments (experiment_id)
+                    ON DELETE CASCADE,
+                name TEXT NOT NULL,
+                source_run_id TEXT,
+                model_type TEXT,
+                status TEXT NOT NULL DEFAULT 'PENDING',
+                status_message TEXT,
+                artifact_location TEXT NOT NULL,
+                creation_time BIGINT NOT NULL,
+                last_update_time BIGINT NOT NULL,
+                lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+                deleted_time BIGINT
+            )""",
+            "CREATE INDEX logged_models_by_experiment ON logged_models (experiment_id)",
+            """CREATE TABLE logged_model_params (
+                model_id TEXT NOT NULL REFERENCES logged_models (model_id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (model_id, key)
+            ){without_rowid}""",
+            """CREATE TABLE logged_model_tags (
+                model_id TEXT NOT NULL REFERENCES logged_models (model_id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (model_id, key)
+            ){without_rowid}""",
+            """CREATE TABLE run_outputs (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                model_id TEXT NOT NULL,
+                step BIGINT NOT NULL DEFAULT 0,
+                PRIMARY KEY (run_id, model_id)
+            ){without_rowid}""",
+            "CREATE INDEX metrics_by_model ON metrics (model_id)",
+        ),
+    ),
+)
+
+
+def applied_migrations(db: Database) -> list[str]:
+    if MIGRATIONS_TABLE not in db.table_names():
+        return []
+    with db.read() as cur:
+        cur.execute(db.dialect.sql(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY name"))
+        return [row[0] for row in cur.fetchall()]
+
+
+def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[str]:
+    """Bring the schema up to date; returns the names applied now (empty when current)."""
+    known = [m.name for m in migrations]
+    applied = applied_migrations(db)
+    unknown = sorted(set(applied) - set(known))
+    if unknown:
+        raise TrazaException(
+            f"This database was written by a newer Traza (migrations {unknown} are unknown "
+            "here). Upgrade Traza to open it.",
+            error_code="INVALID_STATE",
+        )
+    if set(known) <= set(applied):
+        return []
+    done: list[str] = []
+    dialect = db.dialect
+    with db.write() as cur:
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+            "(name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"
+        )
+        cur.execute(dialect.sql(f"SELECT name FROM {MIGRATIONS_TABLE}"))
+        present = {row[0] for row in cur.fetchall()}
+        for migration in migrations:
+            if migration.name in present:
+                continue
+            for statement in migration.statements:
+                cur.execute(dialect.ddl(statement))
+            if migration.run is not None:
+                migration.run(cur, dialect)
+            cur.execute(
+                dialect.sql(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"),
+                (migration.name, _now_ms()),
+            )
+            done.append(migration.name)
+    return done
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,123 @@
+"""Choose a store by tracking URI, once, at the edge.
+
+No URI means ``./mlruns`` (created on first use). A folder path or ``file:`` URI means Traza's
+folder layout there (``traza.db`` plus ``artifacts/``); ``sqlite:///path.db`` a database file
+with artifacts beside it. Databases and folders written by MLflow are refused, never migrated.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import urllib.parse
+from pathlib import Path
+
+from traza.exceptions import TrazaException
+from traza.store.base import Store
+
+DB_FILENAME = "traza.db"
+ARTIFACTS_DIRNAME = "artifacts"
+
+
+def _refuse(what: str, location: str) -> TrazaException:
+    return TrazaException(
+        f"{location} is {what}. Traza never writes into MLflow's stores; copy its data into a "
+        f"Traza store with `traza import {location}`, or point the tracking URI elsewhere.",
+        error_code="INVALID_PARAMETER_VALUE",
+    )
+
+
+def _check_not_mlflow_folder(folder: Path) -> None:
+    if not folder.is_dir() or (folder / DB_FILENAME).exists():
+        return
+    for child in folder.iterdir():
+        if child.name.isdigit() and (child / "meta.yaml").is_file():
+            raise _refuse("an MLflow file store", str(folder))
+
+
+def _check_not_mlflow_database(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        raise TrazaException(
+            f"{path} is not a SQLite database ({e}). Point the tracking URI at a Traza store.",
+            error_code="INVALID_PARAMETER_VALUE",
+        ) from None
+    if "traza_migrations" in names:
+        return
+    if "alembic_version" in names:
+        raise _refuse("an MLflow database", str(path))
+    if names:
+        raise TrazaException(
+            f"{path} is a SQLite database that Traza did not create (tables: "
+            f"{', '.join(sorted(names)[:5])}...). Traza only opens its own databases.",
+            error_code="INVALID_PARAMETER_VALUE",
+        )
+
+
+def local_folder(uri: str) -> Path | None:
+    """The folder of a folder-layout URI (plain path or ``file:``), else ``None``."""
+    if uri.startswith("file:"):
+        parsed = urllib.parse.urlparse(uri)
+        return Path(urllib.parse.unquote(parsed.path))
+    if "://" in uri or uri.startswith(("sqlite:", "postgresql:", "postgres:")):
+        return None
+    return Path(uri)
+
+
+def open_store(uri: str) -> Store:
+    """Open (creating when missing) the store a tracking URI names."""
+    from traza.store.sql.db import SqliteDatabase
+    from traza.store.sql.store import SqlStore
+
+    folder = local_folder(uri)
+    if folder is not None:
+        folder = folder.expanduser().resolve()
+        _check_not_mlflow_folder(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        db_path = folder / DB_FILENAME
+        _check_not_mlflow_database(db_path)
+        return SqlStore(SqliteDatabase(db_path), ARTIFACTS_DIRNAME, base_dir=folder)
+    if uri.startswith("sqlite:"):
+        # SQLAlchemy's form: sqlite:///rel.db is relative to the working directory,
+        # sqlite:////abs/file.db is absolute.
+        rest = uri[len("sqlite:///") :].split("?", 1)[0] if uri.startswith("sqlite:///") else ""
+        if rest in ("", ":memory:"):
+            raise TrazaException(
+                f"Unsupported SQLite URI {uri!r}: name a database file, e.g. sqlite:///mlflow.db.",
+                error_code="INVALID_PARAMETER_VALUE",
+            )
+        db_path = Path(rest).expanduser().resolve()
+        _check_not_mlflow_database(db_path)
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        return SqlStore(SqliteDatabase(db_path), ARTIFACTS_DIRNAME, base_dir=db_path.parent)
+    scheme = uri.split(":", 1)[0]
+    raise TrazaException(
+        f"Unsupported tracking URI {uri!r} (scheme {scheme!r}). Use a folder path, file:, "
+        "or sqlite:///path.db.",
+        error_code="INVALID_PARAMETER_VALUE",
+    )
+
+
+_open_stores: dict[str, Store] = {}
+
+
+def cached_store(uri: str) -> Store:
+    """The process's one open store for ``uri`` (SQLite wants one connection per process)."""
+    key = _normalise(uri)
+    store = _open_stores.get(key)
+    if store is None:
+        store = _open_stores[key] = open_store(uri)
+    return store
+
+
+def _normalise(uri: str) -> str:
+    folder = local_folder(uri)
+    if folder is not None:
+        return str(folder.expanduser().resolve())
+    return uri
