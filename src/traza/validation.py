@@ -51,7 +51,8 @@ def validate_key(key: Any, kind: str = "key") -> str:
             f"Invalid {kind} {key!r}: names may only contain alphanumerics, underscores (_), "
             "dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)."
         )
-    if posixpath.normpath(key) != key or key.startswith("/"):
+    normalised = posixpath.normpath(key)
+    if normalised != key or normalised.startswith(("/", "..")) or normalised == ".":
         raise invalid(
             f"Invalid {kind} {key!r}: names are used as file names and must not resolve to "
             f"another name ({posixpath.normpath(key)!r}); remove leading, doubled or trailing "

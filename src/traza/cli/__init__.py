@@ -1,0 +1,48 @@
+"""The ``traza`` command: thin click commands over the client (subcommands load on use)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from traza._version import __version__
+
+_SUBCOMMANDS = {
+    "experiments": ("traza.cli.experiments", "experiments"),
+    "runs": ("traza.cli.runs", "runs"),
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_SUBCOMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _SUBCOMMANDS:
+            return None
+        import importlib
+
+        module, attr = _SUBCOMMANDS[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), attr)
+        return command
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(__version__, "--version", prog_name="traza")
+@click.option(
+    "--tracking-uri",
+    default=None,
+    help="Store to use (default: TRAZA_TRACKING_URI, MLFLOW_TRACKING_URI, or ./mlruns).",
+)
+@click.pass_context
+def main(ctx: click.Context, tracking_uri: str | None) -> None:
+    """Traza: experiment tracking with MLflow's interfaces."""
+    ctx.obj = {"tracking_uri": tracking_uri}
+
+
+def client_from(ctx: click.Context) -> Any:
+    """The client for the ``--tracking-uri`` given to ``traza`` (or the environment's)."""
+    from traza.client import TrazaClient
+
+    return TrazaClient((ctx.find_root().obj or {}).get("tracking_uri"))
