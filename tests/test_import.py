@@ -1,0 +1,39 @@
+"""``import traza`` stays cheap: no heavy modules, and a deliberate public surface."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import traza
+
+HEAVY = ["pandas", "numpy", "sqlalchemy", "httpx", "requests", "starlette", "uvicorn", "fastapi",
+         "flask", "sklearn", "yaml", "click", "sqlite3", "matplotlib"]
+
+
+def test_import_loads_nothing_heavy() -> None:
+    code = (
+        "import json, sys; import traza; "
+        "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; "
+        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_public_surface() -> None:
+    for name in traza.__all__:
+        assert hasattr(traza, name), name
+    assert traza.MlflowClient is traza.TrazaClient
+    assert traza.exceptions.MlflowException is traza.TrazaException
+    for name in ["Metric", "Param", "RunTag", "Run", "Experiment", "ViewType", "RunStatus"]:
+        assert hasattr(traza.entities, name)
+    assert callable(traza.data.from_pandas) and callable(traza.data.from_numpy)
+
+
+def test_missing_model_functions_say_why() -> None:
+    import pytest
+
+    with pytest.raises(AttributeError, match="Models milestone"):
+        traza.sklearn.log_model  # noqa: B018
