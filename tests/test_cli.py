@@ -64,7 +64,9 @@ def test_runs_list_filter_order_json(logged: dict[str, str]) -> None:
     lines = table.output.splitlines()
     assert lines[0].split()[:5] == ["Run", "ID", "Name", "Status", "Started"]
     assert logged["high"] in lines[2] and logged["low"] in lines[3]
-    data = json.loads(run("runs", "list", "-n", "cli-runs", "--filter", "metrics.acc > 0.5", "--json").output)
+    data = json.loads(
+        run("runs", "list", "-n", "cli-runs", "--filter", "metrics.acc > 0.5", "--json").output
+    )
     assert [r["info"]["run_id"] for r in data] == [logged["high"]]
     assert data[0]["data"]["metrics"] == {"acc": 0.9}
     missing = run("runs", "list", "-n", "nope")

@@ -74,7 +74,8 @@ def test_processes_log_into_one_database_at_once(tmp_path: Path) -> None:
     mlflow.set_tracking_uri(store_dir)
     shared = mlflow.MlflowClient().create_run("0", run_name="shared").info.run_id
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, store_dir, str(w), shared]) for w in range(4)
+        subprocess.Popen([sys.executable, "-c", WORKER, store_dir, str(w), shared])
+        for w in range(4)
     ]
     assert [w.wait(timeout=120) for w in workers] == [0, 0, 0, 0]
     runs = mlflow.search_runs(experiment_names=["shared"], output_format="list")

@@ -70,8 +70,13 @@ def test_system_tags_description_and_user_tags() -> None:
 def test_git_commit_tag_from_script_in_repo(isolated: Path) -> None:
     repo = isolated / "repo"
     repo.mkdir()
-    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin"}
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+        "PATH": "/usr/bin:/bin",
+    }
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True, env=env)
     script = repo / "train.py"
     script.write_text(
@@ -129,7 +134,9 @@ def test_resume_from_mlflow_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
     assert mlflow.get_run(created.info.run_id).data.metrics == {"resumed": 1.0}
 
 
-def test_tracking_uri_environment_precedence(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_tracking_uri_environment_precedence(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", str(tmp_path / "a"))
     monkeypatch.setenv("TRAZA_TRACKING_URI", str(tmp_path / "b"))
     assert mlflow.get_tracking_uri() == (tmp_path / "b").as_uri()
@@ -183,11 +190,18 @@ def test_search_runs_dataframe_and_list() -> None:
     df = mlflow.search_runs(filter_string="params.model = 'rf'", order_by=["metrics.acc DESC"])
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns[:6]) == [
-        "run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
     ]
     assert list(df["tags.mlflow.runName"]) == ["r2", "r0"]
     assert list(df["metrics.acc"]) == [0.7, 0.5]
-    assert str(df["start_time"].dtype).startswith("datetime64") and df["start_time"].dt.tz is not None
+    assert (
+        str(df["start_time"].dtype).startswith("datetime64") and df["start_time"].dt.tz is not None
+    )
     everything = mlflow.search_runs()
     assert len(everything) == 3 and math.isnan(
         everything.loc[everything["tags.mlflow.runName"] == "r1", "metrics.acc"].iloc[0]

@@ -8,8 +8,22 @@ import sys
 
 import traza
 
-HEAVY = ["pandas", "numpy", "sqlalchemy", "httpx", "requests", "starlette", "uvicorn", "fastapi",
-         "flask", "sklearn", "yaml", "click", "sqlite3", "matplotlib"]
+HEAVY = [
+    "pandas",
+    "numpy",
+    "sqlalchemy",
+    "httpx",
+    "requests",
+    "starlette",
+    "uvicorn",
+    "fastapi",
+    "flask",
+    "sklearn",
+    "yaml",
+    "click",
+    "sqlite3",
+    "matplotlib",
+]
 
 
 def test_import_loads_nothing_heavy() -> None:

@@ -101,7 +101,11 @@ class TrazaClient:
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
         return self.store.search_experiments(
-            view_type, max_results or SEARCH_MAX_RESULTS_DEFAULT, filter_string, order_by, page_token
+            view_type,
+            max_results or SEARCH_MAX_RESULTS_DEFAULT,
+            filter_string,
+            order_by,
+            page_token,
         )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -206,9 +210,7 @@ class TrazaClient:
         self.store.log_metric(run_id, metric)
         return _DONE
 
-    def log_param(
-        self, run_id: str, key: str, value: Any, synchronous: bool | None = None
-    ) -> Any:
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         self.store.log_param(run_id, Param(key, str(value)))
         return value
 
@@ -259,14 +261,18 @@ class TrazaClient:
 
         return get_repository(self.get_run(run_id).info.artifact_uri)
 
-    def log_artifact(self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    def log_artifact(
+        self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         path = Path(local_path)
         if path.is_dir():
             self._repo(run_id).log_artifacts(path, f"{artifact_path or ''}/{path.name}".lstrip("/"))
         else:
             self._repo(run_id).log_artifact(path, artifact_path)
 
-    def log_artifacts(self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
         self._repo(run_id).log_artifacts(Path(local_dir), artifact_path)
 
     def _log_written(self, run_id: str, artifact_file: str, write: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class ViewType:
     DELETED_ONLY = 2
     ALL = 3
 
-    _NAMES = {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}
+    _NAMES: ClassVar[dict[str, int]] = {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}
 
     @classmethod
     def from_string(cls, view_str: str) -> int:
@@ -56,7 +56,13 @@ class RunStatus:
     FAILED = 4
     KILLED = 5
 
-    _NAMES = {"RUNNING": 1, "SCHEDULED": 2, "FINISHED": 3, "FAILED": 4, "KILLED": 5}
+    _NAMES: ClassVar[dict[str, int]] = {
+        "RUNNING": 1,
+        "SCHEDULED": 2,
+        "FINISHED": 3,
+        "FAILED": 4,
+        "KILLED": 5,
+    }
     _TERMINATED = frozenset({"FINISHED", "FAILED", "KILLED"})
 
     @classmethod
@@ -379,7 +385,9 @@ class RunOutputs:
     model_outputs: tuple[LoggedModelOutput, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model_outputs": [{"model_id": m.model_id, "step": m.step} for m in self.model_outputs]}
+        return {
+            "model_outputs": [{"model_id": m.model_id, "step": m.step} for m in self.model_outputs]
+        }
 
 
 @dataclass(frozen=True, slots=True)

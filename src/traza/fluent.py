@@ -55,7 +55,9 @@ class ActiveRun(Run):
     ) -> bool:
         frame = _top()
         if frame is not None and frame.run.info.run_id == self.info.run_id:
-            end_run(RunStatus.to_string(RunStatus.FINISHED if exc_type is None else RunStatus.FAILED))
+            end_run(
+                RunStatus.to_string(RunStatus.FINISHED if exc_type is None else RunStatus.FAILED)
+            )
         return exc_type is None
 
 
@@ -110,7 +112,9 @@ def set_experiment(
         assert experiment_name is not None
         found = client.get_experiment_by_name(experiment_name)
         if found is None:
-            _logger.info("Experiment %r does not exist. Creating a new experiment.", experiment_name)
+            _logger.info(
+                "Experiment %r does not exist. Creating a new experiment.", experiment_name
+            )
             try:
                 new_id = client.create_experiment(experiment_name)
             except TrazaException as e:
@@ -419,7 +423,7 @@ def log_image(
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
-    _, rid = _target()
+    _target()
     frame = _top()
     assert frame is not None
     root = frame.run.info.artifact_uri
@@ -484,7 +488,10 @@ def search_runs(
         found = [client.get_experiment_by_name(n) for n in experiment_names]
         ids = [e.experiment_id for e in found if e is not None]
     elif experiment_ids:
-        ids = [str(e) for e in ([experiment_ids] if isinstance(experiment_ids, str) else experiment_ids)]
+        ids = [
+            str(e)
+            for e in ([experiment_ids] if isinstance(experiment_ids, str) else experiment_ids)
+        ]
     elif search_all_experiments:
         ids = [e.experiment_id for e in search_experiments(ViewType.ALL)]
     else:

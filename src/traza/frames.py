@@ -37,19 +37,16 @@ def runs_to_dataframe(runs: Sequence[Run]) -> Any:
             (tags, run.data.tags),
         ):
             for key, value in values.items():
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = [None] * n
-                column[i] = value
+                columns.setdefault(key, [None] * n)[i] = value
     frame = pd.DataFrame(data)
     for name in ("start_time", "end_time"):
         frame[name] = pd.to_datetime(frame[name], unit="ms", utc=True)
     extra: dict[str, Any] = {}
-    for key, values in metrics.items():
-        extra[f"metrics.{key}"] = pd.Series(values, dtype="float64")
-    for prefix, columns in (("params", params), ("tags", tags)):
-        for key, values in columns.items():
-            extra[f"{prefix}.{key}"] = pd.Series(values, dtype="object")
+    for key, cells in metrics.items():
+        extra[f"metrics.{key}"] = pd.Series(cells, dtype="float64")
+    for prefix, table in (("params", params), ("tags", tags)):
+        for key, cells in table.items():
+            extra[f"{prefix}.{key}"] = pd.Series(cells, dtype="object")
     if extra:
         frame = pd.concat([frame, pd.DataFrame(extra)], axis=1)
     return frame

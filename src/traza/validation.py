@@ -73,7 +73,9 @@ def validate_metric_value(key: str, value: Any) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise invalid(f"Got invalid value {value!r} for metric {key!r}: not a real number.") from None
+        raise invalid(
+            f"Got invalid value {value!r} for metric {key!r}: not a real number."
+        ) from None
 
 
 def validate_timestamp(key: str, timestamp: Any) -> int:
@@ -193,7 +195,5 @@ def validate_artifact_path(path: str | None) -> str:
         )
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise invalid(
-            f"Invalid artifact path {path!r}: '..' would leave the run's artifact root."
-        )
+        raise invalid(f"Invalid artifact path {path!r}: '..' would leave the run's artifact root.")
     return "/".join(parts)

@@ -37,7 +37,8 @@ def runs(store: Store) -> dict[str, str]:
         ids["c"],
         [
             DatasetInput(
-                Dataset("train", "d1", "local", "{}"), (InputTag("mlflow.data.context", "training"),)
+                Dataset("train", "d1", "local", "{}"),
+                (InputTag("mlflow.data.context", "training"),),
             )
         ],
     )
@@ -82,7 +83,9 @@ def names(store: Store, runs: dict[str, str], filter_string: str = "", order_by=
         ('tags."team" = "nlp"', ["c"]),
     ],
 )
-def test_filters(store: Store, runs: dict[str, str], filter_string: str, expected: list[str]) -> None:
+def test_filters(
+    store: Store, runs: dict[str, str], filter_string: str, expected: list[str]
+) -> None:
     assert names(store, runs, filter_string) == expected
 
 

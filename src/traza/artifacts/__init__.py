@@ -29,7 +29,10 @@ def get_repository(artifact_uri: str) -> ArtifactRepository:
 
 
 def _locate(
-    artifact_uri: str | None, run_id: str | None, artifact_path: str | None, tracking_uri: str | None
+    artifact_uri: str | None,
+    run_id: str | None,
+    artifact_path: str | None,
+    tracking_uri: str | None,
 ) -> tuple[ArtifactRepository, str]:
     """(repository, path inside it) for the three ways MLflow lets callers name artifacts."""
     from traza.client import TrazaClient

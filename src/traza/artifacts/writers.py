@@ -97,7 +97,9 @@ def png_from_array(array: Any) -> bytes:
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
-        raise invalid(f"Cannot log an image of shape {a.shape}: use (H, W), (H, W, 3) or (H, W, 4).")
+        raise invalid(
+            f"Cannot log an image of shape {a.shape}: use (H, W), (H, W, 3) or (H, W, 4)."
+        )
     if a.dtype.kind == "f":
         if np.isnan(a).any() or a.min() < 0 or a.max() > 1:
             raise invalid("Float images must hold values in [0, 1] (no NaN).")
@@ -114,7 +116,9 @@ def png_from_array(array: Any) -> bytes:
     rows = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(a).reshape(height, -1))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
     return (

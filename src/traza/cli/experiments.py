@@ -34,7 +34,9 @@ def create(ctx: click.Context, name: str, artifact_location: str | None) -> None
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 @reports_errors
-def list_experiments(ctx: click.Context, view: str, filter_string: str | None, as_json: bool) -> None:
+def list_experiments(
+    ctx: click.Context, view: str, filter_string: str | None, as_json: bool
+) -> None:
     """List experiments."""
     client = client_from(ctx)
     found, token = [], None
@@ -50,7 +52,13 @@ def list_experiments(ctx: click.Context, view: str, filter_string: str | None, a
     echo_table(
         ["ID", "Name", "Stage", "Created", "Artifact location"],
         [
-            (e.experiment_id, e.name, e.lifecycle_stage, timestamp(e.creation_time), e.artifact_location)
+            (
+                e.experiment_id,
+                e.name,
+                e.lifecycle_stage,
+                timestamp(e.creation_time),
+                e.artifact_location,
+            )
             for e in found
         ],
     )

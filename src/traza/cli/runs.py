@@ -27,7 +27,7 @@ def _duration(run: Run) -> str:
 @runs.command(name="list")
 @click.option("-x", "--experiment-id", "experiment_ids", multiple=True, help="Repeatable.")
 @click.option("-n", "--experiment-name", "experiment_names", multiple=True, help="Repeatable.")
-@click.option("--filter", "filter_string", default="", help="e.g. \"metrics.rmse < 0.5\"")
+@click.option("--filter", "filter_string", default="", help='e.g. "metrics.rmse < 0.5"')
 @click.option("--order-by", multiple=True, help="e.g. 'metrics.rmse ASC'; repeatable.")
 @click.option("--view", type=click.Choice(sorted(_VIEWS)), default="active", show_default=True)
 @click.option("--max-results", type=click.IntRange(1, 50000), default=1000, show_default=True)
@@ -52,7 +52,9 @@ def list_runs(
         if experiment is None:
             raise invalid(f"No experiment named {name!r}; see `traza experiments list`.")
         ids.append(experiment.experiment_id)
-    found = client.search_runs(ids or ["0"], filter_string, _VIEWS[view], max_results, list(order_by))
+    found = client.search_runs(
+        ids or ["0"], filter_string, _VIEWS[view], max_results, list(order_by)
+    )
     if as_json:
         echo_json([r.to_dictionary() for r in found])
         return
@@ -63,7 +65,13 @@ def list_runs(
         + [f"metrics.{k}" for k in metric_keys]
         + [f"params.{k}" for k in param_keys],
         [
-            [r.info.run_id, r.info.run_name, r.info.status, timestamp(r.info.start_time), _duration(r)]
+            [
+                r.info.run_id,
+                r.info.run_name,
+                r.info.status,
+                timestamp(r.info.start_time),
+                _duration(r),
+            ]
             + [_number(r.data.metrics.get(k)) for k in metric_keys]
             + [r.data.params.get(k, "") for k in param_keys]
             for r in found

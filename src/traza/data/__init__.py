@@ -139,7 +139,10 @@ class NumpyDataset(Dataset):
     @property
     def schema(self) -> str | None:
         def spec(array: Any) -> dict[str, Any]:
-            return {"type": "tensor", "tensor-spec": {"dtype": str(array.dtype), "shape": [-1, *array.shape[1:]]}}
+            return {
+                "type": "tensor",
+                "tensor-spec": {"dtype": str(array.dtype), "shape": [-1, *array.shape[1:]]},
+            }
 
         out = {"features": json.dumps([spec(self.features)])}
         if self.targets is not None:
@@ -148,7 +151,10 @@ class NumpyDataset(Dataset):
 
     @property
     def profile(self) -> dict[str, Any]:
-        profile = {"features_shape": list(self.features.shape), "features_size": int(self.features.size)}
+        profile = {
+            "features_shape": list(self.features.shape),
+            "features_size": int(self.features.size),
+        }
         if self.targets is not None:
             profile["targets_shape"] = list(self.targets.shape)
             profile["targets_size"] = int(self.targets.size)

@@ -1,4 +1,4 @@
-"""`traza.models`: MLflow's `mlflow.models` module, so `import traza.models` and `mlflow.models` resolve.
+"""`traza.models`, MLflow's `mlflow.models`: `import traza.models` and `mlflow.models` resolve.
 
 Model support (the MLmodel format, flavors, signatures) is the Models milestone; until it lands
 this module exists so scripts import cleanly, and names it lacks say so.

@@ -1,4 +1,4 @@
-"""`traza.pyfunc`: MLflow's `mlflow.pyfunc` module, so `import traza.pyfunc` and `mlflow.pyfunc` resolve.
+"""`traza.pyfunc`, MLflow's `mlflow.pyfunc`: `import traza.pyfunc` and `mlflow.pyfunc` resolve.
 
 Model support (the MLmodel format, flavors, signatures) is the Models milestone; until it lands
 this module exists so scripts import cleanly, and names it lacks say so.

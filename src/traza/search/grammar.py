@@ -93,7 +93,9 @@ class _Tok:
 
 def _fail(source: str, pos: int, message: str) -> TrazaException:
     caret = " " * pos + "^"
-    return invalid(f"Invalid filter {source!r}: {message} (at position {pos})\n  {source}\n  {caret}")
+    return invalid(
+        f"Invalid filter {source!r}: {message} (at position {pos})\n  {source}\n  {caret}"
+    )
 
 
 def _tokenize(source: str) -> list[_Tok]:
@@ -191,7 +193,9 @@ class _Parser:
                 elif tok.kind == "number":
                     items.append(tok.text)
                 else:
-                    raise _fail(self.source, tok.pos, f"expected a quoted value, found {tok.text!r}")
+                    raise _fail(
+                        self.source, tok.pos, f"expected a quoted value, found {tok.text!r}"
+                    )
                 sep = self.next("',' or ')'")
                 if sep.kind == "rparen":
                     break
@@ -212,7 +216,7 @@ class _Parser:
         )
 
     def clauses(self) -> list[tuple[str | None, str, int, str, int, Value, str, int]]:
-        out = []
+        out: list[tuple[str | None, str, int, str, int, Value, str, int]] = []
         if not self.tokens:
             return out
         while True:
@@ -248,7 +252,9 @@ def parse_run_filter(filter_string: str | None) -> tuple[Comparison, ...]:
                 _check_kind(filter_string, kind, value_pos, "string", f"attribute {key!r}")
             else:
                 valid = sorted(RUN_STRING_ATTRIBUTES | RUN_NUMERIC_ATTRIBUTES)
-                raise _fail(filter_string, key_pos, f"unknown attribute {key!r}; use one of {valid}")
+                raise _fail(
+                    filter_string, key_pos, f"unknown attribute {key!r}; use one of {valid}"
+                )
         elif entity == "metric":
             _check_op(filter_string, op, op_pos, NUMERIC_OPS, f"metric {key!r}")
             _check_kind(filter_string, kind, value_pos, "number", f"metric {key!r}")
@@ -258,7 +264,9 @@ def parse_run_filter(filter_string: str | None) -> tuple[Comparison, ...]:
         else:
             if key not in DATASET_KEYS:
                 raise _fail(
-                    filter_string, key_pos, f"unknown dataset key {key!r}; use {sorted(DATASET_KEYS)}"
+                    filter_string,
+                    key_pos,
+                    f"unknown dataset key {key!r}; use {sorted(DATASET_KEYS)}",
                 )
             _check_op(filter_string, op, op_pos, STRING_OPS | LIST_OPS, f"dataset {key!r}")
             _check_kind(filter_string, kind, value_pos, "string", f"dataset {key!r}")
@@ -281,8 +289,7 @@ def parse_experiment_filter(filter_string: str | None) -> tuple[Comparison, ...]
             _check_op(filter_string, op, op_pos, NUMERIC_OPS, f"attribute {key!r}")
             _check_kind(filter_string, kind, value_pos, "number", f"attribute {key!r}")
         elif key in EXPERIMENT_STRING_ATTRIBUTES:
-            ops = STRING_OPS | LIST_OPS if key == "experiment_id" else STRING_OPS | LIST_OPS
-            _check_op(filter_string, op, op_pos, ops, f"attribute {key!r}")
+            _check_op(filter_string, op, op_pos, STRING_OPS | LIST_OPS, f"attribute {key!r}")
             _check_kind(filter_string, kind, value_pos, "string", f"attribute {key!r}")
         else:
             valid = sorted(EXPERIMENT_STRING_ATTRIBUTES | EXPERIMENT_NUMERIC_ATTRIBUTES)
@@ -307,7 +314,9 @@ def _run_entity(source: str, prefix: str | None, pos: int) -> Entity:
 def _experiment_entity(source: str, prefix: str | None, pos: int) -> Entity:
     entity = _run_entity(source, prefix, pos)
     if entity not in ("attribute", "tag"):
-        raise _fail(source, pos, f"experiments can be filtered by attributes and tags, not {prefix!r}")
+        raise _fail(
+            source, pos, f"experiments can be filtered by attributes and tags, not {prefix!r}"
+        )
     return entity
 
 

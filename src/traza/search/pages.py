@@ -20,7 +20,9 @@ def decode_page_token(token: str | None) -> int:
         data = json.loads(base64.b64decode(token, validate=True))
         offset = data["offset"]
     except (binascii.Error, ValueError, KeyError, TypeError):
-        raise invalid(f"Invalid page token {token!r}: pass the token a previous page returned.") from None
+        raise invalid(
+            f"Invalid page token {token!r}: pass the token a previous page returned."
+        ) from None
     if not isinstance(offset, int) or offset < 0:
         raise invalid(f"Invalid page token {token!r}: pass the token a previous page returned.")
     return offset

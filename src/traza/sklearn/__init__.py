@@ -1,4 +1,4 @@
-"""`traza.sklearn`: MLflow's `mlflow.sklearn` module, so `import traza.sklearn` and `mlflow.sklearn` resolve.
+"""`traza.sklearn`, MLflow's `mlflow.sklearn`: `import traza.sklearn` and `mlflow.sklearn` resolve.
 
 Model support (the MLmodel format, flavors, signatures) is the Models milestone; until it lands
 this module exists so scripts import cleanly, and names it lacks say so.

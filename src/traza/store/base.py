@@ -146,5 +146,6 @@ class Store(ABC):
     @abstractmethod
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None: ...
 
+    @abstractmethod
     def close(self) -> None:
         """Release connections; the store must not be used afterwards."""

@@ -96,9 +96,7 @@ def run_filter_sql(dialect: Dialect, filters: Sequence[Comparison], args: list[A
     return conditions
 
 
-def run_order_sql(
-    order_by: Sequence[OrderBy], args: list[Any]
-) -> tuple[list[str], list[str]]:
+def run_order_sql(order_by: Sequence[OrderBy], args: list[Any]) -> tuple[list[str], list[str]]:
     """Return (LEFT JOIN clauses, ORDER BY terms) for ``order_by``."""
     joins: list[str] = []
     terms: list[str] = []

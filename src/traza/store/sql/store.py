@@ -1,4 +1,4 @@
-"""The SQL tracking store: experiments, runs and logging over a :class:`Database`.
+"""The SQL tracking store: runs and logging here, experiments in ``experiments.py``.
 
 Every public method is one transaction. Runs are joined by an integer id internally; the
 32-hex ``run_uuid`` is what users see. Artifact locations that Traza chose are stored relative to
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from typing import Any
 from traza.entities import (
     Dataset,
     DatasetInput,
-    Experiment,
-    ExperimentTag,
     InputTag,
     LifecycleStage,
     LoggedModelOutput,
@@ -34,82 +31,29 @@ from traza.entities import (
     RunTag,
     ViewType,
 )
-from traza.exceptions import (
-    RESOURCE_ALREADY_EXISTS,
-    TrazaException,
-    invalid,
-    not_found,
-)
-from traza.search import (
-    decode_page_token,
-    encode_page_token,
-    parse_experiment_filter,
-    parse_experiment_order_by,
-    parse_run_filter,
-    parse_run_order_by,
-)
+from traza.exceptions import invalid, not_found
+from traza.search import decode_page_token, encode_page_token, parse_run_filter, parse_run_order_by
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
 from traza.store.sql.db import Cursor, Database
+from traza.store.sql.experiments import SqlExperiments
+from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
 from traza.store.sql.schema import migrate
+from traza.store.sql.util import chunks, marks, now_ms
 from traza.validation import (
-    MAX_EXPERIMENT_TAG_VAL_LENGTH,
-    MAX_RESULTS_SEARCH_EXPERIMENTS,
     MAX_RESULTS_SEARCH_RUNS,
     validate_batch_limits,
     validate_experiment_id,
-    validate_experiment_name,
     validate_key,
     validate_max_results,
-    validate_metric_value,
-    validate_param_value,
     validate_run_id,
-    validate_step,
     validate_tag_value,
-    validate_timestamp,
 )
 
-DEFAULT_EXPERIMENT_ID = "0"
-DEFAULT_EXPERIMENT_NAME = "Default"
 RUN_NAME_TAG = "mlflow.runName"
-_IN_CHUNK = 500
-
-# The latest value of a metric is the one with the largest (step, timestamp, value): MLflow's rule.
-_LATEST_UPSERT = """
-INSERT INTO latest_metrics
-    (run_id, key, value, timestamp, step, is_nan, min_value, max_value, count)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (run_id, key) DO UPDATE SET
-    value = CASE WHEN {newer} THEN excluded.value ELSE latest_metrics.value END,
-    is_nan = CASE WHEN {newer} THEN excluded.is_nan ELSE latest_metrics.is_nan END,
-    timestamp = CASE WHEN {newer} THEN excluded.timestamp ELSE latest_metrics.timestamp END,
-    step = CASE WHEN {newer} THEN excluded.step ELSE latest_metrics.step END,
-    min_value = CASE WHEN latest_metrics.min_value IS NULL THEN excluded.min_value
-        WHEN excluded.min_value IS NULL THEN latest_metrics.min_value
-        WHEN excluded.min_value < latest_metrics.min_value THEN excluded.min_value
-        ELSE latest_metrics.min_value END,
-    max_value = CASE WHEN latest_metrics.max_value IS NULL THEN excluded.max_value
-        WHEN excluded.max_value IS NULL THEN latest_metrics.max_value
-        WHEN excluded.max_value > latest_metrics.max_value THEN excluded.max_value
-        ELSE latest_metrics.max_value END,
-    count = latest_metrics.count + excluded.count
-""".format(
-    newer="(excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step AND "
-    "(excluded.timestamp > latest_metrics.timestamp OR (excluded.timestamp = "
-    "latest_metrics.timestamp AND COALESCE(excluded.value, -1e308) >= "
-    "COALESCE(latest_metrics.value, -1e308)))))"
-)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def _sort_key(m: Metric) -> tuple[int, int, float]:
-    return (m.step, m.timestamp, -math.inf if math.isnan(m.value) else m.value)
-
-
-class SqlStore(Store):
+class SqlStore(SqlExperiments, Store):
     """A tracking store on a SQL database.
 
     ``artifact_root`` is where new experiments put their artifacts: a URI, an absolute path, or
@@ -118,267 +62,10 @@ class SqlStore(Store):
 
     def __init__(self, db: Database, artifact_root: str, base_dir: Path | None = None) -> None:
         self.db = db
-        self.sql = db.dialect.sql
         self.artifact_root = artifact_root.rstrip("/")
         self.base_dir = base_dir
         migrate(db)
         self._ensure_default_experiment()
-
-    # -- locations ---------------------------------------------------------------------------
-    def _is_store_relative(self, location: str) -> bool:
-        return self.base_dir is not None and "://" not in location and not location.startswith("/")
-
-    def resolve_location(self, location: str) -> str:
-        """The absolute URI of a stored artifact location."""
-        if self._is_store_relative(location):
-            assert self.base_dir is not None
-            return (self.base_dir / location).resolve().as_uri()
-        return location
-
-    def _user_location(self, location: str) -> str:
-        if "://" in location or location.startswith("/"):
-            return location.rstrip("/")
-        return Path(location).resolve().as_uri()
-
-    # -- experiments -------------------------------------------------------------------------
-    def _ensure_default_experiment(self) -> None:
-        with self.db.read() as cur:
-            cur.execute("SELECT 1 FROM experiments WHERE experiment_id = 0")
-            if cur.fetchone() is not None:
-                return
-        now = now_ms()
-        with self.db.write() as cur:
-            cur.execute(
-                self.sql(
-                    "INSERT INTO experiments (experiment_id, name, artifact_location, "
-                    "lifecycle_stage, creation_time, last_update_time) VALUES (0, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT DO NOTHING"
-                ),
-                (
-                    DEFAULT_EXPERIMENT_NAME,
-                    f"{self.artifact_root}/{DEFAULT_EXPERIMENT_ID}",
-                    LifecycleStage.ACTIVE,
-                    now,
-                    now,
-                ),
-            )
-
-    def create_experiment(
-        self,
-        name: str,
-        artifact_location: str | None = None,
-        tags: Sequence[ExperimentTag] | None = None,
-    ) -> str:
-        validate_experiment_name(name)
-        tag_rows = [
-            (validate_key(t.key, "tag key"), validate_tag_value(t.key, t.value, MAX_EXPERIMENT_TAG_VAL_LENGTH))
-            for t in tags or ()
-        ]
-        now = now_ms()
-        with self.db.write() as cur:
-            cur.execute(
-                self.sql("SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?"),
-                (name,),
-            )
-            row = cur.fetchone()
-            if row is not None:
-                hint = (
-                    " (it is deleted: restore it, or choose another name)"
-                    if row[1] == LifecycleStage.DELETED
-                    else ""
-                )
-                raise TrazaException(
-                    f"Experiment {name!r} already exists with id {row[0]}{hint}.",
-                    error_code=RESOURCE_ALREADY_EXISTS,
-                )
-            while True:
-                experiment_id = secrets.randbits(63) or 1
-                cur.execute(
-                    self.sql("SELECT 1 FROM experiments WHERE experiment_id = ?"), (experiment_id,)
-                )
-                if cur.fetchone() is None:
-                    break
-            location = (
-                self._user_location(artifact_location)
-                if artifact_location
-                else f"{self.artifact_root}/{experiment_id}"
-            )
-            cur.execute(
-                self.sql(
-                    "INSERT INTO experiments (experiment_id, name, artifact_location, "
-                    "lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, ?, ?, ?, ?)"
-                ),
-                (experiment_id, name, location, LifecycleStage.ACTIVE, now, now),
-            )
-            cur.executemany(
-                self.sql(
-                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)"
-                ),
-                [(experiment_id, k, v) for k, v in dict(tag_rows).items()],
-            )
-        return str(experiment_id)
-
-    _EXPERIMENT_COLUMNS = (
-        "e.experiment_id, e.name, e.artifact_location, e.lifecycle_stage, e.creation_time, "
-        "e.last_update_time"
-    )
-
-    def _experiments(self, cur: Cursor, rows: list[Any]) -> list[Experiment]:
-        ids = [row[0] for row in rows]
-        tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-        for chunk in _chunks(ids):
-            cur.execute(
-                self.sql(
-                    "SELECT experiment_id, key, value FROM experiment_tags "
-                    f"WHERE experiment_id IN ({_marks(chunk)})"
-                ),
-                chunk,
-            )
-            for experiment_id, key, value in cur.fetchall():
-                tags[experiment_id][key] = value
-        return [
-            Experiment(
-                experiment_id=str(row[0]),
-                name=row[1],
-                artifact_location=self.resolve_location(row[2]),
-                lifecycle_stage=row[3],
-                tags=tags[row[0]],
-                creation_time=row[4],
-                last_update_time=row[5],
-            )
-            for row in rows
-        ]
-
-    def _experiment_row(self, cur: Cursor, experiment_id: str) -> Any:
-        validate_experiment_id(experiment_id)
-        cur.execute(
-            self.sql(f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e WHERE experiment_id = ?"),
-            (int(experiment_id),),
-        )
-        row = cur.fetchone()
-        if row is None:
-            raise not_found(f"No experiment with id {experiment_id} exists.")
-        return row
-
-    def get_experiment(self, experiment_id: str) -> Experiment:
-        with self.db.read() as cur:
-            return self._experiments(cur, [self._experiment_row(cur, str(experiment_id))])[0]
-
-    def get_experiment_by_name(self, experiment_name: str) -> Experiment | None:
-        with self.db.read() as cur:
-            cur.execute(
-                self.sql(f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e WHERE name = ?"),
-                (experiment_name,),
-            )
-            row = cur.fetchone()
-            return self._experiments(cur, [row])[0] if row else None
-
-    def search_experiments(
-        self,
-        view_type: int = ViewType.ACTIVE_ONLY,
-        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
-        filter_string: str | None = None,
-        order_by: Sequence[str] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList[Experiment]:
-        validate_max_results(max_results, MAX_RESULTS_SEARCH_EXPERIMENTS)
-        filters = parse_experiment_filter(filter_string)
-        orders = parse_experiment_order_by(list(order_by or ()))
-        offset = decode_page_token(page_token)
-        args: list[Any] = []
-        stages = LifecycleStage.view_type_to_stages(view_type)
-        conditions = [f"e.lifecycle_stage IN ({_marks(stages)})"]
-        args.extend(stages)
-        conditions += sqlc.experiment_filter_sql(self.db.dialect, filters, args)
-        query = (
-            f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e "
-            f"WHERE {' AND '.join(conditions)} "
-            f"ORDER BY {', '.join(sqlc.experiment_order_sql(orders))} LIMIT ? OFFSET ?"
-        )
-        args += [max_results + 1, offset]
-        with self.db.read() as cur:
-            cur.execute(self.sql(query), args)
-            rows = cur.fetchall()
-            experiments = self._experiments(cur, rows[:max_results])
-        token = encode_page_token(offset + max_results) if len(rows) > max_results else None
-        return PagedList(experiments, token)
-
-    def _active_experiment(self, cur: Cursor, experiment_id: str, action: str) -> int:
-        row = self._experiment_row(cur, experiment_id)
-        if row[3] != LifecycleStage.ACTIVE:
-            raise invalid(
-                f"Cannot {action} experiment {experiment_id}: it is deleted. Restore it first."
-            )
-        return int(row[0])
-
-    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
-        validate_experiment_name(new_name)
-        with self.db.write() as cur:
-            eid = self._active_experiment(cur, str(experiment_id), "rename")
-            cur.execute(
-                self.sql("SELECT experiment_id FROM experiments WHERE name = ?"), (new_name,)
-            )
-            row = cur.fetchone()
-            if row is not None and row[0] != eid:
-                raise TrazaException(
-                    f"Cannot rename experiment {experiment_id} to {new_name!r}: experiment "
-                    f"{row[0]} already has that name.",
-                    error_code=RESOURCE_ALREADY_EXISTS,
-                )
-            cur.execute(
-                self.sql(
-                    "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"
-                ),
-                (new_name, now_ms(), eid),
-            )
-
-    def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
-        now = now_ms()
-        deleted_time = now if stage == LifecycleStage.DELETED else None
-        with self.db.write() as cur:
-            eid = int(self._experiment_row(cur, str(experiment_id))[0])
-            cur.execute(
-                self.sql(
-                    "UPDATE experiments SET lifecycle_stage = ?, deleted_time = ?, "
-                    "last_update_time = ? WHERE experiment_id = ?"
-                ),
-                (stage, deleted_time, now, eid),
-            )
-            cur.execute(
-                self.sql(
-                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?"
-                ),
-                (stage, deleted_time, eid),
-            )
-
-    def delete_experiment(self, experiment_id: str) -> None:
-        self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
-
-    def restore_experiment(self, experiment_id: str) -> None:
-        self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
-
-    def set_experiment_tag(self, experiment_id: str, tag: ExperimentTag) -> None:
-        key = validate_key(tag.key, "tag key")
-        value = validate_tag_value(key, tag.value, MAX_EXPERIMENT_TAG_VAL_LENGTH)
-        with self.db.write() as cur:
-            eid = self._active_experiment(cur, str(experiment_id), "tag")
-            cur.execute(
-                self.sql(
-                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
-                    "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value"
-                ),
-                (eid, key, value),
-            )
-
-    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
-        with self.db.write() as cur:
-            eid = self._active_experiment(cur, str(experiment_id), "untag")
-            cur.execute(
-                self.sql("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?"),
-                (eid, key),
-            )
-            if cur.rowcount == 0:
-                raise not_found(f"No tag {key!r} on experiment {experiment_id}.")
 
     # -- runs --------------------------------------------------------------------------------
     def create_run(
@@ -389,9 +76,7 @@ class SqlStore(Store):
         tags: Sequence[RunTag],
         run_name: str | None,
     ) -> Run:
-        tag_map = {
-            validate_key(t.key, "tag key"): validate_tag_value(t.key, t.value) for t in tags
-        }
+        tag_map = {validate_key(t.key, "tag key"): validate_tag_value(t.key, t.value) for t in tags}
         tagged_name = tag_map.get(RUN_NAME_TAG)
         if run_name and tagged_name and run_name != tagged_name:
             raise invalid(
@@ -418,8 +103,16 @@ class SqlStore(Store):
                     "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
                     "start_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
-                (run_uuid, row[0], name, user_id or "", "RUNNING", start_time,
-                 LifecycleStage.ACTIVE, artifact_uri),
+                (
+                    run_uuid,
+                    row[0],
+                    name,
+                    user_id or "",
+                    "RUNNING",
+                    start_time,
+                    LifecycleStage.ACTIVE,
+                    artifact_uri,
+                ),
             )
             cur.execute(self.sql("SELECT id FROM runs WHERE run_uuid = ?"), (run_uuid,))
             rid = cur.fetchone()[0]
@@ -486,12 +179,12 @@ class SqlStore(Store):
         inputs: dict[int, list[DatasetInput]] = {i: [] for i in ids}
         outputs: dict[int, list[LoggedModelOutput]] = {i: [] for i in ids}
         uuid_of = {row[0]: row[1] for row in rows}
-        for chunk in _chunks(ids):
-            marks = _marks(chunk)
+        for chunk in chunks(ids):
+            in_list = marks(chunk)
             cur.execute(
                 self.sql(
                     "SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics "
-                    f"WHERE run_id IN ({marks})"
+                    f"WHERE run_id IN ({in_list})"
                 ),
                 chunk,
             )
@@ -500,12 +193,13 @@ class SqlStore(Store):
                     Metric(key, math.nan if is_nan else value, ts, step, run_id=uuid_of[rid])
                 )
             cur.execute(
-                self.sql(f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})"), chunk
+                self.sql(f"SELECT run_id, key, value FROM params WHERE run_id IN ({in_list})"),
+                chunk,
             )
             for rid, key, value in cur.fetchall():
                 params[rid][key] = value
             cur.execute(
-                self.sql(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})"), chunk
+                self.sql(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({in_list})"), chunk
             )
             for rid, key, value in cur.fetchall():
                 tags[rid][key] = value
@@ -527,12 +221,12 @@ class SqlStore(Store):
         inputs: dict[int, list[DatasetInput]],
         outputs: dict[int, list[LoggedModelOutput]],
     ) -> None:
-        marks = _marks(chunk)
+        in_list = marks(chunk)
         cur.execute(
             self.sql(
                 "SELECT i.run_id, d.id, d.name, d.digest, d.source_type, d.source, d.schema, "
                 "d.profile FROM run_inputs i JOIN datasets d ON d.id = i.dataset_id "
-                f"WHERE i.run_id IN ({marks}) ORDER BY d.id"
+                f"WHERE i.run_id IN ({in_list}) ORDER BY d.id"
             ),
             chunk,
         )
@@ -541,7 +235,7 @@ class SqlStore(Store):
             cur.execute(
                 self.sql(
                     "SELECT run_id, dataset_id, key, value FROM input_tags "
-                    f"WHERE run_id IN ({marks})"
+                    f"WHERE run_id IN ({in_list})"
                 ),
                 chunk,
             )
@@ -553,7 +247,7 @@ class SqlStore(Store):
                     DatasetInput(Dataset(*fields), tuple(input_tags.get((rid, did), ())))
                 )
         cur.execute(
-            self.sql(f"SELECT run_id, model_id, step FROM run_outputs WHERE run_id IN ({marks})"),
+            self.sql(f"SELECT run_id, model_id, step FROM run_outputs WHERE run_id IN ({in_list})"),
             chunk,
         )
         for rid, model_id, step in cur.fetchall():
@@ -579,7 +273,8 @@ class SqlStore(Store):
                 raise invalid(str(e)) from None
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
-            sets, args = [], []
+            sets: list[str] = []
+            args: list[Any] = []
             if status is not None:
                 sets.append("status = ?")
                 args.append(status)
@@ -591,7 +286,9 @@ class SqlStore(Store):
                 args.append(run_name)
                 self._upsert_tags(cur, rid, [(RUN_NAME_TAG, run_name)])
             if sets:
-                cur.execute(self.sql(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"), [*args, rid])
+                cur.execute(
+                    self.sql(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"), [*args, rid]
+                )
             return self._run_info(self._run_row(cur, run_id))
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
@@ -599,7 +296,9 @@ class SqlStore(Store):
         with self.db.write() as cur:
             self._run_row(cur, run_id)
             cur.execute(
-                self.sql("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?"),
+                self.sql(
+                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?"
+                ),
                 (stage, deleted_time, run_id),
             )
 
@@ -630,7 +329,10 @@ class SqlStore(Store):
         args: list[Any] = []
         joins, terms = sqlc.run_order_sql(orders, args)
         stages = LifecycleStage.view_type_to_stages(run_view_type)
-        conditions = [f"r.experiment_id IN ({_marks(exp_ids)})", f"r.lifecycle_stage IN ({_marks(stages)})"]
+        conditions = [
+            f"r.experiment_id IN ({marks(exp_ids)})",
+            f"r.lifecycle_stage IN ({marks(stages)})",
+        ]
         args += exp_ids + stages
         conditions += sqlc.run_filter_sql(self.db.dialect, filters, args)
         query = (
@@ -654,8 +356,8 @@ class SqlStore(Store):
         tags: Sequence[RunTag] = (),
     ) -> None:
         validate_batch_limits(len(metrics), len(params), len(tags))
-        metric_rows = [_metric_row(m) for m in metrics]
-        param_map = _unique_params(params)
+        metric_rows = [metric_row(m) for m in metrics]
+        param_map = unique_params(params)
         tag_rows = [
             (validate_key(t.key, "tag key"), validate_tag_value(t.key, t.value)) for t in tags
         ]
@@ -669,17 +371,15 @@ class SqlStore(Store):
                 self._upsert_tags(cur, rid, tag_rows)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
-        row = _metric_row(metric)
+        row = metric_row(metric)
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
             self._insert_metrics(cur, rid, [row])
 
-    def _insert_params(
-        self, cur: Cursor, rid: int, run_id: str, param_map: dict[str, str]
-    ) -> None:
+    def _insert_params(self, cur: Cursor, rid: int, run_id: str, param_map: dict[str, str]) -> None:
         keys = list(param_map)
         cur.execute(
-            self.sql(f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({_marks(keys)})"),
+            self.sql(f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks(keys)})"),
             [rid, *keys],
         )
         existing = dict(cur.fetchall())
@@ -703,25 +403,8 @@ class SqlStore(Store):
             ),
             [(rid, *row) for row in rows],
         )
-        # Fold the batch per key first, so latest_metrics takes one upsert per key.
-        summary: dict[str, list[Any]] = {}
-        for key, step, ts, value, is_nan, *_ in rows:
-            s = summary.get(key)
-            if s is None:
-                summary[key] = [value, ts, step, is_nan, value, value, 1]
-                continue
-            if (step, ts, -math.inf if value is None else value) >= (
-                s[2],
-                s[1],
-                -math.inf if s[0] is None else s[0],
-            ):
-                s[0], s[1], s[2], s[3] = value, ts, step, is_nan
-            if value is not None:
-                s[4] = value if s[4] is None or value < s[4] else s[4]
-                s[5] = value if s[5] is None or value > s[5] else s[5]
-            s[6] += 1
         cur.executemany(
-            self.sql(_LATEST_UPSERT), [(rid, key, *s) for key, s in summary.items()]
+            self.sql(LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()]
         )
 
     def _upsert_tags(self, cur: Cursor, rid: int, tag_rows: Iterable[tuple[str, str]]) -> None:
@@ -797,7 +480,8 @@ class SqlStore(Store):
                 )
                 cur.execute(
                     self.sql(
-                        "SELECT id FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"
+                        "SELECT id FROM datasets "
+                        "WHERE experiment_id = ? AND name = ? AND digest = ?"
                     ),
                     (experiment_id, d.name, d.digest),
                 )
@@ -820,42 +504,3 @@ class SqlStore(Store):
 
     def close(self) -> None:
         self.db.close()
-
-
-def _metric_row(m: Metric) -> tuple[Any, ...]:
-    key = validate_key(m.key, "metric name")
-    value = validate_metric_value(key, m.value)
-    is_nan = value != value
-    return (
-        key,
-        validate_step(key, m.step),
-        validate_timestamp(key, m.timestamp),
-        None if is_nan else value,
-        1 if is_nan else 0,
-        m.model_id,
-        m.dataset_name,
-        m.dataset_digest,
-    )
-
-
-def _unique_params(params: Sequence[Param]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for p in params:
-        key = validate_key(p.key, "param name")
-        value = validate_param_value(key, p.value)
-        if key in out and out[key] != value:
-            raise invalid(
-                f"Param {key!r} appears twice in one batch with different values "
-                f"({out[key]!r} and {value!r})."
-            )
-        out[key] = value
-    return out
-
-
-def _marks(items: Sequence[Any]) -> str:
-    return ", ".join("?" * len(items))
-
-
-def _chunks(ids: list[int]) -> Iterable[list[int]]:
-    for i in range(0, len(ids), _IN_CHUNK):
-        yield ids[i : i + _IN_CHUNK]
