@@ -63,7 +63,7 @@ WORKER = textwrap.dedent(
             traza.log_params({"worker": worker, "i": i})
             for step in range(10):
                 traza.log_metric("m", step, step=step)
-        client.log_batch(shared, metrics=[Metric(f"w{worker}", float(s), 1, s) for s in range(50)])
+        client.log_batch(shared, metrics=[Metric(f"w{worker}", float(s), i, s) for s in range(50)])
         client.log_metric(shared, "all", 1.0, step=int(worker) * 100 + i)
     """
 )

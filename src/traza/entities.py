@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -120,8 +120,9 @@ def _from_kv(items: Iterable[dict[str, Any]] | None) -> dict[str, str]:
     return {str(i["key"]): str(i.get("value", "")) for i in items or ()}
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(NamedTuple):
+    """One metric point. A named tuple: histories hold many of these, and tuples build fast."""
+
     key: str
     value: float
     timestamp: int

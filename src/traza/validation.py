@@ -65,6 +65,8 @@ def validate_key(key: Any, kind: str = "key") -> str:
 
 def validate_metric_value(key: str, value: Any) -> float:
     """Return the metric value as a float; NaN and ±inf are valid values."""
+    if type(value) is float:  # the common case, without the ABC checks below
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
         raise invalid(
             f"Got invalid value {value!r} for metric {key!r}: "
@@ -79,6 +81,8 @@ def validate_metric_value(key: str, value: Any) -> float:
 
 
 def validate_timestamp(key: str, timestamp: Any) -> int:
+    if type(timestamp) is int and 0 <= timestamp <= MAX_INT64:
+        return timestamp
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral | float):
         raise invalid(
             f"Invalid timestamp {timestamp!r} for metric {key!r}: "
@@ -93,6 +97,8 @@ def validate_timestamp(key: str, timestamp: Any) -> int:
 
 
 def validate_step(key: str, step: Any) -> int:
+    if type(step) is int and -MAX_INT64 <= step <= MAX_INT64:
+        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         if isinstance(step, float) and step.is_integer():
             return int(step)

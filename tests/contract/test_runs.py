@@ -227,3 +227,14 @@ def test_log_inputs(store: Store, run_id: str) -> None:
     store.log_inputs(run_id, [item])  # idempotent
     inputs = store.get_run(run_id).inputs.dataset_inputs
     assert inputs == (item,)
+
+
+def test_identical_points_are_kept_once(store: Store, run_id: str) -> None:
+    point = Metric("m", 0.5, 100, 3)
+    store.log_batch(run_id, metrics=[point, point])
+    store.log_metric(run_id, point)
+    store.log_metric(run_id, Metric("m", 0.5, 101, 3))  # another timestamp is another point
+    assert [(m.timestamp, m.value) for m in store.get_metric_history(run_id, "m")] == [
+        (100, 0.5),
+        (101, 0.5),
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,19 +40,17 @@ class SqlExperiments:
     db: Database
     artifact_root: str
     base_dir: Path | None
+    #: ``base_dir`` as a ``file:`` URI, computed once: locations are resolved for every run read.
+    _base_uri: str
 
     def sql(self, statement: str) -> str:
         return self.db.dialect.sql(statement)
 
-    def _is_store_relative(self, location: str) -> bool:
-        return self.base_dir is not None and "://" not in location and not location.startswith("/")
-
     def resolve_location(self, location: str) -> str:
-        """The absolute URI of a stored artifact location."""
-        if self._is_store_relative(location):
-            assert self.base_dir is not None
-            return (self.base_dir / location).resolve().as_uri()
-        return location
+        """The absolute URI of a stored artifact location (relative ones are the store's own)."""
+        if self.base_dir is None or "://" in location or location.startswith("/"):
+            return location
+        return f"{self._base_uri}/{urllib.parse.quote(location)}"
 
     def _user_location(self, location: str) -> str:
         if "://" in location or location.startswith("/"):

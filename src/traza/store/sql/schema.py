@@ -74,19 +74,21 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (run_id, key)
             ){without_rowid}""",
             "CREATE INDEX tags_by_key ON tags (key, value)",
-            # value is NULL exactly when is_nan is 1 (SQLite cannot store NaN).
+            # Clustered on its key, so a point costs one page write and a history is one range
+            # scan. SQLite cannot store NaN: such points store 0 with is_nan = 1. Logging the
+            # very same point twice keeps one.
             """CREATE TABLE metrics (
                 run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
                 key TEXT NOT NULL,
                 step BIGINT NOT NULL,
                 timestamp BIGINT NOT NULL,
-                value DOUBLE PRECISION,
                 is_nan SMALLINT NOT NULL DEFAULT 0,
+                value DOUBLE PRECISION NOT NULL,
                 model_id TEXT,
                 dataset_name TEXT,
-                dataset_digest TEXT
-            )""",
-            "CREATE INDEX metrics_by_run_key_step ON metrics (run_id, key, step, timestamp)",
+                dataset_digest TEXT,
+                PRIMARY KEY (run_id, key, step, timestamp, is_nan, value)
+            ){without_rowid}""",
             # One row per (run, key): what search and order_by read, so they never scan
             # histories. min/max ignore NaN.
             """CREATE TABLE latest_metrics (
@@ -101,7 +103,6 @@ MIGRATIONS: tuple[Migration, ...] = (
                 count BIGINT NOT NULL DEFAULT 0,
                 PRIMARY KEY (run_id, key)
             ){without_rowid}""",
-            "CREATE INDEX latest_metrics_by_key ON latest_metrics (key, value)",
         ),
     ),
     Migration(
@@ -167,7 +168,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 step BIGINT NOT NULL DEFAULT 0,
                 PRIMARY KEY (run_id, model_id)
             ){without_rowid}""",
-            "CREATE INDEX metrics_by_model ON metrics (model_id)",
+            "CREATE INDEX metrics_by_model ON metrics (model_id) WHERE model_id IS NOT NULL",
         ),
     ),
 )

@@ -63,7 +63,8 @@ class SqlStore(SqlExperiments, Store):
     def __init__(self, db: Database, artifact_root: str, base_dir: Path | None = None) -> None:
         self.db = db
         self.artifact_root = artifact_root.rstrip("/")
-        self.base_dir = base_dir
+        self.base_dir = base_dir.resolve() if base_dir is not None else None
+        self._base_uri = self.base_dir.as_uri() if self.base_dir is not None else ""
         migrate(db)
         self._ensure_default_experiment()
 
@@ -399,9 +400,10 @@ class SqlStore(SqlExperiments, Store):
         cur.executemany(
             self.sql(
                 "INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan, model_id, "
-                "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING"
             ),
-            [(rid, *row) for row in rows],
+            [(rid, k, st, ts, 0.0 if v is None else v, *rest) for k, st, ts, v, *rest in rows],
         )
         cur.executemany(
             self.sql(LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()]
@@ -438,7 +440,7 @@ class SqlStore(SqlExperiments, Store):
         query = (
             "SELECT m.key, m.value, m.timestamp, m.step, m.is_nan, m.model_id, m.dataset_name, "
             "m.dataset_digest FROM metrics m JOIN runs r ON r.id = m.run_id "
-            "WHERE r.run_uuid = ? AND m.key = ? ORDER BY m.step, m.timestamp, m.value"
+            "WHERE r.run_uuid = ? AND m.key = ? ORDER BY m.step, m.timestamp, m.is_nan, m.value"
         )
         args: list[Any] = [run_id, metric_key]
         if max_results is not None:
