@@ -7,11 +7,9 @@ go to the repository named by the run's artifact URI.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traza import config
 from traza.entities import (
@@ -36,6 +34,9 @@ from traza.validation import (
     validate_key,
     validate_metric_value,
 )
+
+if TYPE_CHECKING:
+    pass
 
 _tracking_uri: str | None = None
 
@@ -264,6 +265,8 @@ class TrazaClient:
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
+        from pathlib import Path
+
         path = Path(local_path)
         if path.is_dir():
             self._repo(run_id).log_artifacts(path, f"{artifact_path or ''}/{path.name}".lstrip("/"))
@@ -273,9 +276,14 @@ class TrazaClient:
     def log_artifacts(
         self, run_id: str, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
+        from pathlib import Path
+
         self._repo(run_id).log_artifacts(Path(local_dir), artifact_path)
 
     def _log_written(self, run_id: str, artifact_file: str, write: Any) -> None:
+        import tempfile
+        from pathlib import Path
+
         from traza.artifacts.writers import split_artifact_file
 
         folder, name = split_artifact_file(artifact_file)
@@ -335,6 +343,9 @@ class TrazaClient:
         return result
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
+        import tempfile
+        from pathlib import Path
+
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="traza-artifacts-"))
         return str(self._repo(run_id).download_artifacts(path, dst))
 

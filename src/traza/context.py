@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traza.config import current_user
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 USER = "mlflow.user"
 SOURCE_NAME = "mlflow.source.name"
@@ -22,6 +25,8 @@ RUN_NAME = "mlflow.runName"
 
 
 def _source_path() -> Path | None:
+    from pathlib import Path
+
     main = sys.modules.get("__main__")
     file = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
     if not file or file in ("-c", "-m"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 INTERNAL_ERROR = "INTERNAL_ERROR"
@@ -50,6 +49,8 @@ class TrazaException(Exception):
         return http_status_for(self.error_code)
 
     def serialize_as_json(self) -> str:
+        import json
+
         return json.dumps({"error_code": self.error_code, "message": self.message})
 
     @classmethod

@@ -8,7 +8,6 @@ interpreter exits are ended FINISHED, or FAILED after an uncaught exception.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import sys
 import threading
@@ -34,8 +33,6 @@ from traza.entities import (
     ViewType,
 )
 from traza.exceptions import TrazaException, invalid
-
-_logger = logging.getLogger("traza")
 
 SEARCH_MAX_RESULTS_PANDAS = 100000
 
@@ -112,7 +109,9 @@ def set_experiment(
         assert experiment_name is not None
         found = client.get_experiment_by_name(experiment_name)
         if found is None:
-            _logger.info(
+            import logging
+
+            logging.getLogger("traza").info(
                 "Experiment %r does not exist. Creating a new experiment.", experiment_name
             )
             try:
