@@ -29,8 +29,6 @@ _PANDAS_TYPES = {
 class Dataset:
     """Base of the dataset kinds; ``name`` and ``digest`` identify it within an experiment."""
 
-    source_type = "code"
-
     def __init__(self, source: str | None, name: str | None, digest: str | None) -> None:
         self._source = source
         self.name = name or "dataset"
