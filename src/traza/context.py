@@ -24,14 +24,13 @@ NOTE = "mlflow.note.content"
 RUN_NAME = "mlflow.runName"
 
 
-def _source_path() -> Path | None:
-    from pathlib import Path
-
-    main = sys.modules.get("__main__")
-    file = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv and sys.argv[0] else None)
+def _source_file() -> str | None:
+    """The script as it was started (``sys.argv[0]``, as MLflow records it)."""
+    file = sys.argv[0] if sys.argv and sys.argv[0] else None
     if not file or file in ("-c", "-m"):
-        return None
-    return Path(file).resolve()
+        main = sys.modules.get("__main__")
+        file = getattr(main, "__file__", None)
+    return file or None
 
 
 def _read_git_commit(start: Path) -> str | None:
@@ -69,11 +68,13 @@ def _read_git_commit(start: Path) -> str | None:
 def default_tags() -> dict[str, str]:
     """Tags every run started by this process gets, before the user's own tags."""
     tags = {USER: current_user(), SOURCE_TYPE: "LOCAL"}
-    source = _source_path()
+    source = _source_file()
     if source is not None:
-        tags[SOURCE_NAME] = str(source)
+        from pathlib import Path
+
+        tags[SOURCE_NAME] = source
         try:
-            commit = _read_git_commit(source.parent)
+            commit = _read_git_commit(Path(source).resolve().parent)
         except OSError:
             commit = None
         if commit:
