@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from traza import config
 from traza.entities import (
@@ -34,9 +34,6 @@ from traza.validation import (
     validate_key,
     validate_metric_value,
 )
-
-if TYPE_CHECKING:
-    pass
 
 _tracking_uri: str | None = None
 

@@ -8,6 +8,7 @@ with artifacts beside it. Databases and folders written by MLflow are refused, n
 from __future__ import annotations
 
 import sqlite3
+import threading
 import urllib.parse
 from pathlib import Path
 
@@ -107,15 +108,17 @@ def open_store(uri: str) -> Store:
 
 
 _open_stores: dict[str, Store] = {}
+_open_lock = threading.Lock()
 
 
 def cached_store(uri: str) -> Store:
     """The process's one open store for ``uri`` (SQLite wants one connection per process)."""
     key = _normalise(uri)
-    store = _open_stores.get(key)
-    if store is None:
-        store = _open_stores[key] = open_store(uri)
-    return store
+    with _open_lock:
+        store = _open_stores.get(key)
+        if store is None:
+            store = _open_stores[key] = open_store(uri)
+        return store
 
 
 def _normalise(uri: str) -> str:
