@@ -60,7 +60,9 @@ def test_log_artifact_and_artifacts(run_id: str, isolated: Path) -> None:
     assert client.list_artifacts(run_id, "missing") == []
     local = client.download_artifacts(run_id, "figs", str(isolated / "dl"))
     assert Path(local, "sub", "b.txt").read_text() == "b"
-    single = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="models/v1/model.bin")
+    single = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path="models/v1/model.bin", dst_path=str(isolated / "one")
+    )
     assert Path(single).read_bytes() == b"\x00\x01"
 
 

@@ -243,3 +243,17 @@ def test_run_status_helpers() -> None:
     assert RunStatus.from_string("KILLED") == 5
     assert RunStatus.is_terminated("FAILED") and not RunStatus.is_terminated(RunStatus.RUNNING)
     assert ViewType.from_string("all") == ViewType.ALL
+
+
+def test_client_splits_large_batches_and_checks_them_first() -> None:
+    from traza.entities import Metric
+
+    client = mlflow.MlflowClient()
+    run_id = client.create_run("0").info.run_id
+    points = [Metric("m", float(i), 1, i) for i in range(2500)]
+    with pytest.raises(TrazaException):
+        client.log_batch(run_id, metrics=[*points, Metric("m", 1.0, 1, 1.5)])  # type: ignore[arg-type]
+    assert client.get_metric_history(run_id, "m") == []
+    client.log_batch(run_id, metrics=points)
+    assert len(client.get_metric_history(run_id, "m")) == 2500
+    assert client.get_run(run_id).data.metrics == {"m": 2499.0}

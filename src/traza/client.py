@@ -32,7 +32,7 @@ from traza.validation import (
     MAX_METRICS_PER_BATCH,
     MAX_PARAMS_TAGS_PER_BATCH,
     validate_key,
-    validate_metric_value,
+    validate_metrics,
 )
 
 _tracking_uri: str | None = None
@@ -235,9 +235,7 @@ class TrazaClient:
             return _DONE
         if len(metrics) > MAX_METRICS_PER_BATCH:
             # Check everything before the first chunk is written: all of it lands, or none.
-            for m in metrics:
-                validate_key(m.key, "metric name")
-                validate_metric_value(m.key, m.value)
+            validate_metrics(metrics)
         # Params and tags first, so a rejected param leaves no half-logged metrics behind.
         for p_chunk, t_chunk in _zip_chunks(params, tags, MAX_PARAMS_TAGS_PER_BATCH):
             self.store.log_batch(run_id, (), p_chunk, t_chunk)

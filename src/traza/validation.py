@@ -9,6 +9,7 @@ import math
 import numbers
 import posixpath
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from traza.exceptions import invalid
@@ -107,6 +108,26 @@ def validate_step(key: str, step: Any) -> int:
     if abs(step) > MAX_INT64:
         raise invalid(f"Invalid step {step!r} for metric {key!r}: it must fit in 64 bits.")
     return step  # type: ignore[no-any-return]
+
+
+def validate_metrics(metrics: Sequence[Any]) -> None:
+    """Check a whole list of metrics up front (one cheap pass when they are plain numbers)."""
+    known = _checked_keys
+    for m in metrics:
+        key, value, timestamp, step = m.key, m.value, m.timestamp, m.step
+        if (
+            key in known
+            and type(value) is float
+            and type(step) is int
+            and type(timestamp) is int
+            and 0 <= timestamp <= MAX_INT64
+            and -MAX_INT64 <= step <= MAX_INT64
+        ):
+            continue
+        validate_key(key, "metric name")
+        validate_metric_value(key, value)
+        validate_step(key, step)
+        validate_timestamp(key, timestamp)
 
 
 def validate_param_value(key: str, value: Any) -> str:

@@ -27,6 +27,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA case_sensitive_like=ON",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-32000",
+    "PRAGMA wal_autocheckpoint=4000",
 )
 
 

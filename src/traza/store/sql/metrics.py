@@ -6,13 +6,13 @@ a batch is folded per key in Python first, so it costs one upsert per key, not p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from traza.entities import Metric, Param
 from traza.exceptions import invalid
 from traza.validation import (
+    MAX_INT64,
     validate_key,
     validate_metric_value,
     validate_param_value,
@@ -48,40 +48,59 @@ ON CONFLICT (run_id, key) DO UPDATE SET
 
 
 def metric_row(m: Metric) -> tuple[Any, ...]:
-    """(key, step, timestamp, value or None for NaN, is_nan, model_id, dataset name, digest)."""
+    """The ``metrics`` columns after ``run_id``, validated.
+
+    (key, step, timestamp, value, is_nan, model_id, dataset_name, dataset_digest); a NaN is
+    stored as 0.0 with is_nan = 1, since SQLite cannot hold NaN.
+    """
     key = validate_key(m.key, "metric name")
-    value = validate_metric_value(key, m.value)
-    is_nan = value != value
-    return (
-        key,
-        validate_step(key, m.step),
-        validate_timestamp(key, m.timestamp),
-        None if is_nan else value,
-        1 if is_nan else 0,
-        m.model_id,
-        m.dataset_name,
-        m.dataset_digest,
-    )
+    value, step, timestamp = m.value, m.step, m.timestamp
+    # Floats and ints in range, the usual case, skip the slower general checks.
+    if not (
+        type(value) is float
+        and type(step) is int
+        and type(timestamp) is int
+        and 0 <= timestamp <= MAX_INT64
+        and -MAX_INT64 <= step <= MAX_INT64
+    ):
+        value = validate_metric_value(key, value)
+        step = validate_step(key, step)
+        timestamp = validate_timestamp(key, timestamp)
+    if value != value:
+        return (key, step, timestamp, 0.0, 1, m.model_id, m.dataset_name, m.dataset_digest)
+    return (key, step, timestamp, value, 0, m.model_id, m.dataset_name, m.dataset_digest)
+
+
+def _recency(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Larger step, then later timestamp, then (at a tie) a number over NaN and the larger value.
+    return (row[1], row[2], -row[4], row[3])
 
 
 def fold_latest(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
-    """Per key of a batch of metric rows: [value, timestamp, step, is_nan, min, max, count]."""
+    """Per key of a batch of metric rows: [value, timestamp, step, is_nan, min, max, count].
+
+    The latest value is ``None`` when it is NaN; min and max ignore NaN.
+    """
+    by_key: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        group = by_key.get(row[0])
+        if group is None:
+            by_key[row[0]] = [row]
+        else:
+            group.append(row)
     summary: dict[str, list[Any]] = {}
-    for key, step, ts, value, is_nan, *_ in rows:
-        s = summary.get(key)
-        if s is None:
-            summary[key] = [value, ts, step, is_nan, value, value, 1]
-            continue
-        if (step, ts, -math.inf if value is None else value) >= (
-            s[2],
-            s[1],
-            -math.inf if s[0] is None else s[0],
-        ):
-            s[0], s[1], s[2], s[3] = value, ts, step, is_nan
-        if value is not None:
-            s[4] = value if s[4] is None or value < s[4] else s[4]
-            s[5] = value if s[5] is None or value > s[5] else s[5]
-        s[6] += 1
+    for key, group in by_key.items():
+        latest = max(group, key=_recency)
+        values = [row[3] for row in group if not row[4]]
+        summary[key] = [
+            None if latest[4] else latest[3],
+            latest[2],
+            latest[1],
+            latest[4],
+            min(values) if values else None,
+            max(values) if values else None,
+            len(group),
+        ]
     return summary
 
 

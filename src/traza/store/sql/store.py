@@ -397,13 +397,14 @@ class SqlStore(SqlExperiments, Store):
         )
 
     def _insert_metrics(self, cur: Cursor, rid: int, rows: list[tuple[Any, ...]]) -> None:
+        # The run's id is our own integer, inlined so rows need no per-point copy.
         cur.executemany(
             self.sql(
                 "INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan, model_id, "
-                "dataset_name, dataset_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"dataset_name, dataset_digest) VALUES ({int(rid)}, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING"
             ),
-            [(rid, k, st, ts, 0.0 if v is None else v, *rest) for k, st, ts, v, *rest in rows],
+            rows,
         )
         cur.executemany(
             self.sql(LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()]
