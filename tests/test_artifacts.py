@@ -136,6 +136,12 @@ def test_symlinks_cannot_escape(run_id: str, isolated: Path) -> None:
     with pytest.raises(TrazaException, match="outside"):
         mlflow.log_artifact(str(isolated / "f.txt"), artifact_path="link", run_id=run_id)
     assert not (outside / "f.txt").exists()
+    source = isolated / "tree"
+    (source / "link").mkdir(parents=True)
+    (source / "link" / "planted.txt").write_text("x")
+    with pytest.raises(TrazaException, match="outside"):
+        mlflow.log_artifacts(str(source), run_id=run_id)
+    assert not (outside / "planted.txt").exists()
     client = mlflow.MlflowClient()
     with pytest.raises(TrazaException, match="outside"):
         client.download_artifacts(run_id, "link/secret.txt", str(isolated / "dl"))

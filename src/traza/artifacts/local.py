@@ -63,6 +63,11 @@ class LocalArtifactRepository(ArtifactRepository):
         if not local_dir.is_dir():
             raise invalid(f"Cannot log {str(local_dir)!r}: no such directory.")
         dest = self._dest_dir(artifact_path)
+        # Folders the copy will write into must not lead out of the root through a symlink.
+        for folder, _, _ in os.walk(local_dir):
+            target = dest / Path(folder).relative_to(local_dir)
+            if target.exists() or target.is_symlink():
+                self._confined(target, str(target.relative_to(dest)))
         shutil.copytree(local_dir, dest, dirs_exist_ok=True)
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
