@@ -21,7 +21,6 @@ SOURCE_TYPE = "mlflow.source.type"
 GIT_COMMIT = "mlflow.source.git.commit"
 PARENT_RUN_ID = "mlflow.parentRunId"
 NOTE = "mlflow.note.content"
-RUN_NAME = "mlflow.runName"
 
 
 def _source_file() -> str | None:

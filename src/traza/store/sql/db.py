@@ -96,7 +96,7 @@ class SqliteDatabase:
         with self._lock:
             conn = self.connection
             cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute(self.dialect.begin_write)
             try:
                 yield cur
             except BaseException:
