@@ -49,13 +49,17 @@ def bench_log_metric(library: str, scale: float) -> Result:
     return {"seconds": seconds, "count": n, "check": points}
 
 
-def bench_log_batch(library: str, scale: float) -> Result:
-    lib = load(library)
+def _new_run_and_points(library: str, n: int) -> tuple[Any, str, list[Any]]:
+    """A client, a fresh run in it, and ``n`` points of one metric (not yet logged)."""
+    client = load(library).MlflowClient()
     metric = entities(library).Metric
-    n = int(100_000 * scale)
-    client = lib.MlflowClient()
-    run_id = client.create_run("0").info.run_id
     points = [metric("loss", float(i), 1_700_000_000_000 + i, i) for i in range(n)]
+    return client, client.create_run("0").info.run_id, points
+
+
+def bench_log_batch(library: str, scale: float) -> Result:
+    n = int(100_000 * scale)
+    client, run_id, points = _new_run_and_points(library, n)
     start = time.perf_counter()
     client.log_batch(run_id, metrics=points)
     seconds = time.perf_counter() - start
@@ -99,14 +103,8 @@ def bench_search(library: str, scale: float) -> Result:
 
 
 def bench_metric_history(library: str, scale: float) -> Result:
-    lib = load(library)
-    metric = entities(library).Metric
-    n = int(100_000 * scale)
-    client = lib.MlflowClient()
-    run_id = client.create_run("0").info.run_id
-    client.log_batch(
-        run_id, metrics=[metric("loss", float(i), 1_700_000_000_000 + i, i) for i in range(n)]
-    )
+    client, run_id, points = _new_run_and_points(library, int(100_000 * scale))
+    client.log_batch(run_id, metrics=points)
     start = time.perf_counter()
     history = client.get_metric_history(run_id, "loss")
     seconds = time.perf_counter() - start
