@@ -7,9 +7,11 @@ the store's folder so the folder can be moved or copied whole.
 
 from __future__ import annotations
 
+import gc
 import math
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,17 @@ from traza.validation import (
 )
 
 RUN_NAME_TAG = "mlflow.runName"
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class SqlStore(SqlExperiments, Store):
@@ -448,23 +461,24 @@ class SqlStore(SqlExperiments, Store):
             validate_max_results(max_results, 2**31)
             query += " LIMIT ? OFFSET ?"
             args += [max_results + 1, offset]
-        with self.db.read() as cur:
-            cur.execute(self.sql(query), args)
-            rows = cur.fetchall()
-            if not rows:
-                self._run_row(cur, run_id)
-        token = None
-        if max_results is not None and len(rows) > max_results:
-            rows = rows[:max_results]
-            token = encode_page_token(offset + max_results)
         nan = math.nan
-        return PagedList(
-            [
+        # A long history allocates only flat tuples, which can never form cycles; pausing the
+        # cyclic collector meanwhile spares it re-scanning the caller's heap again and again.
+        with _collector_paused():
+            with self.db.read() as cur:
+                cur.execute(self.sql(query), args)
+                rows = cur.fetchall()
+                if not rows:
+                    self._run_row(cur, run_id)
+            token = None
+            if max_results is not None and len(rows) > max_results:
+                rows = rows[:max_results]
+                token = encode_page_token(offset + max_results)
+            points = [
                 Metric(k, nan if n else v, ts, st, mid, dn, dd, run_id)
                 for k, v, ts, st, n, mid, dn, dd in rows
-            ],
-            token,
-        )
+            ]
+        return PagedList(points, token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None:
         with self.db.write() as cur:
