@@ -7,7 +7,9 @@ runs against each, so a backend joins by adding a parameter here.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,20 +17,47 @@ import pytest
 from traza.store.base import Store
 from traza.store.uri import open_store
 
-STORE_KINDS = ["folder", "sqlite-uri"]
+STORE_KINDS = ["folder", "sqlite-uri", "postgresql"]
+
+#: The PostgreSQL server the suite uses (these machines run one with trust auth).
+POSTGRES_URL = os.environ.get(
+    "TRAZA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 
-def make_store(kind: str, tmp_path: Path) -> Store:
-    if kind == "folder":
-        return open_store(str(tmp_path / "mlruns"))
-    if kind == "sqlite-uri":
-        return open_store(f"sqlite:///{tmp_path / 'db' / 'tracking.db'}")
-    raise ValueError(kind)
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh, empty schema on the test server, as a URL whose connections use it."""
+    import psycopg
+
+    name = f"traza_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {name}")
+        try:
+            separator = "&" if "?" in POSTGRES_URL else "?"
+            yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{name}"
+        finally:
+            admin.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    s = make_store(request.param, tmp_path)
+    if request.param == "postgresql":
+        with postgres_schema() as url:
+            s = open_store(url, artifact_root=(tmp_path / "artifacts").as_uri())
+            yield s
+            s.close()
+        return
+    if request.param == "folder":
+        s = open_store(str(tmp_path / "mlruns"))
+    else:
+        s = open_store(f"sqlite:///{tmp_path / 'db' / 'tracking.db'}")
     yield s
     s.close()
 

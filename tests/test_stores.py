@@ -102,3 +102,15 @@ def test_uri_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert (tmp_path / "abs" / "x.db").is_file()
     open_store((tmp_path / "folder").as_uri()).close()
     assert (tmp_path / "folder" / "traza.db").is_file()
+
+
+def test_postgres_store_refuses_mlflow_schema_and_bad_servers(postgres_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE alembic_version (version_num TEXT)")
+    with pytest.raises(TrazaException, match="traza import"):
+        open_store(postgres_url)
+    with pytest.raises(TrazaException, match="Cannot connect") as e:
+        open_store("postgresql://someone:secret@127.0.0.1:9/nowhere")
+    assert "secret" not in e.value.message

@@ -11,9 +11,13 @@ import sqlite3
 import threading
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from traza.exceptions import TrazaException
 from traza.store.base import Store
+
+if TYPE_CHECKING:
+    from traza.store.sql.db import Database
 
 DB_FILENAME = "traza.db"
 ARTIFACTS_DIRNAME = "artifacts"
@@ -73,8 +77,19 @@ def local_folder(uri: str) -> Path | None:
     return Path(uri)
 
 
-def open_store(uri: str) -> Store:
-    """Open (creating when missing) the store a tracking URI names."""
+def _check_not_mlflow_tables(db: Database, location: str) -> None:
+    names = db.table_names()
+    if "alembic_version" in names and "traza_migrations" not in names:
+        db.close()
+        raise _refuse("an MLflow database", location)
+
+
+def open_store(uri: str, artifact_root: str | None = None) -> Store:
+    """Open (creating when missing) the store a tracking URI names.
+
+    ``artifact_root`` is where new experiments keep artifacts on database servers (default
+    ``./mlartifacts``); folder and SQLite stores keep them beside the database.
+    """
     from traza.store.sql.db import SqliteDatabase
     from traza.store.sql.store import SqlStore
 
@@ -99,6 +114,12 @@ def open_store(uri: str) -> Store:
         _check_not_mlflow_database(db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         return SqlStore(SqliteDatabase(db_path), ARTIFACTS_DIRNAME, base_dir=db_path.parent)
+    if uri.startswith(("postgresql:", "postgresql+", "postgres:")):
+        from traza.store.sql.postgres import PostgresDatabase
+
+        db = PostgresDatabase(uri)
+        _check_not_mlflow_tables(db, uri)
+        return SqlStore(db, artifact_root or Path("mlartifacts").resolve().as_uri())
     scheme = uri.split(":", 1)[0]
     raise TrazaException(
         f"Unsupported tracking URI {uri!r} (scheme {scheme!r}). Use a folder path, file:, "

@@ -43,9 +43,6 @@ class SqlExperiments:
     #: ``base_dir`` as a ``file:`` URI, computed once: locations are resolved for every run read.
     _base_uri: str
 
-    def sql(self, statement: str) -> str:
-        return self.db.dialect.sql(statement)
-
     def resolve_location(self, location: str) -> str:
         """The absolute URI of a stored artifact location (relative ones are the store's own)."""
         if self.base_dir is None or "://" in location or location.startswith("/"):
@@ -65,7 +62,7 @@ class SqlExperiments:
         now = now_ms()
         with self.db.write() as cur:
             cur.execute(
-                self.sql(
+                (
                     "INSERT INTO experiments (experiment_id, name, artifact_location, "
                     "lifecycle_stage, creation_time, last_update_time) VALUES (0, ?, ?, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING"
@@ -96,7 +93,7 @@ class SqlExperiments:
         now = now_ms()
         with self.db.write() as cur:
             cur.execute(
-                self.sql("SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?"),
+                ("SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?"),
                 (name,),
             )
             row = cur.fetchone()
@@ -112,9 +109,7 @@ class SqlExperiments:
                 )
             while True:
                 experiment_id = secrets.randbits(63) or 1
-                cur.execute(
-                    self.sql("SELECT 1 FROM experiments WHERE experiment_id = ?"), (experiment_id,)
-                )
+                cur.execute(("SELECT 1 FROM experiments WHERE experiment_id = ?"), (experiment_id,))
                 if cur.fetchone() is None:
                     break
             location = (
@@ -123,16 +118,14 @@ class SqlExperiments:
                 else f"{self.artifact_root}/{experiment_id}"
             )
             cur.execute(
-                self.sql(
+                (
                     "INSERT INTO experiments (experiment_id, name, artifact_location, "
                     "lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, ?, ?, ?, ?)"
                 ),
                 (experiment_id, name, location, LifecycleStage.ACTIVE, now, now),
             )
             cur.executemany(
-                self.sql(
-                    "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)"
-                ),
+                ("INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)"),
                 [(experiment_id, k, v) for k, v in dict(tag_rows).items()],
             )
         return str(experiment_id)
@@ -147,7 +140,7 @@ class SqlExperiments:
         tags: dict[int, dict[str, str]] = {i: {} for i in ids}
         for chunk in chunks(ids):
             cur.execute(
-                self.sql(
+                (
                     "SELECT experiment_id, key, value FROM experiment_tags "
                     f"WHERE experiment_id IN ({marks(chunk)})"
                 ),
@@ -171,9 +164,7 @@ class SqlExperiments:
     def _experiment_row(self, cur: Cursor, experiment_id: str) -> Any:
         validate_experiment_id(experiment_id)
         cur.execute(
-            self.sql(
-                f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e WHERE experiment_id = ?"
-            ),
+            (f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e WHERE experiment_id = ?"),
             (int(experiment_id),),
         )
         row = cur.fetchone()
@@ -188,7 +179,7 @@ class SqlExperiments:
     def get_experiment_by_name(self, experiment_name: str) -> Experiment | None:
         with self.db.read() as cur:
             cur.execute(
-                self.sql(f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e WHERE name = ?"),
+                (f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e WHERE name = ?"),
                 (experiment_name,),
             )
             row = cur.fetchone()
@@ -218,7 +209,7 @@ class SqlExperiments:
         )
         args += [max_results + 1, offset]
         with self.db.read() as cur:
-            cur.execute(self.sql(query), args)
+            cur.execute((query), args)
             rows = cur.fetchall()
             experiments = self._experiments(cur, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
@@ -236,9 +227,7 @@ class SqlExperiments:
         validate_experiment_name(new_name)
         with self.db.write() as cur:
             eid = self._active_experiment(cur, str(experiment_id), "rename")
-            cur.execute(
-                self.sql("SELECT experiment_id FROM experiments WHERE name = ?"), (new_name,)
-            )
+            cur.execute(("SELECT experiment_id FROM experiments WHERE name = ?"), (new_name,))
             row = cur.fetchone()
             if row is not None and row[0] != eid:
                 raise TrazaException(
@@ -247,9 +236,7 @@ class SqlExperiments:
                     error_code=RESOURCE_ALREADY_EXISTS,
                 )
             cur.execute(
-                self.sql(
-                    "UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"
-                ),
+                ("UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?"),
                 (new_name, now_ms(), eid),
             )
 
@@ -259,16 +246,14 @@ class SqlExperiments:
         with self.db.write() as cur:
             eid = int(self._experiment_row(cur, str(experiment_id))[0])
             cur.execute(
-                self.sql(
+                (
                     "UPDATE experiments SET lifecycle_stage = ?, deleted_time = ?, "
                     "last_update_time = ? WHERE experiment_id = ?"
                 ),
                 (stage, deleted_time, now, eid),
             )
             cur.execute(
-                self.sql(
-                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?"
-                ),
+                ("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?"),
                 (stage, deleted_time, eid),
             )
 
@@ -284,7 +269,7 @@ class SqlExperiments:
         with self.db.write() as cur:
             eid = self._active_experiment(cur, str(experiment_id), "tag")
             cur.execute(
-                self.sql(
+                (
                     "INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) "
                     "ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value"
                 ),
@@ -295,7 +280,7 @@ class SqlExperiments:
         with self.db.write() as cur:
             eid = self._active_experiment(cur, str(experiment_id), "untag")
             cur.execute(
-                self.sql("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?"),
+                ("DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?"),
                 (eid, key),
             )
             if cur.rowcount == 0:

@@ -178,7 +178,7 @@ def applied_migrations(db: Database) -> list[str]:
     if MIGRATIONS_TABLE not in db.table_names():
         return []
     with db.read() as cur:
-        cur.execute(db.dialect.sql(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY name"))
+        cur.execute(f"SELECT name FROM {MIGRATIONS_TABLE} ORDER BY name")
         return [row[0] for row in cur.fetchall()]
 
 
@@ -202,7 +202,7 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
             f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
             "(name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"
         )
-        cur.execute(dialect.sql(f"SELECT name FROM {MIGRATIONS_TABLE}"))
+        cur.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")
         present = {row[0] for row in cur.fetchall()}
         for migration in migrations:
             if migration.name in present:
@@ -212,7 +212,7 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
             if migration.run is not None:
                 migration.run(cur, dialect)
             cur.execute(
-                dialect.sql(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"),
+                (f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (?, ?)"),
                 (migration.name, _now_ms()),
             )
             done.append(migration.name)

@@ -113,7 +113,7 @@ class SqlStore(SqlExperiments, Store):
                 )
             artifact_uri = f"{row[2]}/{run_uuid}"
             cur.execute(
-                self.sql(
+                (
                     "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
                     "start_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ),
@@ -128,10 +128,10 @@ class SqlStore(SqlExperiments, Store):
                     artifact_uri,
                 ),
             )
-            cur.execute(self.sql("SELECT id FROM runs WHERE run_uuid = ?"), (run_uuid,))
+            cur.execute(("SELECT id FROM runs WHERE run_uuid = ?"), (run_uuid,))
             rid = cur.fetchone()[0]
             cur.executemany(
-                self.sql("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"),
+                ("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"),
                 [(rid, k, v) for k, v in tag_map.items()],
             )
         info = RunInfo(
@@ -149,9 +149,7 @@ class SqlStore(SqlExperiments, Store):
 
     def _run_row(self, cur: Cursor, run_id: str) -> Any:
         validate_run_id(run_id)
-        cur.execute(
-            self.sql(f"SELECT {sqlc.RUN_COLUMNS} FROM runs r WHERE r.run_uuid = ?"), (run_id,)
-        )
+        cur.execute((f"SELECT {sqlc.RUN_COLUMNS} FROM runs r WHERE r.run_uuid = ?"), (run_id,))
         row = cur.fetchone()
         if row is None:
             raise not_found(f"Run with id={run_id} not found.")
@@ -159,7 +157,7 @@ class SqlStore(SqlExperiments, Store):
 
     def _active_run_id(self, cur: Cursor, run_id: str) -> int:
         """The run's internal id, refusing runs in the deleted stage."""
-        cur.execute(self.sql("SELECT id, lifecycle_stage FROM runs WHERE run_uuid = ?"), (run_id,))
+        cur.execute(("SELECT id, lifecycle_stage FROM runs WHERE run_uuid = ?"), (run_id,))
         row = cur.fetchone()
         if row is None:
             validate_run_id(run_id)
@@ -196,7 +194,7 @@ class SqlStore(SqlExperiments, Store):
         for chunk in chunks(ids):
             in_list = marks(chunk)
             cur.execute(
-                self.sql(
+                (
                     "SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics "
                     f"WHERE run_id IN ({in_list})"
                 ),
@@ -207,14 +205,12 @@ class SqlStore(SqlExperiments, Store):
                     Metric(key, math.nan if is_nan else value, ts, step, run_id=uuid_of[rid])
                 )
             cur.execute(
-                self.sql(f"SELECT run_id, key, value FROM params WHERE run_id IN ({in_list})"),
+                (f"SELECT run_id, key, value FROM params WHERE run_id IN ({in_list})"),
                 chunk,
             )
             for rid, key, value in cur.fetchall():
                 params[rid][key] = value
-            cur.execute(
-                self.sql(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({in_list})"), chunk
-            )
+            cur.execute((f"SELECT run_id, key, value FROM tags WHERE run_id IN ({in_list})"), chunk)
             for rid, key, value in cur.fetchall():
                 tags[rid][key] = value
             self._load_inputs(cur, chunk, inputs, outputs)
@@ -237,7 +233,7 @@ class SqlStore(SqlExperiments, Store):
     ) -> None:
         in_list = marks(chunk)
         cur.execute(
-            self.sql(
+            (
                 "SELECT i.run_id, d.id, d.name, d.digest, d.source_type, d.source, d.schema, "
                 "d.profile FROM run_inputs i JOIN datasets d ON d.id = i.dataset_id "
                 f"WHERE i.run_id IN ({in_list}) ORDER BY d.id"
@@ -247,7 +243,7 @@ class SqlStore(SqlExperiments, Store):
         rows = cur.fetchall()
         if rows:
             cur.execute(
-                self.sql(
+                (
                     "SELECT run_id, dataset_id, key, value FROM input_tags "
                     f"WHERE run_id IN ({in_list})"
                 ),
@@ -261,7 +257,7 @@ class SqlStore(SqlExperiments, Store):
                     DatasetInput(Dataset(*fields), tuple(input_tags.get((rid, did), ())))
                 )
         cur.execute(
-            self.sql(f"SELECT run_id, model_id, step FROM run_outputs WHERE run_id IN ({in_list})"),
+            (f"SELECT run_id, model_id, step FROM run_outputs WHERE run_id IN ({in_list})"),
             chunk,
         )
         for rid, model_id, step in cur.fetchall():
@@ -300,9 +296,7 @@ class SqlStore(SqlExperiments, Store):
                 args.append(run_name)
                 self._upsert_tags(cur, rid, [(RUN_NAME_TAG, run_name)])
             if sets:
-                cur.execute(
-                    self.sql(f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"), [*args, rid]
-                )
+                cur.execute((f"UPDATE runs SET {', '.join(sets)} WHERE id = ?"), [*args, rid])
             return self._run_info(self._run_row(cur, run_id))
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
@@ -310,9 +304,7 @@ class SqlStore(SqlExperiments, Store):
         with self.db.write() as cur:
             self._run_row(cur, run_id)
             cur.execute(
-                self.sql(
-                    "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?"
-                ),
+                ("UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?"),
                 (stage, deleted_time, run_id),
             )
 
@@ -355,7 +347,7 @@ class SqlStore(SqlExperiments, Store):
         )
         args += [max_results + 1, offset]
         with self.db.read() as cur:
-            cur.execute(self.sql(query), args)
+            cur.execute((query), args)
             rows = cur.fetchall()
             runs = self._runs(cur, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
@@ -393,7 +385,7 @@ class SqlStore(SqlExperiments, Store):
     def _insert_params(self, cur: Cursor, rid: int, run_id: str, param_map: dict[str, str]) -> None:
         keys = list(param_map)
         cur.execute(
-            self.sql(f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks(keys)})"),
+            (f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks(keys)})"),
             [rid, *keys],
         )
         existing = dict(cur.fetchall())
@@ -405,28 +397,26 @@ class SqlStore(SqlExperiments, Store):
                     "Log it under another key, or start a new run."
                 )
         cur.executemany(
-            self.sql("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"),
+            ("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"),
             [(rid, k, v) for k, v in param_map.items() if k not in existing],
         )
 
     def _insert_metrics(self, cur: Cursor, rid: int, rows: list[tuple[Any, ...]]) -> None:
         # The run's id is our own integer, inlined so rows need no per-point copy.
         cur.executemany(
-            self.sql(
+            (
                 "INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan, model_id, "
                 f"dataset_name, dataset_digest) VALUES ({int(rid)}, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING"
             ),
             rows,
         )
-        cur.executemany(
-            self.sql(LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()]
-        )
+        cur.executemany((LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()])
 
     def _upsert_tags(self, cur: Cursor, rid: int, tag_rows: Iterable[tuple[str, str]]) -> None:
         rows = list(tag_rows)
         cur.executemany(
-            self.sql(
+            (
                 "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
             ),
@@ -434,12 +424,12 @@ class SqlStore(SqlExperiments, Store):
         )
         names = [v for k, v in rows if k == RUN_NAME_TAG]
         if names:
-            cur.execute(self.sql("UPDATE runs SET name = ? WHERE id = ?"), (names[-1], rid))
+            cur.execute(("UPDATE runs SET name = ? WHERE id = ?"), (names[-1], rid))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
-            cur.execute(self.sql("DELETE FROM tags WHERE run_id = ? AND key = ?"), (rid, key))
+            cur.execute(("DELETE FROM tags WHERE run_id = ? AND key = ?"), (rid, key))
             if cur.rowcount == 0:
                 raise not_found(f"No tag with name {key!r} in run with id {run_id}.")
 
@@ -466,7 +456,7 @@ class SqlStore(SqlExperiments, Store):
         # cyclic collector meanwhile spares it re-scanning the caller's heap again and again.
         with _collector_paused():
             with self.db.read() as cur:
-                cur.execute(self.sql(query), args)
+                cur.execute((query), args)
                 rows = cur.fetchall()
                 if not rows:
                     self._run_row(cur, run_id)
@@ -483,12 +473,12 @@ class SqlStore(SqlExperiments, Store):
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None:
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
-            cur.execute(self.sql("SELECT experiment_id FROM runs WHERE id = ?"), (rid,))
+            cur.execute(("SELECT experiment_id FROM runs WHERE id = ?"), (rid,))
             experiment_id = cur.fetchone()[0]
             for item in datasets:
                 d = item.dataset
                 cur.execute(
-                    self.sql(
+                    (
                         "INSERT INTO datasets (experiment_id, name, digest, source_type, source, "
                         "schema, profile) VALUES (?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (experiment_id, name, digest) DO NOTHING"
@@ -496,22 +486,19 @@ class SqlStore(SqlExperiments, Store):
                     (experiment_id, d.name, d.digest, d.source_type, d.source, d.schema, d.profile),
                 )
                 cur.execute(
-                    self.sql(
-                        "SELECT id FROM datasets "
-                        "WHERE experiment_id = ? AND name = ? AND digest = ?"
-                    ),
+                    ("SELECT id FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?"),
                     (experiment_id, d.name, d.digest),
                 )
                 did = cur.fetchone()[0]
                 cur.execute(
-                    self.sql(
+                    (
                         "INSERT INTO run_inputs (run_id, dataset_id) VALUES (?, ?) "
                         "ON CONFLICT DO NOTHING"
                     ),
                     (rid, did),
                 )
                 cur.executemany(
-                    self.sql(
+                    (
                         "INSERT INTO input_tags (run_id, dataset_id, key, value) "
                         "VALUES (?, ?, ?, ?) ON CONFLICT (run_id, dataset_id, key) "
                         "DO UPDATE SET value = excluded.value"
