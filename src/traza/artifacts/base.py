@@ -1,11 +1,52 @@
-"""The artifact-repository interface; implementations are chosen by URI scheme."""
+"""The artifact-repository interface; implementations are chosen by URI scheme.
+
+Besides whole-file copies, every repository streams in both directions (``open_stream`` /
+``write_stream``), so the tracking server's proxy never holds a large file in memory, and may
+support multipart uploads (parts sent to URLs the repository hands out).
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from traza.entities import FileInfo
+from traza.exceptions import TrazaException
+
+#: How much a streamed copy reads at a time.
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class MultipartPart:
+    """Where to send one part of a multipart upload (``url``, with ``headers``)."""
+
+    part_number: int
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MultipartUpload:
+    upload_id: str
+    parts: Sequence[MultipartPart]
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    part_number: int
+    etag: str
+    url: str | None = None
+
+
+class MultipartUnsupported(TrazaException):
+    """This repository takes whole-file uploads only; callers fall back to one PUT."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} does not support multipart uploads.", "NOT_IMPLEMENTED")
 
 
 class ArtifactRepository(ABC):
@@ -32,3 +73,31 @@ class ArtifactRepository(ABC):
 
     @abstractmethod
     def read_bytes(self, artifact_path: str) -> bytes: ...
+
+    @abstractmethod
+    def open_stream(self, artifact_file: str) -> BinaryIO:
+        """A readable binary stream of one file (the caller closes it)."""
+
+    @abstractmethod
+    def write_stream(self, artifact_file: str, stream: BinaryIO) -> None:
+        """Store everything ``stream`` yields as ``artifact_file``, read a chunk at a time.
+
+        The file appears whole or not at all: a stream that fails midway leaves nothing.
+        """
+
+    @abstractmethod
+    def delete_artifacts(self, artifact_path: str | None = None) -> None:
+        """Delete a file or a directory tree (the whole root when ``artifact_path`` is empty)."""
+
+    def create_multipart_upload(
+        self, artifact_file: str, num_parts: int, expiration: int = 3600
+    ) -> MultipartUpload:
+        raise MultipartUnsupported(type(self).__name__)
+
+    def complete_multipart_upload(
+        self, artifact_file: str, upload_id: str, parts: Sequence[CompletedPart]
+    ) -> None:
+        raise MultipartUnsupported(type(self).__name__)
+
+    def abort_multipart_upload(self, artifact_file: str, upload_id: str) -> None:
+        raise MultipartUnsupported(type(self).__name__)

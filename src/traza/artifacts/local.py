@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import urllib.parse
 from pathlib import Path
+from typing import BinaryIO
 
-from traza.artifacts.base import ArtifactRepository
+from traza.artifacts.base import CHUNK_SIZE, ArtifactRepository
 from traza.entities import FileInfo
 from traza.exceptions import invalid, not_found
 from traza.validation import validate_artifact_path
@@ -106,8 +108,48 @@ class LocalArtifactRepository(ArtifactRepository):
             shutil.copyfile(source, dest)
         return dest
 
-    def read_bytes(self, artifact_path: str) -> bytes:
+    def _existing_file(self, artifact_path: str) -> Path:
         source = self._existing(artifact_path)
         if source.is_dir():
             raise invalid(f"Artifact {artifact_path!r} is a directory, not a file.")
-        return source.read_bytes()
+        return source
+
+    def read_bytes(self, artifact_path: str) -> bytes:
+        return self._existing_file(artifact_path).read_bytes()
+
+    def local_file(self, artifact_file: str) -> Path:
+        """The confined path of an existing file, for servers that send files themselves."""
+        return self._existing_file(artifact_file)
+
+    def open_stream(self, artifact_file: str) -> BinaryIO:
+        return self._existing_file(artifact_file).open("rb")
+
+    def write_stream(self, artifact_file: str, stream: BinaryIO) -> None:
+        rel = validate_artifact_path(artifact_file)
+        if not rel:
+            raise invalid("Give a file name to write the artifact to, not the root.")
+        folder, _, name = rel.rpartition("/")
+        dest_dir = self._dest_dir(folder or None)
+        dest = dest_dir / name
+        if dest.is_dir() and not dest.is_symlink():
+            raise invalid(f"Cannot write artifact {rel!r}: a directory of that name exists.")
+        # Written beside the target and renamed into place: readers never see half a file.
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK_SIZE):
+                    out.write(chunk)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def delete_artifacts(self, artifact_path: str | None = None) -> None:
+        rel, target = self._target(artifact_path)
+        if not target.exists() and not target.is_symlink():
+            raise not_found(f"No artifact {rel!r} under {self.artifact_uri}.")
+        if target.is_symlink() or not target.is_dir():
+            self._confined(target.parent, rel)
+            target.unlink()
+        else:
+            shutil.rmtree(self._confined(target, rel))

@@ -11,6 +11,8 @@ from traza._version import __version__
 _SUBCOMMANDS = {
     "experiments": ("traza.cli.experiments", "experiments"),
     "runs": ("traza.cli.runs", "runs"),
+    "server": ("traza.cli.server", "server"),
+    "ui": ("traza.cli.server", "ui"),
 }
 
 

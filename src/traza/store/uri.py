@@ -87,8 +87,9 @@ def _check_not_mlflow_tables(db: Database, location: str) -> None:
 def open_store(uri: str, artifact_root: str | None = None) -> Store:
     """Open (creating when missing) the store a tracking URI names.
 
-    ``artifact_root`` is where new experiments keep artifacts on database servers (default
-    ``./mlartifacts``); folder and SQLite stores keep them beside the database.
+    ``artifact_root`` is where new experiments keep artifacts (a URI or absolute path). By
+    default folder and SQLite stores keep them beside the database, and database servers in
+    ``./mlartifacts``.
     """
     from traza.store.sql.db import SqliteDatabase
     from traza.store.sql.store import SqlStore
@@ -100,7 +101,9 @@ def open_store(uri: str, artifact_root: str | None = None) -> Store:
         folder.mkdir(parents=True, exist_ok=True)
         db_path = folder / DB_FILENAME
         _check_not_mlflow_database(db_path)
-        return SqlStore(SqliteDatabase(db_path), ARTIFACTS_DIRNAME, base_dir=folder)
+        return SqlStore(
+            SqliteDatabase(db_path), artifact_root or ARTIFACTS_DIRNAME, base_dir=folder
+        )
     if uri.startswith("sqlite:"):
         # SQLAlchemy's form: sqlite:///rel.db is relative to the working directory,
         # sqlite:////abs/file.db is absolute.
@@ -113,7 +116,9 @@ def open_store(uri: str, artifact_root: str | None = None) -> Store:
         db_path = Path(rest).expanduser().resolve()
         _check_not_mlflow_database(db_path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        return SqlStore(SqliteDatabase(db_path), ARTIFACTS_DIRNAME, base_dir=db_path.parent)
+        return SqlStore(
+            SqliteDatabase(db_path), artifact_root or ARTIFACTS_DIRNAME, base_dir=db_path.parent
+        )
     if uri.startswith(("postgresql:", "postgresql+", "postgres:")):
         from traza.store.sql.postgres import PostgresDatabase
 

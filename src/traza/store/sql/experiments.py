@@ -20,6 +20,7 @@ from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT
 from traza.store.sql import compile as sqlc
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.util import chunks, marks, now_ms
+from traza.uris import has_scheme
 from traza.validation import (
     MAX_EXPERIMENT_TAG_VAL_LENGTH,
     MAX_RESULTS_SEARCH_EXPERIMENTS,
@@ -45,12 +46,12 @@ class SqlExperiments:
 
     def resolve_location(self, location: str) -> str:
         """The absolute URI of a stored artifact location (relative ones are the store's own)."""
-        if self.base_dir is None or "://" in location or location.startswith("/"):
+        if self.base_dir is None or has_scheme(location) or location.startswith("/"):
             return location
         return f"{self._base_uri}/{urllib.parse.quote(location)}"
 
     def _user_location(self, location: str) -> str:
-        if "://" in location or location.startswith("/"):
+        if has_scheme(location) or location.startswith("/"):
             return location.rstrip("/")
         return Path(location).resolve().as_uri()
 

@@ -1,0 +1,162 @@
+"""``traza server`` and ``traza ui``: the tracking server on uvicorn.
+
+Flags match ``mlflow server``'s; each also reads ``TRAZA_<NAME>`` then ``MLFLOW_<NAME>``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from traza.server.settings import SETTINGS_VARIABLE, ServerSettings, resolve_artifact_root
+
+
+def _env(name: str) -> list[str]:
+    return [f"TRAZA_{name}", f"MLFLOW_{name}"]
+
+
+def _default_store() -> str:
+    from traza import config
+
+    return config.tracking_uri_from_environment() or config.DEFAULT_TRACKING_URI
+
+
+def _serve(settings: ServerSettings) -> None:
+    """Check the store opens (clear errors, migrations done once), then run uvicorn."""
+    import uvicorn
+
+    from traza.exceptions import TrazaException
+    from traza.store.uri import open_store
+
+    try:
+        open_store(settings.backend_store_uri, settings.default_artifact_root).close()
+    except TrazaException as e:
+        raise click.ClickException(f"{e.error_code}: {e.message}") from None
+    os.environ[SETTINGS_VARIABLE] = settings.to_json()
+    where = f"http://{settings.host}:{settings.port}{settings.static_prefix}"
+    artifacts = settings.default_artifact_root or "beside the store"
+    click.echo(
+        f"Traza {_version()} serving {settings.backend_store_uri} at {where} "
+        f"(artifacts: {artifacts}; {settings.workers} worker(s)). Ctrl+C stops it.",
+        err=True,
+    )
+    uvicorn.run(
+        "traza.server.app:app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    sys.exit(0)
+
+
+def _version() -> str:
+    from traza._version import __version__
+
+    return __version__
+
+
+_host = click.option(
+    "-h", "--host", envvar=_env("HOST"), default="127.0.0.1", show_default=True,
+    help="Interface to listen on (0.0.0.0 for every interface).",
+)  # fmt: skip
+_port = click.option("-p", "--port", envvar=_env("PORT"), type=int, default=5000, show_default=True)
+
+
+@click.command()
+@click.option(
+    "--backend-store-uri",
+    envvar=_env("BACKEND_STORE_URI"),
+    default=None,
+    help="Store to serve: sqlite:///path.db, postgresql://..., or a folder "
+    "(default: the tracking URI from the environment, else ./mlruns).",
+)
+@click.option(
+    "--default-artifact-root",
+    envvar=_env("DEFAULT_ARTIFACT_ROOT"),
+    default=None,
+    help="Where new experiments keep artifacts (default: mlflow-artifacts:/, proxied by this "
+    "server into --artifacts-destination).",
+)
+@click.option(
+    "--serve-artifacts/--no-serve-artifacts",
+    envvar=_env("SERVE_ARTIFACTS"),
+    default=True,
+    show_default=True,
+    help="Proxy artifact uploads and downloads (mlflow-artifacts:/ URIs).",
+)
+@click.option(
+    "--artifacts-destination",
+    envvar=_env("ARTIFACTS_DESTINATION"),
+    default="./mlartifacts",
+    show_default=True,
+    help="Where proxied artifacts are kept: a folder or s3://bucket/prefix.",
+)
+@_host
+@_port
+@click.option(
+    "-w",
+    "--workers",
+    envvar=_env("WORKERS"),
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes (use several on PostgreSQL; SQLite serialises writes anyway).",
+)
+@click.option(
+    "--static-prefix",
+    envvar=_env("STATIC_PREFIX"),
+    default="",
+    help="A path prefix for every route, e.g. /traza behind a proxy.",
+)
+def server(
+    backend_store_uri: str | None,
+    default_artifact_root: str | None,
+    serve_artifacts: bool,
+    artifacts_destination: str,
+    host: str,
+    port: int,
+    workers: int,
+    static_prefix: str,
+) -> None:
+    """Serve MLflow's tracking REST API (and artifact proxy) over a Traza store."""
+    if static_prefix and not static_prefix.startswith("/"):
+        raise click.BadParameter("must start with '/'", param_hint="--static-prefix")
+    _serve(
+        ServerSettings(
+            backend_store_uri=backend_store_uri or _default_store(),
+            default_artifact_root=resolve_artifact_root(default_artifact_root, serve_artifacts),
+            serve_artifacts=serve_artifacts,
+            artifacts_destination=artifacts_destination,
+            host=host,
+            port=port,
+            workers=workers,
+            static_prefix=static_prefix.rstrip("/"),
+        )
+    )
+
+
+@click.command()
+@click.option(
+    "--backend-store-uri",
+    envvar=_env("BACKEND_STORE_URI"),
+    default=None,
+    help="Store to show (default: the tracking URI from the environment, else ./mlruns).",
+)
+@_host
+@_port
+def ui(backend_store_uri: str | None, host: str, port: int) -> None:
+    """Browse the local store: the tracking server on 127.0.0.1:5000, artifacts in place."""
+    _serve(
+        ServerSettings(
+            backend_store_uri=backend_store_uri or _default_store(),
+            default_artifact_root=None,
+            host=host,
+            port=port,
+        )
+    )

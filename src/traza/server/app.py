@@ -1,0 +1,221 @@
+"""The tracking server as an ASGI app, built by a factory from the route table.
+
+``create_app(settings)`` opens the store named by the settings (or uses the one given) and
+returns an app that dispatches by exact path first (one dict lookup for nearly every request),
+then by template for the few routes with path parameters. Errors become MLflow's error JSON
+with the status its error code maps to; nothing unexpected leaks a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from traza._version import __version__
+from traza.exceptions import (
+    BAD_REQUEST,
+    ENDPOINT_NOT_FOUND,
+    INTERNAL_ERROR,
+    TrazaException,
+    http_status_for,
+)
+from traza.server import wire
+from traza.server.artifact_service import ArtifactService
+from traza.server.context import Context
+from traza.server.routes import V3, Route, all_routes
+from traza.server.settings import ServerSettings
+from traza.store.base import Store
+
+logger = logging.getLogger("traza.server")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_JSON = "application/json"
+
+
+def _error(code: str, message: str, status: int | None = None) -> Response:
+    return Response(
+        wire.error_body(code, message),
+        status_code=status or http_status_for(code),
+        media_type=_JSON,
+    )
+
+
+class _Template:
+    """A path with ``{name}`` (one segment) or ``{name:path}`` (the rest) parameters."""
+
+    def __init__(self, template: str) -> None:
+        pattern = re.sub(r"\{(\w+):path\}", r"(?P<\1>.*)", template)
+        pattern = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern)
+        self.regex = re.compile(f"^{pattern}$")
+
+
+class TrazaApp:
+    """Dispatch to the route table; answer health, version and server-info itself."""
+
+    def __init__(self, ctx: Context, routes: list[Route]) -> None:
+        self.ctx = ctx
+        self.prefix = ctx.settings.static_prefix.rstrip("/")
+        self.exact: dict[str, dict[str, Route]] = {}
+        self.templated: list[tuple[re.Pattern[str], dict[str, Route]]] = []
+        by_template: dict[str, dict[str, Route]] = {}
+        for route in routes:
+            for api in route.prefixes:
+                full = f"{self.prefix}{api}{route.path}"
+                if "{" in route.path:
+                    by_template.setdefault(full, {})[route.method] = route
+                else:
+                    self.exact.setdefault(full, {})[route.method] = route
+        for template, methods in by_template.items():
+            self.templated.append((_Template(template).regex, methods))
+        for api in V3:
+            self.exact[f"{self.prefix}{api}/mlflow/server-info"] = {
+                "GET": Route("GET", "/mlflow/server-info", self._server_info)
+            }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        response = await self._respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.ctx.store.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    def _find(self, path: str) -> tuple[dict[str, Route] | None, dict[str, str]]:
+        methods = self.exact.get(path)
+        if methods is not None:
+            return methods, {}
+        for regex, candidates in self.templated:
+            match = regex.match(path)
+            if match:
+                return candidates, match.groupdict()
+        return None, {}
+
+    async def _respond(self, request: Request) -> Response:
+        path = request.url.path
+        methods, params = self._find(path)
+        if methods is None:
+            return await self._fallback(request, path)
+        route = methods.get(request.method)
+        if route is None:
+            return _error(
+                ENDPOINT_NOT_FOUND,
+                f"{request.method} is not allowed on {path}; use {', '.join(sorted(methods))}.",
+                405,
+            )
+        request.scope["path_params"] = params
+        try:
+            if route.raw:
+                response: Response = await route.handler(self.ctx, request)
+                return response
+            args = await self._args(request)
+            reply = await anyio.to_thread.run_sync(self._call, route, args, params)
+            return Response(wire.dumps(reply), media_type=_JSON)
+        except TrazaException as e:
+            return _error(e.error_code, e.message)
+        except Exception:
+            logger.exception("Unexpected error in %s %s", request.method, path)
+            return _error(INTERNAL_ERROR, f"Unexpected server error in {request.method} {path}.")
+
+    def _call(self, route: Route, args: wire.Args, params: dict[str, str]) -> Any:
+        return route.handler(self.ctx, args, **params)
+
+    async def _args(self, request: Request) -> wire.Args:
+        if request.method == "GET":
+            return wire.Args.from_query(request.query_params)
+        limit = self.ctx.settings.max_json_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(limit)
+        return wire.Args(wire.parse_json(bytes(body)))
+
+    async def _fallback(self, request: Request, path: str) -> Response:
+        local = path[len(self.prefix) :] if path.startswith(self.prefix) else path
+        if request.method in ("GET", "HEAD"):
+            if local == "/health":
+                return PlainTextResponse("OK")
+            if local == "/version":
+                return PlainTextResponse(__version__)
+            if local in ("", "/"):
+                return PlainTextResponse(
+                    "Traza tracking server. The web UI is not built yet; the REST API is "
+                    f"served under {self.prefix}/api/2.0/mlflow/.\n"
+                )
+        return _error(ENDPOINT_NOT_FOUND, f"No API endpoint {request.method} {path}.", 404)
+
+    def _server_info(self, ctx: Context, args: wire.Args) -> dict[str, Any]:
+        from traza.artifacts.base import ArtifactRepository
+
+        multipart = False
+        if ctx.settings.serve_artifacts:
+            try:
+                repo = ctx.artifacts.proxied()
+            except TrazaException:
+                repo = None
+            multipart = repo is not None and (
+                type(repo).create_multipart_upload is not ArtifactRepository.create_multipart_upload
+            )
+        return {
+            "store_type": "SqlStore",
+            "workspaces_enabled": False,
+            "trace_archival_enabled": False,
+            "multipart_uploads_enabled": multipart,
+            "multipart_downloads_enabled": False,
+            "presigned_upload_run_id_supported": False,
+            "presigned_upload_model_id_supported": False,
+            "features_enabled": {"gateway": False},
+        }
+
+
+def _too_large(limit: int) -> TrazaException:
+    return TrazaException(
+        f"The request body is larger than {limit} bytes. Split it (log_batch takes at most "
+        "1000 metrics), or upload large files as artifacts.",
+        error_code=BAD_REQUEST,
+    )
+
+
+def create_app(
+    settings: ServerSettings,
+    store: Store | None = None,
+    artifacts: ArtifactService | None = None,
+) -> TrazaApp:
+    """The server app for ``settings``; ``store``/``artifacts`` override what settings name."""
+    if store is None:
+        from traza.store.uri import open_store
+
+        store = open_store(settings.backend_store_uri, settings.default_artifact_root)
+    if artifacts is None:
+        artifacts = ArtifactService(settings.artifacts_destination, settings.serve_artifacts)
+    return TrazaApp(Context(store, artifacts, settings), all_routes())
+
+
+def app_from_environment() -> TrazaApp:
+    """The factory uvicorn calls in each worker process (settings come from the environment)."""
+    from traza.server.settings import from_environment
+
+    return create_app(from_environment())

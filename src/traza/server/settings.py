@@ -1,0 +1,69 @@
+"""The server's settings, resolved once from the command line and the environment.
+
+Each option also reads ``TRAZA_<NAME>`` and then ``MLFLOW_<NAME>`` (``MLFLOW_BACKEND_STORE_URI``,
+``MLFLOW_SERVE_ARTIFACTS``, ...), so a deployment configured for ``mlflow server`` works as is.
+Worker processes receive the resolved settings as JSON in ``TRAZA_SERVER_SETTINGS``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+
+SETTINGS_VARIABLE = "TRAZA_SERVER_SETTINGS"
+PROXIED_ARTIFACT_ROOT = "mlflow-artifacts:/"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    backend_store_uri: str
+    #: Where new experiments put artifacts: a URI, or ``mlflow-artifacts:/`` (proxied); ``None``
+    #: keeps the store's own default (beside a local store's database).
+    default_artifact_root: str | None = None
+    serve_artifacts: bool = True
+    #: Where the proxy keeps files (``mlflow-artifacts:/x`` is ``<destination>/x``).
+    artifacts_destination: str = "./mlartifacts"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    static_prefix: str = ""
+    #: Largest JSON request body accepted (artifact uploads stream and have no limit).
+    max_json_bytes: int = 64 * 1024 * 1024
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerSettings:
+        return cls(**json.loads(text))
+
+
+def resolve_artifact_root(default_artifact_root: str | None, serve_artifacts: bool) -> str:
+    """MLflow's rule: an explicit root wins; else the proxy's root, or local ``./mlruns``."""
+    if default_artifact_root:
+        return _absolute(default_artifact_root)
+    if serve_artifacts:
+        return PROXIED_ARTIFACT_ROOT
+    return _absolute("./mlruns")
+
+
+def _absolute(location: str) -> str:
+    from pathlib import Path
+
+    from traza.uris import has_scheme
+
+    if has_scheme(location):
+        return location.rstrip("/") or location
+    return Path(location).expanduser().resolve().as_uri()
+
+
+def from_environment() -> ServerSettings:
+    """The settings a worker process was started with (set by ``traza server``)."""
+    text = os.environ.get(SETTINGS_VARIABLE)
+    if not text:
+        raise RuntimeError(
+            f"{SETTINGS_VARIABLE} is not set: start the server with `traza server`, or build "
+            "the app with traza.server.create_app(settings)."
+        )
+    return ServerSettings.from_json(text)

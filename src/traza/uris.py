@@ -1,0 +1,13 @@
+"""Small helpers for telling URIs from paths, shared by stores, artifacts and the server."""
+
+from __future__ import annotations
+
+import re
+
+# Two or more characters, so a Windows drive letter ("C:") is not taken for a scheme.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:")
+
+
+def has_scheme(location: str) -> bool:
+    """Whether ``location`` is a URI (``s3://b/k``, ``mlflow-artifacts:/x``), not a path."""
+    return _SCHEME.match(location) is not None
