@@ -16,15 +16,19 @@ from traza.exceptions import invalid
 
 
 def get_repository(artifact_uri: str) -> ArtifactRepository:
-    """The repository serving ``artifact_uri`` (local folders now; more schemes later)."""
+    """The repository serving ``artifact_uri``: local folders, or S3-compatible buckets."""
     scheme = artifact_uri.split("://", 1)[0] if "://" in artifact_uri else "file"
     if scheme == "file" or artifact_uri.startswith("file:"):
         from traza.artifacts.local import LocalArtifactRepository
 
         return LocalArtifactRepository(artifact_uri)
+    if scheme == "s3":
+        from traza.artifacts.s3 import S3ArtifactRepository
+
+        return S3ArtifactRepository(artifact_uri)
     raise invalid(
         f"Unsupported artifact location {artifact_uri!r}: this Traza stores artifacts in local "
-        "folders (file: URIs or paths)."
+        "folders (file: URIs or paths) and S3-compatible buckets (s3://bucket/prefix)."
     )
 
 
