@@ -7,12 +7,18 @@ behaviour checked by the contract suite holds everywhere. Methods follow MLflow'
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from traza.entities import (
     DatasetInput,
     Experiment,
     ExperimentTag,
+    LoggedModel,
+    LoggedModelOutput,
+    LoggedModelParameter,
+    LoggedModelStatus,
+    LoggedModelTag,
     Metric,
     PagedList,
     Param,
@@ -23,6 +29,8 @@ from traza.entities import (
 )
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
+#: MLflow's store default for search_logged_models (the REST request's own default is 50).
+SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT = 100
 
 
 class Store(ABC):
@@ -145,6 +153,69 @@ class Store(ABC):
 
     @abstractmethod
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None: ...
+
+    # -- logged models (MLflow 3) ------------------------------------------------------------
+    @abstractmethod
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Sequence[LoggedModelTag] | None = (),
+        params: Sequence[LoggedModelParameter] | None = (),
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING model ``m-<32 hex>``, artifacts in ``<exp>/models/<id>/artifacts``."""
+
+    @abstractmethod
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """The model with its tags, params and latest metrics; missing or deleted raises."""
+
+    @abstractmethod
+    def finalize_logged_model(
+        self, model_id: str, status: LoggedModelStatus | int | str
+    ) -> LoggedModel:
+        """Set the model's status (READY or FAILED once its artifacts are uploaded)."""
+
+    @abstractmethod
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft-delete the model: get and search no longer return it."""
+
+    @abstractmethod
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int = SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[Mapping[str, Any] | str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """Models of these experiments matching the filter; order_by holds MLflow's dicts."""
+
+    @abstractmethod
+    def set_logged_model_tags(self, model_id: str, tags: Sequence[LoggedModelTag]) -> None:
+        """Add or overwrite tags on the model."""
+
+    @abstractmethod
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove one tag; a missing tag raises RESOURCE_DOES_NOT_EXIST."""
+
+    @abstractmethod
+    def log_logged_model_params(
+        self, model_id: str, params: Sequence[LoggedModelParameter]
+    ) -> None:
+        """Add params to the model; like run params, a logged value cannot change."""
+
+    @abstractmethod
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record that the run produced these models (``run.outputs.model_outputs``)."""
+
+    def flush(self) -> None:  # noqa: B027 (a hook: most stores have nothing to wait for)
+        """Wait until queued writes have landed, raising any that were rejected.
+
+        Stores that write before returning have nothing queued.
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -39,6 +39,7 @@ from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments
+from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
 from traza.store.sql.schema import migrate
 from traza.store.sql.util import chunks, marks, now_ms
@@ -66,7 +67,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class SqlStore(SqlExperiments, Store):
+class SqlStore(SqlExperiments, SqlLoggedModels, Store):
     """A tracking store on a SQL database.
 
     ``artifact_root`` is where new experiments put their artifacts: a URI, an absolute path, or
