@@ -17,7 +17,7 @@ import pytest
 from traza.store.base import Store
 from traza.store.uri import open_store
 
-STORE_KINDS = ["folder", "sqlite-uri", "postgresql"]
+STORE_KINDS = ["folder", "sqlite-uri", "postgresql", "rest"]
 
 #: The PostgreSQL server the suite uses (these machines run one with trust auth).
 POSTGRES_URL = os.environ.get(
@@ -40,6 +40,20 @@ def postgres_schema() -> Iterator[str]:
             admin.execute(f"DROP SCHEMA {name} CASCADE")
 
 
+@contextmanager
+def served_store(backend: Store, artifacts_destination: Path | None = None) -> Iterator[str]:
+    """A live ``traza server`` on 127.0.0.1 over ``backend``; yields its URL."""
+    from traza.server import ServerSettings, create_app
+    from traza.server.background import BackgroundServer
+
+    settings = ServerSettings(
+        backend_store_uri="(given)",
+        artifacts_destination=str(artifacts_destination or Path.cwd() / "mlartifacts"),
+    )
+    with BackgroundServer(create_app(settings, store=backend)) as server:
+        yield server.url
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     with postgres_schema() as url:
@@ -51,6 +65,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "postgresql":
         with postgres_schema() as url:
             s = open_store(url, artifact_root=(tmp_path / "artifacts").as_uri())
+            yield s
+            s.close()
+        return
+    if request.param == "rest":
+        with served_store(open_store(str(tmp_path / "served"))) as url:
+            s = open_store(url)
             yield s
             s.close()
         return

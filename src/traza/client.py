@@ -206,17 +206,18 @@ class TrazaClient:
             dataset_digest,
         )
         self.store.log_metric(run_id, metric)
-        return _DONE
+        return self._operation(synchronous)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
         self.store.log_param(run_id, Param(key, str(value)))
+        self._operation(synchronous)
         return value
 
     def set_tag(
         self, run_id: str, key: str, value: Any, synchronous: bool | None = None
     ) -> RunOperations:
         self.store.set_tag(run_id, RunTag(key, str(value)))
-        return _DONE
+        return self._operation(synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         self.store.delete_tag(run_id, key)
@@ -232,7 +233,7 @@ class TrazaClient:
         """Log any number of entities; split into batches within MLflow's limits."""
         metrics, params, tags = list(metrics), list(params), list(tags)
         if not (metrics or params or tags):
-            return _DONE
+            return self._operation(synchronous)
         if len(metrics) > MAX_METRICS_PER_BATCH:
             # Check everything before the first chunk is written: all of it lands, or none.
             validate_metrics(metrics)
@@ -241,7 +242,21 @@ class TrazaClient:
             self.store.log_batch(run_id, (), p_chunk, t_chunk)
         for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
             self.store.log_batch(run_id, metrics[i : i + MAX_METRICS_PER_BATCH], (), ())
-        return _DONE
+        return self._operation(synchronous)
+
+    def _operation(self, synchronous: bool | None) -> RunOperations:
+        """What a logging call returns; ``synchronous=True`` waits for queued writes first."""
+        if synchronous:
+            self.store.flush()
+        return RunOperations(self.store)
+
+    def flush(self) -> None:
+        """Wait until everything logged through this client's store has landed.
+
+        Against a tracking server, logging is queued and sent in the background; this raises
+        what the server rejected. Embedded stores write before returning.
+        """
+        self.store.flush()
 
     def log_inputs(
         self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Any = None
@@ -255,7 +270,7 @@ class TrazaClient:
     def _repo(self, run_id: str) -> Any:
         from traza.artifacts import get_repository
 
-        return get_repository(self.get_run(run_id).info.artifact_uri)
+        return get_repository(self.get_run(run_id).info.artifact_uri, self._tracking_uri)
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
@@ -346,16 +361,13 @@ class TrazaClient:
 
 
 class RunOperations:
-    """What a logging call returns; ``wait()`` returns once the data is stored.
+    """What a logging call returns; ``wait()`` returns once the data is stored."""
 
-    The embedded stores write before returning, so every operation is already complete.
-    """
+    def __init__(self, store: Store) -> None:
+        self._store = store
 
     def wait(self) -> None:
-        return None
-
-
-_DONE = RunOperations()
+        self._store.flush()
 
 
 def _zip_chunks(

@@ -56,3 +56,44 @@ def current_user() -> str:
         return getpass.getuser()
     except Exception:  # no passwd entry in some containers
         return os.environ.get("USER") or "unknown"
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How a client talks to a tracking server (``MLFLOW_TRACKING_*``, ``MLFLOW_HTTP_*``)."""
+
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    insecure_tls: bool = False
+    server_cert_path: str | None = None
+    client_cert_path: str | None = None
+    max_retries: int = 7
+    backoff_factor: float = 2.0
+    backoff_jitter: float = 1.0
+    timeout: float = 120.0
+
+
+def _number(name: str, default: float) -> float:
+    value = _env(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"MLFLOW_{name} must be a number, got {value!r}.") from None
+
+
+def http_settings() -> HttpSettings:
+    return HttpSettings(
+        token=_env("TRACKING_TOKEN"),
+        username=_env("TRACKING_USERNAME"),
+        password=_env("TRACKING_PASSWORD"),
+        insecure_tls=(_env("TRACKING_INSECURE_TLS") or "").lower() in ("true", "1"),
+        server_cert_path=_env("TRACKING_SERVER_CERT_PATH"),
+        client_cert_path=_env("TRACKING_CLIENT_CERT_PATH"),
+        max_retries=int(_number("HTTP_REQUEST_MAX_RETRIES", 7)),
+        backoff_factor=_number("HTTP_REQUEST_BACKOFF_FACTOR", 2.0),
+        backoff_jitter=_number("HTTP_REQUEST_BACKOFF_JITTER", 1.0),
+        timeout=_number("HTTP_REQUEST_TIMEOUT", 120.0),
+    )

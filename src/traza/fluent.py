@@ -463,7 +463,8 @@ def log_inputs(
 
 
 def flush_async_logging() -> None:
-    """Wait for queued logging; embedded stores write synchronously, so nothing is pending."""
+    """Wait for logging queued for a tracking server; raise what it rejected."""
+    _client().flush()
 
 
 # -- search ----------------------------------------------------------------------------------

@@ -130,6 +130,15 @@ def validate_metrics(metrics: Sequence[Any]) -> None:
         validate_timestamp(key, timestamp)
 
 
+def validate_entities(metrics: Sequence[Any], params: Sequence[Any], tags: Sequence[Any]) -> None:
+    """Check what a client is about to log, so bad input fails at the call that made it."""
+    validate_metrics(metrics)
+    for p in params:
+        validate_param_value(validate_key(p.key, "param name"), p.value)
+    for t in tags:
+        validate_tag_value(validate_key(t.key, "tag key"), t.value)
+
+
 def validate_param_value(key: str, value: Any) -> str:
     text = str(value)
     if len(text) > MAX_PARAM_VAL_LENGTH:

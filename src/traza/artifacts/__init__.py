@@ -15,9 +15,18 @@ from traza.entities import FileInfo
 from traza.exceptions import invalid
 
 
-def get_repository(artifact_uri: str) -> ArtifactRepository:
-    """The repository serving ``artifact_uri``: local folders, or S3-compatible buckets."""
+def get_repository(artifact_uri: str, tracking_uri: str | None = None) -> ArtifactRepository:
+    """The repository serving ``artifact_uri``: local folders, S3-compatible buckets, or a
+    tracking server's proxy (``mlflow-artifacts:/``, resolved against ``tracking_uri``)."""
+    if artifact_uri.startswith("mlflow-artifacts:"):
+        from traza.artifacts.http import HttpArtifactRepository, proxy_url
+
+        return HttpArtifactRepository(proxy_url(artifact_uri, tracking_uri))
     scheme = artifact_uri.split("://", 1)[0] if "://" in artifact_uri else "file"
+    if scheme in ("http", "https") and "/mlflow-artifacts/artifacts" in artifact_uri:
+        from traza.artifacts.http import HttpArtifactRepository
+
+        return HttpArtifactRepository(artifact_uri)
     if scheme == "file" or artifact_uri.startswith("file:"):
         from traza.artifacts.local import LocalArtifactRepository
 
@@ -28,7 +37,8 @@ def get_repository(artifact_uri: str) -> ArtifactRepository:
         return S3ArtifactRepository(artifact_uri)
     raise invalid(
         f"Unsupported artifact location {artifact_uri!r}: this Traza stores artifacts in local "
-        "folders (file: URIs or paths) and S3-compatible buckets (s3://bucket/prefix)."
+        "folders (file: URIs or paths), S3-compatible buckets (s3://bucket/prefix) and a "
+        "tracking server's proxy (mlflow-artifacts:/)."
     )
 
 
@@ -39,7 +49,7 @@ def _locate(
     tracking_uri: str | None,
 ) -> tuple[ArtifactRepository, str]:
     """(repository, path inside it) for the three ways MLflow lets callers name artifacts."""
-    from traza.client import TrazaClient
+    from traza.client import TrazaClient, get_tracking_uri
 
     if artifact_uri is not None and run_id is not None:
         raise invalid("Give either artifact_uri or run_id (with artifact_path), not both.")
@@ -49,13 +59,14 @@ def _locate(
     if run_id is not None:
         client = TrazaClient(tracking_uri)
         root = client.get_run(run_id).info.artifact_uri
-        return get_repository(root), artifact_path or ""
+        return get_repository(root, client.tracking_uri), artifact_path or ""
     if artifact_uri is None:
         raise invalid("Give an artifact_uri, or a run_id and an artifact_path.")
+    tracking_uri = tracking_uri or get_tracking_uri()
     if artifact_path:
-        return get_repository(artifact_uri), artifact_path
+        return get_repository(artifact_uri, tracking_uri), artifact_path
     parent, _, name = artifact_uri.rstrip("/").rpartition("/")
-    return get_repository(parent or "."), name
+    return get_repository(parent or ".", tracking_uri), name
 
 
 def download_artifacts(

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from traza.server import artifacts, registry, tracking
+from traza.server import artifacts, logged_models, registry, tracking
 
 V2 = ("/api/2.0", "/ajax-api/2.0")
 V3 = ("/api/3.0", "/ajax-api/3.0")
@@ -59,6 +59,20 @@ TRACKING: list[Route] = [
     _json("GET", "/mlflow/metrics/get-history", tracking.get_metric_history),
     _json("GET", "/mlflow/metrics/get-history-bulk-interval", tracking.get_history_interval),
     _json("GET", "/mlflow/artifacts/list", artifacts.list_run_artifacts),
+    _json("POST", "/mlflow/runs/outputs", logged_models.log_outputs),
+]
+
+_MODEL = "/mlflow/logged-models/{model_id}"
+LOGGED_MODELS: list[Route] = [
+    _json("POST", "/mlflow/logged-models", logged_models.create),
+    _json("POST", "/mlflow/logged-models/search", logged_models.search),
+    _json("GET", _MODEL, logged_models.get),
+    _json("PATCH", _MODEL, logged_models.finalize),
+    _json("DELETE", _MODEL, logged_models.delete),
+    _json("PATCH", f"{_MODEL}/tags", logged_models.set_tags),
+    _json("DELETE", f"{_MODEL}/tags/{{tag_key}}", logged_models.delete_tag),
+    _json("POST", f"{_MODEL}/params", logged_models.log_params),
+    _json("GET", f"{_MODEL}/artifacts/directories", logged_models.list_artifacts),
 ]
 
 ARTIFACT_PROXY: list[Route] = [
@@ -77,4 +91,4 @@ REGISTRY: list[Route] = [
 
 
 def all_routes() -> list[Route]:
-    return [*TRACKING, *ARTIFACT_PROXY, *REGISTRY]
+    return [*TRACKING, *LOGGED_MODELS, *ARTIFACT_PROXY, *REGISTRY]

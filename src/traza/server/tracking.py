@@ -60,7 +60,7 @@ def _view_type(args: Args, name: str) -> int:
     return _enum(args, name, names, ViewType.ACTIVE_ONLY)
 
 
-def _key_values(args: Args, name: str) -> list[tuple[str, str]]:
+def key_values(args: Args, name: str) -> list[tuple[str, str]]:
     out = []
     for item in args.objects(name):
         key, value = item.get("key"), item.get("value", "")
@@ -85,7 +85,7 @@ def experiment_json(experiment: Experiment) -> Reply:
 
 # -- experiments -----------------------------------------------------------------------------
 def create_experiment(ctx: Context, args: Args) -> Reply:
-    tags = [ExperimentTag(k, v) for k, v in _key_values(args, "tags")]
+    tags = [ExperimentTag(k, v) for k, v in key_values(args, "tags")]
     experiment_id = ctx.store.create_experiment(
         args.required("name"), args.string("artifact_location") or None, tags
     )
@@ -155,7 +155,7 @@ def delete_experiment_tag(ctx: Context, args: Args) -> Reply:
 
 # -- runs ------------------------------------------------------------------------------------
 def create_run(ctx: Context, args: Args) -> Reply:
-    tags = [RunTag(k, v) for k, v in _key_values(args, "tags")]
+    tags = [RunTag(k, v) for k, v in key_values(args, "tags")]
     run = ctx.store.create_run(
         experiment_id=args.string("experiment_id") or "0",
         user_id=args.string("user_id") or "",
@@ -270,8 +270,8 @@ def delete_tag(ctx: Context, args: Args) -> Reply:
 
 def log_batch(ctx: Context, args: Args) -> Reply:
     metrics = [_metric(m, "metrics.") for m in args.objects("metrics")]
-    params = [Param(k, v) for k, v in _key_values(args, "params")]
-    tags = [RunTag(k, v) for k, v in _key_values(args, "tags")]
+    params = [Param(k, v) for k, v in key_values(args, "params")]
+    tags = [RunTag(k, v) for k, v in key_values(args, "tags")]
     ctx.store.log_batch(args.run_id(), metrics, params, tags)
     return {}
 
@@ -302,7 +302,7 @@ def log_inputs(ctx: Context, args: Args) -> Reply:
         for name in ("name", "digest", "source_type", "source"):
             if not isinstance(dataset.get(name), str):
                 raise missing(f"datasets.dataset.{name}")
-        tags = tuple(InputTag(k, v) for k, v in _key_values(Args(item), "tags"))
+        tags = tuple(InputTag(k, v) for k, v in key_values(Args(item), "tags"))
         inputs.append(DatasetInput(Dataset.from_dict(dataset), tags))
     ctx.store.log_inputs(args.required("run_id"), inputs)
     return {}

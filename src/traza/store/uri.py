@@ -125,10 +125,14 @@ def open_store(uri: str, artifact_root: str | None = None) -> Store:
         db = PostgresDatabase(uri)
         _check_not_mlflow_tables(db, uri)
         return SqlStore(db, artifact_root or Path("mlartifacts").resolve().as_uri())
+    if uri.startswith(("http://", "https://")):
+        from traza.store.rest import RestStore
+
+        return RestStore(uri)
     scheme = uri.split(":", 1)[0]
     raise TrazaException(
         f"Unsupported tracking URI {uri!r} (scheme {scheme!r}). Use a folder path, file:, "
-        "or sqlite:///path.db.",
+        "sqlite:///path.db, postgresql://... or http(s):// (a tracking server).",
         error_code="INVALID_PARAMETER_VALUE",
     )
 
@@ -138,12 +142,22 @@ _open_lock = threading.Lock()
 
 
 def cached_store(uri: str) -> Store:
-    """The process's one open store for ``uri`` (SQLite wants one connection per process)."""
+    """The process's one open store for ``uri`` (SQLite wants one connection per process).
+
+    A tracking server gets a background logging queue in front (one per process, shared by the
+    fluent API and every client).
+    """
     key = _normalise(uri)
     with _open_lock:
         store = _open_stores.get(key)
         if store is None:
-            store = _open_stores[key] = open_store(uri)
+            store = open_store(uri)
+            if uri.startswith(("http://", "https://")):
+                from traza.store.queued import QueuedStore
+
+                # Its pass-through methods are generated from Store's, which mypy cannot see.
+                store = QueuedStore(store)  # type: ignore[abstract]
+            _open_stores[key] = store
         return store
 
 
