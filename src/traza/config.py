@@ -97,3 +97,8 @@ def http_settings() -> HttpSettings:
         backoff_jitter=_number("HTTP_REQUEST_BACKOFF_JITTER", 1.0),
         timeout=_number("HTTP_REQUEST_TIMEOUT", 120.0),
     )
+
+
+def postgres_pool_size() -> int:
+    """Connections a process may hold to a PostgreSQL store (``TRAZA_POSTGRES_POOL_SIZE``)."""
+    return max(1, int(_number("POSTGRES_POOL_SIZE", 10)))

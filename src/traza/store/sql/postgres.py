@@ -1,12 +1,12 @@
 """PostgreSQL for the SQL store (psycopg 3): the same schema, migrations and queries as SQLite.
 
 Statements are written with ``?`` placeholders; the cursor wrapper translates them for psycopg.
-One connection per process, serialised by a lock (a pool for many server threads is the
-tracking server's concern).
+A pool of connections per process lets a server's threads work at once.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -42,40 +42,73 @@ class _Cursor:
 
 
 class PostgresDatabase:
+    """A pool of connections (psycopg_pool), one transaction per checkout.
+
+    Threads of one process share the pool, so a server's concurrent requests run concurrently;
+    the pool is opened on first use and never crosses a fork.
+    """
+
     dialect = POSTGRESQL
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_connections: int | None = None) -> None:
+        from traza.config import postgres_pool_size
+
         self.url = url
-        self._lock = threading.RLock()
-        self._conn: Any = None
+        self.max_connections = max_connections or postgres_pool_size()
+        self._lock = threading.Lock()
+        self._pool: Any = None
+        self._pid = os.getpid()
 
     @property
-    def connection(self) -> Any:
-        if self._conn is None or self._conn.closed:
+    def pool(self) -> Any:
+        if self._pool is None or self._pid != os.getpid():
+            with self._lock:
+                if self._pool is None or self._pid != os.getpid():
+                    self._pool = self._open_pool()
+                    self._pid = os.getpid()
+        return self._pool
+
+    def _open_pool(self) -> Any:
+        try:
+            import psycopg
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise TrazaException(
+                "PostgreSQL stores need psycopg and psycopg_pool: pip install 'traza[postgres]'",
+                error_code="INVALID_PARAMETER_VALUE",
+            ) from None
+        pool = ConnectionPool(
+            _libpq_url(self.url),
+            min_size=1,
+            max_size=self.max_connections,
+            kwargs={"autocommit": True},
+            open=False,
+            name="traza",
+        )
+        pool.open()
+        try:
+            pool.wait(timeout=15)
+        except Exception as e:
+            pool.close()
+            # The pool's own error hides the cause; one direct attempt tells it.
             try:
-                import psycopg
-            except ImportError:
-                raise TrazaException(
-                    "PostgreSQL stores need psycopg: pip install 'traza[postgres]'",
-                    error_code="INVALID_PARAMETER_VALUE",
-                ) from None
-            try:
-                self._conn = psycopg.connect(_libpq_url(self.url), autocommit=True)
-            except psycopg.OperationalError as e:
-                raise TrazaException(
-                    f"Cannot connect to the PostgreSQL store {_redacted(self.url)}: {e}".strip(),
-                    error_code="TEMPORARILY_UNAVAILABLE",
-                ) from None
-        return self._conn
+                psycopg.connect(_libpq_url(self.url), connect_timeout=5).close()
+            except psycopg.OperationalError as cause:
+                e = cause
+            raise TrazaException(
+                f"Cannot connect to the PostgreSQL store {_redacted(self.url)}: {e}".strip(),
+                error_code="TEMPORARILY_UNAVAILABLE",
+            ) from None
+        return pool
 
     @contextmanager
     def write(self) -> Iterator[_Cursor]:
-        with self._lock, self.connection.transaction(), self.connection.cursor() as cur:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             yield _Cursor(cur)
 
     @contextmanager
     def read(self) -> Iterator[_Cursor]:
-        with self._lock, self.connection.transaction(), self.connection.cursor() as cur:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield _Cursor(cur)
 
@@ -89,9 +122,9 @@ class PostgresDatabase:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._pool is not None and self._pid == os.getpid():
+                self._pool.close()
+            self._pool = None
 
 
 def _libpq_url(url: str) -> str:
