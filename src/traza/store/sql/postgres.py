@@ -90,13 +90,9 @@ class PostgresDatabase:
             pool.wait(timeout=15)
         except Exception as e:
             pool.close()
-            # The pool's own error hides the cause; one direct attempt tells it.
-            try:
-                psycopg.connect(_libpq_url(self.url), connect_timeout=5).close()
-            except psycopg.OperationalError as cause:
-                e = cause
             raise TrazaException(
-                f"Cannot connect to the PostgreSQL store {_redacted(self.url)}: {e}".strip(),
+                f"Cannot connect to the PostgreSQL store {_redacted(self.url)}: "
+                f"{_connect_error(self.url, psycopg) or e}",
                 error_code="TEMPORARILY_UNAVAILABLE",
             ) from None
         return pool
@@ -125,6 +121,15 @@ class PostgresDatabase:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
             self._pool = None
+
+
+def _connect_error(url: str, psycopg: Any) -> str | None:
+    """Why a direct connection fails (the pool's own timeout error hides the cause)."""
+    try:
+        psycopg.connect(_libpq_url(url), connect_timeout=5).close()
+    except psycopg.OperationalError as e:
+        return str(e).strip()
+    return None
 
 
 def _libpq_url(url: str) -> str:
