@@ -77,6 +77,13 @@ class PostgresDatabase:
                 "PostgreSQL stores need psycopg and psycopg_pool: pip install 'traza[postgres]'",
                 error_code="INVALID_PARAMETER_VALUE",
             ) from None
+        try:  # one direct connection first: a bad URL fails at once, with libpq's reason
+            psycopg.connect(_libpq_url(self.url), connect_timeout=10).close()
+        except psycopg.OperationalError as e:
+            raise TrazaException(
+                f"Cannot connect to the PostgreSQL store {_redacted(self.url)}: {e}".strip(),
+                error_code="TEMPORARILY_UNAVAILABLE",
+            ) from None
         pool = ConnectionPool(
             _libpq_url(self.url),
             min_size=1,
@@ -86,15 +93,6 @@ class PostgresDatabase:
             name="traza",
         )
         pool.open()
-        try:
-            pool.wait(timeout=15)
-        except Exception as e:
-            pool.close()
-            raise TrazaException(
-                f"Cannot connect to the PostgreSQL store {_redacted(self.url)}: "
-                f"{_connect_error(self.url, psycopg) or e}",
-                error_code="TEMPORARILY_UNAVAILABLE",
-            ) from None
         return pool
 
     @contextmanager
@@ -121,15 +119,6 @@ class PostgresDatabase:
             if self._pool is not None and self._pid == os.getpid():
                 self._pool.close()
             self._pool = None
-
-
-def _connect_error(url: str, psycopg: Any) -> str | None:
-    """Why a direct connection fails (the pool's own timeout error hides the cause)."""
-    try:
-        psycopg.connect(_libpq_url(url), connect_timeout=5).close()
-    except psycopg.OperationalError as e:
-        return str(e).strip()
-    return None
 
 
 def _libpq_url(url: str) -> str:
