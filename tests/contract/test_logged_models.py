@@ -295,6 +295,8 @@ def found(store: Store, zoo: dict[str, str], filter_string: str = "", **kwargs: 
         ("status != 'READY'", ["beta", "gamma"]),
         ("status = 2", ["alpha", "delta"]),  # MLflow's SQL store compares the proto number
         ("status IN ('1', '3')", ["beta", "gamma"]),
+        ("status = 2.5", []),
+        ("status != 'DONE'", ["alpha", "beta", "delta", "gamma"]),
         ("creation_timestamp > 0", ["alpha", "beta", "delta", "gamma"]),
         ("creation_time < 0", []),
         ("last_updated_time > 0 AND name = 'delta'", ["delta"]),

@@ -96,7 +96,7 @@ def _status_value(value: Any) -> Any:
     try:
         return LoggedModelStatus.parse(value).value
     except ValueError:
-        return value  # an unknown status matches nothing, as MLflow's does
+        return str(value)  # an unknown status matches nothing, as in MLflow
 
 
 def parse_logged_model_filter(filter_string: str | None) -> tuple[Comparison, ...]:
