@@ -21,6 +21,7 @@ import pytest
 from conftest import postgres_schema, served_store
 from traza.entities import Metric, Param, RunTag
 from traza.exceptions import TrazaException
+from traza.store.base import Store
 from traza.store.rest import RestStore
 from traza.store.uri import open_store
 
@@ -33,6 +34,7 @@ POINTS = 50
 CLIENT_SCRIPT = """
 import sys, time
 from traza.entities import Metric, Param, RunTag
+from traza.store.base import Store
 from traza.store.rest import RestStore
 url, experiment_id, client, batches, points = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
 store = RestStore(url)
@@ -165,3 +167,30 @@ def test_sqlite_one_server_many_threads(tmp_path: Path) -> None:
         assert run.data.tags["batch"] == str(BATCHES - 1)
         steps = [m.step for m in backend.get_metric_history(run_id, "m")]
         assert steps == list(range(BATCHES * POINTS))
+
+
+def test_postgresql_concurrent_creates_conflict_cleanly() -> None:
+    """Racing inserts of one name: one wins, the rest get RESOURCE_ALREADY_EXISTS (no 500)."""
+    import threading
+
+    with postgres_schema() as url:
+        stores = [open_store(url) for _ in range(8)]
+        barrier = threading.Barrier(len(stores))
+        outcomes: list[str] = []
+
+        def create(store: Store) -> None:
+            barrier.wait()
+            try:
+                outcomes.append(store.create_experiment("raced"))
+            except TrazaException as e:
+                outcomes.append(e.error_code)
+
+        threads = [threading.Thread(target=create, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for s in stores:
+            s.close()
+    assert sorted(outcomes)[:-1] == ["RESOURCE_ALREADY_EXISTS"] * (len(stores) - 1)
+    assert outcomes.count("RESOURCE_ALREADY_EXISTS") == len(stores) - 1

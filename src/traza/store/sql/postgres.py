@@ -16,6 +16,24 @@ from traza.exceptions import TrazaException
 from traza.store.sql.dialect import POSTGRESQL
 
 
+@contextmanager
+def _conflicts_reported() -> Iterator[None]:
+    """A unique key taken by a concurrent transaction is the caller's conflict, not a crash.
+
+    (SQLite takes its write lock up front, so there the store's own check sees the winner.)
+    """
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as e:
+        detail = e.diag.message_detail or str(e)
+        raise TrazaException(
+            f"Already exists (written concurrently by another client): {detail}",
+            error_code="RESOURCE_ALREADY_EXISTS",
+        ) from None
+
+
 class _Cursor:
     """A psycopg cursor that speaks the store's ``?`` placeholders."""
 
@@ -23,12 +41,14 @@ class _Cursor:
         self._cursor = cursor
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
-        return self._cursor.execute(POSTGRESQL.sql(sql), parameters or None)
+        with _conflicts_reported():
+            return self._cursor.execute(POSTGRESQL.sql(sql), parameters or None)
 
     def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
         rows = list(seq_of_parameters)
         if rows:
-            self._cursor.executemany(POSTGRESQL.sql(sql), rows)
+            with _conflicts_reported():
+                self._cursor.executemany(POSTGRESQL.sql(sql), rows)
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
