@@ -46,7 +46,11 @@ class MultipartUnsupported(TrazaException):
     """This repository takes whole-file uploads only; callers fall back to one PUT."""
 
     def __init__(self, what: str) -> None:
-        super().__init__(f"{what} does not support multipart uploads.", "NOT_IMPLEMENTED")
+        # MLflow's client falls back to a single upload on exactly this message's start.
+        super().__init__(
+            f"Multipart upload is not supported for the current artifact repository ({what}).",
+            "NOT_IMPLEMENTED",
+        )
 
 
 class ArtifactRepository(ABC):
