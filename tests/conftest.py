@@ -10,7 +10,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,6 +90,9 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in list(os.environ):
         if name.startswith(("TRAZA_", "MLFLOW_")):
             monkeypatch.delenv(name)
+    # A failing request fails fast in tests, for both clients (the default backs off minutes).
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -107,3 +112,41 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for s in uri._open_stores.values():
         s.close()
     uri._open_stores.clear()
+
+
+# -- an S3-compatible server (moto's) on 127.0.0.1, and a fresh bucket per test -----------------
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@dataclass
+class Bucket:
+    name: str
+    client: Any
+
+    def keys(self) -> list[str]:
+        answer = self.client.list_objects_v2(Bucket=self.name)
+        return sorted(o["Key"] for o in answer.get("Contents", ()))
+
+
+@pytest.fixture
+def bucket(isolated: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A fresh bucket; the environment points boto3 and Traza at the local server."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", s3_endpoint)
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint)
+    name = f"traza-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return Bucket(name, client)

@@ -8,15 +8,13 @@ import random
 import subprocess
 import sys
 import urllib.request
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import traza
+from conftest import Bucket
 from traza.artifacts import get_repository, s3
 from traza.artifacts.base import CompletedPart
 from traza.artifacts.local import LocalArtifactRepository
@@ -24,43 +22,6 @@ from traza.artifacts.s3 import S3ArtifactRepository, endpoint_from_environment
 from traza.exceptions import TrazaException
 
 MiB = 1024 * 1024
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@dataclass
-class Bucket:
-    name: str
-    client: Any
-
-    def keys(self) -> list[str]:
-        answer = self.client.list_objects_v2(Bucket=self.name)
-        return sorted(o["Key"] for o in answer.get("Contents", ()))
-
-
-@pytest.fixture
-def bucket(isolated: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Bucket:
-    """A fresh bucket; the environment points boto3 and Traza at the local server."""
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", s3_endpoint)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=s3_endpoint)
-    name = f"traza-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    return Bucket(name, client)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
@@ -50,12 +52,17 @@ def list_proxied(ctx: Context, args: Args) -> Reply:
 
 
 class BodyReader(io.RawIOBase):
-    """A blocking, readable view of a request body, for use from a worker thread."""
+    """A blocking, readable view of a request body, for use from any other thread.
+
+    Built on the event loop's thread; ``read`` hops back to the loop for each chunk (a
+    repository may read from threads of its own, as boto3's transfer manager does).
+    """
 
     def __init__(self, chunks: AsyncIterator[bytes]) -> None:
         self._chunks = chunks
         self._buffer = b""
         self._done = False
+        self._token = anyio.lowlevel.current_token()
 
     def readable(self) -> bool:
         return True
@@ -68,7 +75,7 @@ class BodyReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         while not self._buffer and not self._done:
-            chunk = anyio.from_thread.run(self._next)
+            chunk = anyio.from_thread.run(self._next, token=self._token)
             if not chunk:
                 self._done = True
             self._buffer = chunk
