@@ -131,7 +131,7 @@ class Bucket:
     name: str
     client: Any
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         answer = self.client.list_objects_v2(Bucket=self.name)
         return sorted(o["Key"] for o in answer.get("Contents", ()))
 

@@ -51,7 +51,7 @@ def _log_sample(repo: Any, model: Path, folder: Path) -> None:
 
 def test_log_list_download_read(repo: S3ArtifactRepository, bucket: Bucket, tmp_path: Path) -> None:
     _log_sample(repo, *_fill(tmp_path))
-    assert bucket.keys() == [
+    assert bucket.object_keys() == [
         "exp/run1/figs/a.txt",
         "exp/run1/figs/sub/b.txt",
         "exp/run1/figs/sub/deeper/c.txt",
@@ -117,7 +117,7 @@ def test_listing_paginates_stays_inside_its_prefix_and_deletes_in_batches(
     bare = S3ArtifactRepository(f"s3://{bucket.name}")
     assert [f.path for f in bare.list_artifacts()] == ["run1", "run10"]
     repo.delete_artifacts()
-    assert bucket.keys() == ["run10/o"]
+    assert bucket.object_keys() == ["run10/o"]
 
 
 class GeneratedStream(io.RawIOBase):
@@ -173,7 +173,7 @@ def test_a_failed_stream_leaves_nothing(repo: S3ArtifactRepository, bucket: Buck
     source = GeneratedStream(20 * MiB, fail_after=12 * MiB)
     with pytest.raises(OSError, match="went away"):
         repo.write_stream("big/broken.bin", source)  # type: ignore[arg-type]
-    assert bucket.keys() == []
+    assert bucket.object_keys() == []
     uploads = bucket.client.list_multipart_uploads(Bucket=bucket.name)
     assert uploads.get("Uploads", []) == []
 
@@ -184,12 +184,12 @@ def test_delete_a_file_a_tree_and_the_root(
     _log_sample(repo, *_fill(tmp_path))
     repo.delete_artifacts("model.bin")
     repo.delete_artifacts("figs/sub")
-    assert bucket.keys() == ["exp/run1/figs/a.txt", "exp/run1/models/v1/model.bin"]
+    assert bucket.object_keys() == ["exp/run1/figs/a.txt", "exp/run1/models/v1/model.bin"]
     with pytest.raises(TrazaException) as missing:
         repo.delete_artifacts("figs/sub")
     assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
     repo.delete_artifacts()
-    assert bucket.keys() == []
+    assert bucket.object_keys() == []
 
 
 def _put(url: str, data: bytes) -> str:
@@ -226,7 +226,7 @@ def test_aborted_multipart_upload_leaves_nothing(
     with pytest.raises(TrazaException) as gone:
         repo.abort_multipart_upload("part.bin", upload.upload_id)
     assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"
-    assert bucket.keys() == []
+    assert bucket.object_keys() == []
     with pytest.raises(TrazaException, match="num_parts"):
         repo.create_multipart_upload("part.bin", num_parts=0)
     with pytest.raises(TrazaException, match="expiration"):
@@ -346,7 +346,7 @@ def test_runs_log_into_the_bucket_through_the_fluent_api(bucket: Bucket, tmp_pat
         traza.log_artifact(str(tmp_path / "weights.bin"), artifact_path="model")
     run_id = run.info.run_id
     assert traza.get_run(run_id).info.artifact_uri == f"s3://{bucket.name}/prefix/{run_id}"
-    assert bucket.keys() == [
+    assert bucket.object_keys() == [
         f"prefix/{run_id}/model/weights.bin",
         f"prefix/{run_id}/notes/hello.txt",
     ]

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from conftest import Bucket
 
 import traza
+from conftest import Bucket
 from traza.server import ServerSettings, create_app
 from traza.server.background import BackgroundServer
 from traza.store.uri import open_store
@@ -65,7 +65,7 @@ def test_mlflow_client_multipart_through_the_proxy(
     run_id = client.create_run("0").info.run_id
     client.log_artifact(run_id, str(payload), "model")
     client.log_text(run_id, "small", "notes.txt")
-    keys = bucket.keys()
+    keys = bucket.object_keys()
     assert f"proxied/0/{run_id}/model/weights.bin" in keys
     assert f"proxied/0/{run_id}/notes.txt" in keys
     head = bucket.client.head_object(
@@ -104,7 +104,7 @@ def test_clients_write_to_s3_directly(
     with library.start_run() as run:
         library.log_text("straight to the bucket", "direct.txt")
     assert run.info.artifact_uri.startswith(f"s3://{bucket.name}/direct/0/")
-    assert f"direct/0/{run.info.run_id}/direct.txt" in bucket.keys()
+    assert f"direct/0/{run.info.run_id}/direct.txt" in bucket.object_keys()
     text = traza.artifacts.load_text(f"{run.info.artifact_uri}/direct.txt")
     assert text == "straight to the bucket"
     assert mlflow.artifacts.load_text(f"{run.info.artifact_uri}/direct.txt") == text
