@@ -210,18 +210,28 @@ def search_runs(ctx: Context, args: Args) -> Reply:
 
 # -- logging ---------------------------------------------------------------------------------
 def _metric(item: dict[str, Any], where: str) -> Metric:
-    key = item.get("key")
+    key, value = item.get("key"), item.get("value")
+    timestamp, step = item.get("timestamp"), item.get("step", 0)
+    # The usual shape (a batch holds up to 1,000 of these) skips the general checks below.
+    if (
+        len(item) <= 4
+        and type(key) is str
+        and key
+        and type(value) is float
+        and type(timestamp) is int
+        and type(step) is int
+    ):
+        return Metric(key, value, timestamp, step)
     if not isinstance(key, str) or not key:
         raise missing(f"{where}key")
-    if "value" not in item or item["value"] is None:
+    if value is None:
         raise missing(f"{where}value")
-    timestamp = item.get("timestamp")
     if timestamp is None:
         raise missing(f"{where}timestamp")
     fields = Args(item)
     return Metric(
         key,
-        to_float(f"{where}value", item["value"]),
+        to_float(f"{where}value", value),
         fields.integer("timestamp") or 0,
         fields.integer("step") or 0,
         fields.string("model_id"),
