@@ -108,3 +108,61 @@ def test_clients_write_to_s3_directly(
     text = traza.artifacts.load_text(f"{run.info.artifact_uri}/direct.txt")
     assert text == "straight to the bucket"
     assert mlflow.artifacts.load_text(f"{run.info.artifact_uri}/direct.txt") == text
+
+
+def _post(url: str, body: dict[str, object]) -> tuple[int, dict[str, object]]:
+    import json
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_presigned_urls_from_an_s3_store(direct: str, tmp_path: Path) -> None:
+    import urllib.request
+
+    traza.set_tracking_uri(direct)
+    with traza.start_run() as run:
+        traza.log_text("signed", "signed.txt")
+    api = f"{direct}/api/2.0/mlflow/artifacts"
+    status, reply = _post(
+        f"{api}/presigned-download-url", {"run_id": run.info.run_id, "path": "signed.txt"}
+    )
+    assert status == 200, reply
+    with urllib.request.urlopen(str(reply["presigned_url"])) as response:
+        assert response.read() == b"signed"
+
+    status, reply = _post(
+        f"{api}/presigned-upload-url", {"run_id": run.info.run_id, "path": "up.txt"}
+    )
+    assert status == 200, reply
+    upload = urllib.request.Request(
+        str(reply["presigned_url"]),
+        b"uploaded",
+        {"Content-Type": "application/octet-stream"},
+        method="PUT",
+    )
+    urllib.request.urlopen(upload).close()
+    assert traza.artifacts.load_text(f"{run.info.artifact_uri}/up.txt") == "uploaded"
+
+
+def test_presigned_urls_refused_for_local_artifacts(tmp_path: Path) -> None:
+    server = _serve(tmp_path, "mlflow-artifacts:/", str(tmp_path / "dest"), serve=True)
+    try:
+        traza.set_tracking_uri(server.url)
+        with traza.start_run() as run:
+            traza.log_text("x", "x.txt")
+        status, reply = _post(
+            f"{server.url}/api/2.0/mlflow/artifacts/presigned-download-url",
+            {"run_id": run.info.run_id, "path": "x.txt"},
+        )
+    finally:
+        server.stop()
+    assert status == 501 and reply["error_code"] == "NOT_IMPLEMENTED", reply

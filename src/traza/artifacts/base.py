@@ -93,6 +93,14 @@ class ArtifactRepository(ABC):
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         """Delete a file or a directory tree (the whole root when ``artifact_path`` is empty)."""
 
+    def presigned_url(self, artifact_file: str, upload: bool, expiration: int = 900) -> str:
+        """A URL that lets its holder GET (or PUT, when ``upload``) one file without credentials."""
+        raise TrazaException(
+            f"Presigned URLs are not supported by the current artifact repository "
+            f"({type(self).__name__}); download and upload through the server instead.",
+            "NOT_IMPLEMENTED",
+        )
+
     def create_multipart_upload(
         self, artifact_file: str, num_parts: int, expiration: int = 3600
     ) -> MultipartUpload:

@@ -275,6 +275,18 @@ class S3ArtifactRepository(ArtifactRepository):
                     f"S3 could not delete {len(answer['Errors'])} objects: {failed}"
                 )
 
+    def presigned_url(self, artifact_file: str, upload: bool, expiration: int = 900) -> str:
+        rel, key = self._file(artifact_file)
+        if not 1 <= expiration <= MAX_EXPIRATION:
+            raise invalid(f"expiration must be between 1 and {MAX_EXPIRATION} seconds.")
+        with self._errors(rel):
+            url: str = self._client.generate_presigned_url(
+                "put_object" if upload else "get_object",
+                Params={"Bucket": self.bucket, "Key": key},
+                ExpiresIn=expiration,
+            )
+        return url
+
     # -- multipart: the client sends parts straight to S3 through presigned URLs ---------------
     def create_multipart_upload(
         self, artifact_file: str, num_parts: int, expiration: int = 3600

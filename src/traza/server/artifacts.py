@@ -21,6 +21,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from traza.artifacts.base import CHUNK_SIZE, CompletedPart
 from traza.artifacts.local import LocalArtifactRepository
+from traza.exceptions import NOT_IMPLEMENTED, TrazaException
 from traza.server.context import Context
 from traza.server.wire import Args, bad_field, missing
 from traza.validation import validate_artifact_path
@@ -37,6 +38,33 @@ def list_run_artifacts(ctx: Context, args: Args) -> Reply:
     if files:
         reply["files"] = [f.to_dict() for f in files]
     return reply
+
+
+def presigned_run_url(ctx: Context, args: Args, upload: bool) -> Reply:
+    """``/mlflow/artifacts/presigned-{upload,download}-url`` for a run's (or model's) file."""
+    path = validate_artifact_path(args.required("path"))
+    model_id = args.string("model_id") if upload else None
+    if model_id:
+        root = ctx.store.get_logged_model(model_id).artifact_location
+    else:
+        root = ctx.store.get_run(args.run_id()).info.artifact_uri
+    expiration = args.integer("expiration", 900) or 900
+    url = ctx.artifacts.for_uri(root).presigned_url(path, upload, expiration)
+    return {"presigned_url": url}
+
+
+def presigned_upload_url(ctx: Context, args: Args) -> Reply:
+    return presigned_run_url(ctx, args, upload=True)
+
+
+def presigned_download_url(ctx: Context, args: Args) -> Reply:
+    return presigned_run_url(ctx, args, upload=False)
+
+
+def presigned_proxied_url(ctx: Context, args: Args, path: str) -> Reply:
+    """``GET /mlflow-artifacts/presigned/<path>``: a download URL straight from the store."""
+    url = ctx.artifacts.proxied().presigned_url(validate_artifact_path(path), upload=False)
+    return {"url": url}
 
 
 def list_proxied(ctx: Context, args: Args) -> Reply:
@@ -166,6 +194,18 @@ def abort_multipart(ctx: Context, args: Args, path: str) -> Reply:
     name = posixpath.basename(args.required("path"))
     ctx.artifacts.proxied().abort_multipart_upload(_join(path, name), args.required("upload_id"))
     return {}
+
+
+def presigned_download(ctx: Context, args: Args, path: str) -> Reply:
+    """``GET /mlflow-artifacts/presigned/<path>``: answered as MLflow answers it for repositories
+    without multipart downloads (server-info says ``multipart_downloads_enabled: false``)."""
+    validate_artifact_path(path)
+    ctx.artifacts.proxied()
+    raise TrazaException(
+        "Presigned download URLs are not supported for the current artifact repository; "
+        "download through /mlflow-artifacts/artifacts/<path> instead.",
+        error_code=NOT_IMPLEMENTED,
+    )
 
 
 def _join(folder: str, name: str) -> str:

@@ -59,6 +59,8 @@ TRACKING: list[Route] = [
     _json("GET", "/mlflow/metrics/get-history", tracking.get_metric_history),
     _json("GET", "/mlflow/metrics/get-history-bulk-interval", tracking.get_history_interval),
     _json("GET", "/mlflow/artifacts/list", artifacts.list_run_artifacts),
+    _json("POST", "/mlflow/artifacts/presigned-upload-url", artifacts.presigned_upload_url),
+    _json("POST", "/mlflow/artifacts/presigned-download-url", artifacts.presigned_download_url),
     _json("POST", "/mlflow/runs/outputs", logged_models.log_outputs),
 ]
 
@@ -83,6 +85,8 @@ ARTIFACT_PROXY: list[Route] = [
     _json("POST", "/mlflow-artifacts/mpu/create/{path:path}", artifacts.create_multipart),
     _json("POST", "/mlflow-artifacts/mpu/complete/{path:path}", artifacts.complete_multipart),
     _json("POST", "/mlflow-artifacts/mpu/abort/{path:path}", artifacts.abort_multipart),
+    _json("GET", "/mlflow-artifacts/presigned/{path:path}", artifacts.presigned_proxied_url),
+    _json("GET", "/mlflow-artifacts/presigned/{path:path}", artifacts.presigned_download),
 ]
 
 REGISTRY: list[Route] = [
