@@ -112,6 +112,22 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for s in uri._open_stores.values():
         s.close()
     uri._open_stores.clear()
+    _reset_mlflow()
+
+
+def _reset_mlflow() -> None:
+    """Forget the real mlflow's global state (active runs, experiment, tracking URI), if used."""
+    import sys
+
+    if "mlflow" not in sys.modules:
+        return
+    import mlflow
+    from mlflow.tracking import _tracking_service, fluent
+
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    fluent._active_experiment_id = None
+    _tracking_service.utils._tracking_uri = None
 
 
 # -- an S3-compatible server (moto's) on 127.0.0.1, and a fresh bucket per test -----------------
