@@ -7,6 +7,7 @@ message as a dict in MLflow's JSON shape (``{}`` for empty responses).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from traza.entities import (
@@ -22,7 +23,7 @@ from traza.entities import (
     RunTag,
     ViewType,
 )
-from traza.exceptions import invalid, not_found
+from traza.exceptions import TrazaException, invalid, not_found
 from traza.server.context import Context
 from traza.server.wire import Args, bad_field, json_double, missing, to_float
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT
@@ -34,6 +35,8 @@ MAX_HISTORY_RESULTS = 25000
 #: Points per run that the sampled history (get-history-bulk-interval) returns at most.
 MAX_SAMPLED_RESULTS_PER_RUN = 2500
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+#: What MLflow's server requires of a logged model's JSON before recording it.
+LOG_MODEL_REQUIRED_FIELDS = frozenset({"artifact_path", "flavors", "utc_time_created", "run_id"})
 
 
 def _now() -> int:
@@ -47,10 +50,12 @@ def _enum(args: Args, name: str, names: dict[str, int], default: int) -> int:
         return default
     if isinstance(value, str) and value in names:
         return names[value]
-    number = args.integer(name)
-    if number not in names.values():
+    try:
+        number = args.integer(name)
+    except TrazaException:
+        number = None
+    if number is None or number not in names.values():
         raise bad_field(name, value, f"one of {', '.join(names)}")
-    assert number is not None
     return number
 
 
@@ -296,6 +301,11 @@ def log_model(ctx: Context, args: Args) -> Reply:
         model = json.loads(model_json)
     except ValueError:
         raise invalid(f"model_json is not valid JSON: {model_json[:80]!r}") from None
+    if not isinstance(model, dict):
+        raise invalid(f"model_json must be a JSON object, got {model_json[:80]!r}")
+    lacking = sorted(LOG_MODEL_REQUIRED_FIELDS - model.keys())
+    if lacking:
+        raise invalid(f"model_json lacks the mandatory fields {', '.join(lacking)}.")
     history = ctx.store.get_run(run_id).data.tags.get(LOG_MODEL_HISTORY_TAG)
     models = json.loads(history) if history else []
     models.append(model)
@@ -319,9 +329,24 @@ def log_inputs(ctx: Context, args: Args) -> Reply:
 
 
 # -- metric histories ------------------------------------------------------------------------
-def _metric_json(m: Metric) -> Reply:
-    out = m.to_dict()
-    out["value"] = json_double(m.value)
+def metrics_json(points: Sequence[Metric]) -> list[Reply]:
+    """Points in the wire shape; written out by hand, since a history can hold millions."""
+    out: list[Reply] = []
+    append = out.append
+    for key, value, timestamp, step, model_id, dataset_name, dataset_digest, _ in points:
+        item = {
+            "key": key,
+            "value": value if value - value == 0 else json_double(value),  # NaN, ±inf
+            "timestamp": timestamp,
+            "step": step,
+        }
+        if model_id is not None:
+            item["model_id"] = model_id
+        if dataset_name is not None:
+            item["dataset_name"] = dataset_name
+        if dataset_digest is not None:
+            item["dataset_digest"] = dataset_digest
+        append(item)
     return out
 
 
@@ -335,7 +360,7 @@ def get_metric_history(ctx: Context, args: Args) -> Reply:
         max_results=max_results,
         page_token=args.string("page_token") or None,
     )
-    reply: Reply = {"metrics": [_metric_json(m) for m in page]}
+    reply: Reply = {"metrics": metrics_json(page)}
     if page.token:
         reply["next_page_token"] = page.token
     return reply
@@ -364,8 +389,7 @@ def get_history_interval(ctx: Context, args: Args) -> Reply:
             for m in ctx.store.get_metric_history(run_id, key)
             if start is None or (end is not None and start <= m.step <= end)
         ]
-        for m in _sample_by_step(points, max_results):
-            item = _metric_json(m)
+        for item in metrics_json(_sample_by_step(points, max_results)):
             item["run_id"] = run_id
             out.append(item)
     return {"metrics": out}
