@@ -56,6 +56,9 @@ class MultipartUnsupported(TrazaException):
 class ArtifactRepository(ABC):
     """Files of one run (or model) under a root URI. Paths are relative, '/'-separated."""
 
+    #: Whether the ``*_multipart_upload`` methods work (parts go straight to the store).
+    supports_multipart = False
+
     def __init__(self, artifact_uri: str) -> None:
         self.artifact_uri = artifact_uri
 

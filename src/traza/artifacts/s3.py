@@ -70,6 +70,8 @@ def _split_uri(artifact_uri: str) -> tuple[str, str]:
 class S3ArtifactRepository(ArtifactRepository):
     """One run's (or model's) files under ``s3://bucket/prefix``; keys are prefix + path."""
 
+    supports_multipart = True
+
     def __init__(
         self,
         artifact_uri: str,

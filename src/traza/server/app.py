@@ -8,6 +8,7 @@ with the status its error code maps to; nothing unexpected leaks a stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -111,7 +112,9 @@ class TrazaApp:
         return None, {}
 
     async def _respond(self, request: Request) -> Response:
-        path = request.url.path
+        # The decoded path as the server received it: Starlette's ``request.url.path`` re-escapes
+        # '?', '#' and '\\', which would rename artifacts whose names contain them.
+        path: str = request.scope["path"]
         methods, params = self._find(path)
         if methods is None:
             return await self._fallback(request, path)
@@ -168,17 +171,11 @@ class TrazaApp:
         return _error(ENDPOINT_NOT_FOUND, f"No API endpoint {request.method} {path}.", 404)
 
     def _server_info(self, ctx: Context, args: wire.Args) -> dict[str, Any]:
-        from traza.artifacts.base import ArtifactRepository
-
+        """What MLflow 3 clients ask before they upload: multipart only where the store has it."""
         multipart = False
         if ctx.settings.serve_artifacts:
-            try:
-                repo = ctx.artifacts.proxied()
-            except TrazaException:
-                repo = None
-            multipart = repo is not None and (
-                type(repo).create_multipart_upload is not ArtifactRepository.create_multipart_upload
-            )
+            with contextlib.suppress(TrazaException):
+                multipart = ctx.artifacts.proxied().supports_multipart
         return {
             "store_type": "SqlStore",
             "workspaces_enabled": False,
@@ -210,7 +207,11 @@ def create_app(
 
         store = open_store(settings.backend_store_uri, settings.default_artifact_root)
     if artifacts is None:
-        artifacts = ArtifactService(settings.artifacts_destination, settings.serve_artifacts)
+        artifacts = ArtifactService(
+            settings.artifacts_destination,
+            settings.serve_artifacts,
+            (settings.default_artifact_root or "",),
+        )
     return TrazaApp(Context(store, artifacts, settings), all_routes())
 
 

@@ -21,7 +21,6 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 
 from traza.artifacts.base import CHUNK_SIZE, CompletedPart
 from traza.artifacts.local import LocalArtifactRepository
-from traza.exceptions import NOT_IMPLEMENTED, TrazaException
 from traza.server.context import Context
 from traza.server.wire import Args, bad_field, missing
 from traza.validation import validate_artifact_path
@@ -194,18 +193,6 @@ def abort_multipart(ctx: Context, args: Args, path: str) -> Reply:
     name = posixpath.basename(args.required("path"))
     ctx.artifacts.proxied().abort_multipart_upload(_join(path, name), args.required("upload_id"))
     return {}
-
-
-def presigned_download(ctx: Context, args: Args, path: str) -> Reply:
-    """``GET /mlflow-artifacts/presigned/<path>``: answered as MLflow answers it for repositories
-    without multipart downloads (server-info says ``multipart_downloads_enabled: false``)."""
-    validate_artifact_path(path)
-    ctx.artifacts.proxied()
-    raise TrazaException(
-        "Presigned download URLs are not supported for the current artifact repository; "
-        "download through /mlflow-artifacts/artifacts/<path> instead.",
-        error_code=NOT_IMPLEMENTED,
-    )
 
 
 def _join(folder: str, name: str) -> str:

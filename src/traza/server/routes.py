@@ -86,7 +86,6 @@ ARTIFACT_PROXY: list[Route] = [
     _json("POST", "/mlflow-artifacts/mpu/complete/{path:path}", artifacts.complete_multipart),
     _json("POST", "/mlflow-artifacts/mpu/abort/{path:path}", artifacts.abort_multipart),
     _json("GET", "/mlflow-artifacts/presigned/{path:path}", artifacts.presigned_proxied_url),
-    _json("GET", "/mlflow-artifacts/presigned/{path:path}", artifacts.presigned_download),
 ]
 
 REGISTRY: list[Route] = [

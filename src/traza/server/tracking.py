@@ -60,9 +60,7 @@ def _enum(args: Args, name: str, names: dict[str, int], default: int) -> int:
 
 
 def _view_type(args: Args, name: str) -> int:
-    names = {"ACTIVE_ONLY": ViewType.ACTIVE_ONLY, "DELETED_ONLY": ViewType.DELETED_ONLY}
-    names["ALL"] = ViewType.ALL
-    return _enum(args, name, names, ViewType.ACTIVE_ONLY)
+    return _enum(args, name, ViewType._NAMES, ViewType.ACTIVE_ONLY)
 
 
 def key_values(args: Args, name: str) -> list[tuple[str, str]]:

@@ -16,6 +16,7 @@ import orjson
 from traza.exceptions import BAD_REQUEST, INVALID_PARAMETER_VALUE, TrazaException
 
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def bad_field(name: str, value: Any, expected: str) -> TrazaException:
@@ -93,18 +94,19 @@ class Args:
             if required:
                 raise missing(name)
             return default
-        if isinstance(value, bool):
-            raise bad_field(name, value, "an integer")
-        if isinstance(value, int):
-            return value
+        number = value
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
+            number = int(value)
+        elif isinstance(value, str):
             try:
-                return int(value)
+                number = int(value)
             except ValueError:
-                pass
-        raise bad_field(name, value, "an integer")
+                raise bad_field(name, value, "an integer") from None
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise bad_field(name, value, "an integer")
+        if not _INT64_MIN <= number <= _INT64_MAX:  # every integer field of MLflow's API is int64
+            raise bad_field(name, value, "an integer that fits in 64 bits")
+        return number
 
     def boolean(self, name: str, default: bool = False) -> bool:
         value = self._data.get(name)
