@@ -170,6 +170,19 @@ def validate_experiment_name(name: Any) -> str:
     return name
 
 
+def validate_artifact_location(location: Any) -> str:
+    """An experiment's artifact root: a path or a storage URI, never a URI naming a run/model."""
+    if not isinstance(location, str) or not location.strip():
+        raise invalid(f"Invalid artifact location {location!r}: give a path or a URI.")
+    if location.startswith(("runs:", "models:")):
+        raise invalid(
+            f"Artifact location cannot be a {location.split(':', 1)[0]}:/ URI ({location!r}): "
+            "those name a run's or model's artifacts. Give a folder or a storage URI "
+            "(s3://bucket/prefix, mlflow-artifacts:/...)."
+        )
+    return location
+
+
 def validate_run_id(run_id: Any) -> str:
     if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
         raise invalid(f"Invalid run id {run_id!r}: run ids are 32 hexadecimal characters.")

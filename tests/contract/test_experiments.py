@@ -160,3 +160,11 @@ def test_search_bad_filter(store: Store, bad: str) -> None:
     with pytest.raises(TrazaException) as e:
         store.search_experiments(filter_string=bad)
     assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize("location", ["runs:/0123456789abcdef/x", "models:/m-1"])
+def test_artifact_location_cannot_name_a_run_or_model(store: Store, location: str) -> None:
+    with pytest.raises(TrazaException) as e:
+        store.create_experiment("located", artifact_location=location)
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert store.get_experiment_by_name("located") is None

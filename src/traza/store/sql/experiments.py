@@ -24,6 +24,7 @@ from traza.uris import has_scheme
 from traza.validation import (
     MAX_EXPERIMENT_TAG_VAL_LENGTH,
     MAX_RESULTS_SEARCH_EXPERIMENTS,
+    validate_artifact_location,
     validate_experiment_id,
     validate_experiment_name,
     validate_key,
@@ -84,6 +85,8 @@ class SqlExperiments:
         tags: Sequence[ExperimentTag] | None = None,
     ) -> str:
         validate_experiment_name(name)
+        if artifact_location:
+            validate_artifact_location(artifact_location)
         tag_rows = [
             (
                 validate_key(t.key, "tag key"),

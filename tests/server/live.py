@@ -1,0 +1,45 @@
+"""A live ``traza server`` that proxies artifacts, as the tests in this folder use it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from traza.server import ServerSettings, create_app
+from traza.server.background import BackgroundServer
+from traza.store.base import Store
+from traza.store.uri import open_store
+
+PROXIED_ROOT = "mlflow-artifacts:/"
+
+
+@dataclass(frozen=True)
+class Live:
+    url: str
+    store: Store
+    #: Where the proxy keeps files (``mlflow-artifacts:/x`` is ``artifacts/x``).
+    artifacts: Path
+
+
+@contextmanager
+def live_server(store_uri: str, root: Path, **settings: Any) -> Iterator[Live]:
+    """Serve the store at ``store_uri`` with ``mlflow-artifacts:/`` as the artifact root.
+
+    ``root`` holds the artifacts destination; ``settings`` override :class:`ServerSettings`
+    fields. The server closes the store when it stops.
+    """
+    artifacts = root / "mlartifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    store = open_store(store_uri, artifact_root=PROXIED_ROOT)
+    config = ServerSettings(
+        backend_store_uri=store_uri,
+        default_artifact_root=PROXIED_ROOT,
+        serve_artifacts=True,
+        artifacts_destination=str(artifacts),
+        **settings,
+    )
+    with BackgroundServer(create_app(config, store=store)) as server:
+        yield Live(server.url, store, artifacts)
