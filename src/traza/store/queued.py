@@ -25,6 +25,7 @@ from traza.entities import Metric, Param, RunTag
 from traza.exceptions import TrazaException
 from traza.store.base import Store
 from traza.validation import (
+    MAX_ENTITIES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
     MAX_PARAMS_TAGS_PER_BATCH,
     validate_entities,
@@ -123,53 +124,44 @@ class QueuedStore(Store):
     def _send(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
     ) -> None:
-        for i in range(0, max(len(params), len(tags)), MAX_PARAMS_TAGS_PER_BATCH):
-            chunk_p = params[i : i + MAX_PARAMS_TAGS_PER_BATCH]
-            chunk_t = tags[i : i + MAX_PARAMS_TAGS_PER_BATCH]
-            if not self._try(run_id, (), chunk_p, chunk_t):
-                self._isolate(run_id, [], chunk_p, [])
-                self._isolate(run_id, [], [], chunk_t)
-        for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-            chunk_m = metrics[i : i + MAX_METRICS_PER_BATCH]
-            if not self._try(run_id, chunk_m, (), ()):
-                self._isolate(run_id, chunk_m, [], [])
+        """Everything queued for one run, in batches within MLflow's limits."""
+        while metrics or params or tags:
+            p, params = params[:MAX_PARAMS_TAGS_PER_BATCH], params[MAX_PARAMS_TAGS_PER_BATCH:]
+            t, tags = tags[:MAX_PARAMS_TAGS_PER_BATCH], tags[MAX_PARAMS_TAGS_PER_BATCH:]
+            room = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(p) - len(t))
+            m, metrics = metrics[:room], metrics[room:]
+            self._deliver(run_id, m, p, t)
 
-    def _try(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric],
-        params: Sequence[Param],
-        tags: Sequence[RunTag],
-        report: bool = False,
-    ) -> bool:
-        """Send one batch; ``False`` when the server rejected its content."""
-        try:
-            self.inner.log_batch(run_id, metrics, params, tags)
-            return True
-        except TrazaException as e:
-            if e.error_code not in _CLIENT_ERRORS:
-                n = len(metrics) + len(params) + len(tags)
-                self._record(f"{n} entities for run {run_id} were not logged: {e.message}")
-                return True  # the server could not be reached in time: splitting won't help
-            if report:
-                self._record(e.message)
-            return False
-
-    def _isolate(
+    def _deliver(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
     ) -> None:
-        """Halve a rejected batch until only the rejected entries are left out."""
+        """Send a batch; if the server rejects it, split it until only what it refuses is left.
+
+        Params, tags and metrics are tried apart first (a param conflict must not cost the
+        metrics beside it), then a rejected list is halved down to its offending entries.
+        """
+        if not (metrics or params or tags):
+            return
+        try:
+            self.inner.log_batch(run_id, metrics, params, tags)
+            return
+        except TrazaException as e:
+            if e.error_code not in _CLIENT_ERRORS:  # unreachable in time: splitting won't help
+                n = len(metrics) + len(params) + len(tags)
+                self._record(f"{n} entries for run {run_id} were not logged: {e.message}")
+                return
+            if len(metrics) + len(params) + len(tags) == 1:
+                self._record(e.message)
+                return
+        if sum(1 for kind in (metrics, params, tags) if kind) > 1:
+            self._deliver(run_id, metrics, [], [])
+            self._deliver(run_id, [], params, [])
+            self._deliver(run_id, [], [], tags)
+            return
         items: list[Any] = metrics or params or tags
-        if not items:
-            return
-        if len(items) == 1:
-            self._try(run_id, metrics, params, tags, report=True)
-            return
-        half = len(items) // 2
-        for part in (items[:half], items[half:]):
-            batch = (part, [], []) if metrics else ([], part, []) if params else ([], [], part)
-            if not self._try(run_id, *batch):
-                self._isolate(run_id, *batch)
+        for half in (items[: len(items) // 2], items[len(items) // 2 :]):
+            batch = (half, [], []) if metrics else ([], half, []) if params else ([], [], half)
+            self._deliver(run_id, *batch)
 
     def _record(self, message: str) -> None:
         with self._cond:
