@@ -116,7 +116,8 @@ class SqlStore(SqlExperiments, SqlLoggedModels, Store):
             cur.execute(
                 (
                     "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
-                    "start_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    "start_time, lifecycle_stage, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                    "RETURNING id"
                 ),
                 (
                     run_uuid,
@@ -129,7 +130,6 @@ class SqlStore(SqlExperiments, SqlLoggedModels, Store):
                     artifact_uri,
                 ),
             )
-            cur.execute(("SELECT id FROM runs WHERE run_uuid = ?"), (run_uuid,))
             rid = cur.fetchone()[0]
             cur.executemany(
                 ("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"),
@@ -415,17 +415,16 @@ class SqlStore(SqlExperiments, SqlLoggedModels, Store):
         cur.executemany((LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()])
 
     def _upsert_tags(self, cur: Cursor, rid: int, tag_rows: Iterable[tuple[str, str]]) -> None:
-        rows = list(tag_rows)
+        latest = dict(tag_rows)  # a key given twice in one batch: the last value wins
         cur.executemany(
             (
                 "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
                 "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
             ),
-            [(rid, k, v) for k, v in rows],
+            [(rid, k, v) for k, v in latest.items()],
         )
-        names = [v for k, v in rows if k == RUN_NAME_TAG]
-        if names:
-            cur.execute(("UPDATE runs SET name = ? WHERE id = ?"), (names[-1], rid))
+        if RUN_NAME_TAG in latest:
+            cur.execute(("UPDATE runs SET name = ? WHERE id = ?"), (latest[RUN_NAME_TAG], rid))
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self.db.write() as cur:
@@ -504,7 +503,7 @@ class SqlStore(SqlExperiments, SqlLoggedModels, Store):
                         "VALUES (?, ?, ?, ?) ON CONFLICT (run_id, dataset_id, key) "
                         "DO UPDATE SET value = excluded.value"
                     ),
-                    [(rid, did, t.key, t.value) for t in item.tags],
+                    [(rid, did, k, v) for k, v in {t.key: t.value for t in item.tags}.items()],
                 )
 
     def close(self) -> None:
