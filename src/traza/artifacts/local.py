@@ -7,6 +7,8 @@ import os
 import shutil
 import tempfile
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -125,6 +127,17 @@ class LocalArtifactRepository(ArtifactRepository):
         return self._existing_file(artifact_file).open("rb")
 
     def write_stream(self, artifact_file: str, stream: BinaryIO) -> None:
+        with self.open_writer(artifact_file) as out:
+            while chunk := stream.read(CHUNK_SIZE):
+                out.write(chunk)
+
+    @contextmanager
+    def open_writer(self, artifact_file: str) -> Iterator[BinaryIO]:
+        """A file to write ``artifact_file`` into; it appears whole when the block ends well.
+
+        Written beside the target and renamed into place, so readers never see half a file and
+        a failed write leaves nothing behind.
+        """
         rel = validate_artifact_path(artifact_file)
         if not rel:
             raise invalid("Give a file name to write the artifact to, not the root.")
@@ -133,12 +146,10 @@ class LocalArtifactRepository(ArtifactRepository):
         dest = dest_dir / name
         if dest.is_dir() and not dest.is_symlink():
             raise invalid(f"Cannot write artifact {rel!r}: a directory of that name exists.")
-        # Written beside the target and renamed into place: readers never see half a file.
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest_dir)
         try:
             with os.fdopen(fd, "wb") as out:
-                while chunk := stream.read(CHUNK_SIZE):
-                    out.write(chunk)
+                yield out
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
