@@ -18,8 +18,9 @@ from traza.store.sql.dialect import POSTGRESQL
 
 #: The ``(?, ?, ...)`` row of an ``INSERT ... VALUES`` statement.
 _VALUES_GROUP = re.compile(r"\bVALUES\s*(\([^()]*\))", re.IGNORECASE)
-#: Bind parameters per statement (PostgreSQL's protocol allows 65,535).
-MAX_BIND_PARAMETERS = 30_000
+#: Rows up to which an insert goes as one multi-row statement (measured: small batches gain
+#: most, large ones are faster pipelined).
+MULTI_ROW_LIMIT = 64
 
 
 @contextmanager
@@ -51,26 +52,24 @@ class _Cursor:
             return self._cursor.execute(POSTGRESQL.sql(sql), parameters or None)
 
     def executemany(self, sql: str, seq_of_parameters: Any) -> Any:
-        """An ``INSERT ... VALUES (...)`` for many rows is sent as one multi-row statement.
+        """A few rows of an ``INSERT ... VALUES (...)`` go as one multi-row statement.
 
-        One round trip and one plan instead of one per row (a batch of 1,000 metrics is one
-        statement). Callers pass rows whose conflict keys are unique, as PostgreSQL requires of
-        a multi-row ``ON CONFLICT DO UPDATE``.
+        That is one round trip instead of one per row; many rows go through psycopg's
+        pipelined executemany, which beats one huge statement (1,000 metrics: 24 ms against
+        44 ms). Callers pass rows whose conflict keys are unique, as PostgreSQL requires of a
+        multi-row ``ON CONFLICT DO UPDATE``.
         """
         rows = list(seq_of_parameters)
         if not rows:
             return
         match = _VALUES_GROUP.search(sql)
         with _conflicts_reported():
-            if match is None or len(rows) == 1:
+            if match is None or not 1 < len(rows) <= MULTI_ROW_LIMIT:
                 self._cursor.executemany(POSTGRESQL.sql(sql), rows)
                 return
-            per_statement = max(1, MAX_BIND_PARAMETERS // len(rows[0]))
             head, group, tail = sql[: match.start(1)], match.group(1), sql[match.end(1) :]
-            for i in range(0, len(rows), per_statement):
-                chunk = rows[i : i + per_statement]
-                statement = f"{head}{', '.join([group] * len(chunk))}{tail}"
-                self._cursor.execute(POSTGRESQL.sql(statement), [v for row in chunk for v in row])
+            statement = f"{head}{', '.join([group] * len(rows))}{tail}"
+            self._cursor.execute(POSTGRESQL.sql(statement), [v for row in rows for v in row])
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
