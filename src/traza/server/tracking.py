@@ -30,8 +30,6 @@ from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT
 
 Reply = dict[str, Any]
 
-#: The largest metric-history page MLflow's server answers.
-MAX_HISTORY_RESULTS = 25000
 #: Points per run that the sampled history (get-history-bulk-interval) returns at most.
 MAX_SAMPLED_RESULTS_PER_RUN = 2500
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"

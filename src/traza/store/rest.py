@@ -39,8 +39,6 @@ from traza.store.base import (
 from traza.validation import validate_metrics
 
 API = "/api/2.0/mlflow"
-#: The largest metric-history page a server answers.
-HISTORY_PAGE = 25000
 
 
 def metric_json(m: Metric) -> dict[str, Any]:
