@@ -1,10 +1,15 @@
 """`traza.models`, MLflow's `mlflow.models`: `import traza.models` and `mlflow.models` resolve.
 
-Model support (the MLmodel format, flavors, signatures) is the Models milestone; until it lands
-this module exists so scripts import cleanly, and names it lacks say so.
+Signatures (``infer_signature``, ``ModelSignature``) are here; the rest of model support (the
+MLmodel format, flavors, logging and loading) is the Models milestone, and names not yet built
+say so.
 """
 
 from __future__ import annotations
+
+from traza.models.signature import ModelSignature, infer_signature
+
+__all__ = ["ModelSignature", "infer_signature"]
 
 
 def __getattr__(name: str) -> object:
@@ -12,5 +17,5 @@ def __getattr__(name: str) -> object:
         raise AttributeError(name)
     raise AttributeError(
         f"traza.models.{name} is not available in this Traza release: model logging and loading "
-        "(log_model, load_model, infer_signature, autolog) arrive with the Models milestone."
+        "(log_model, load_model, autolog) arrive with the Models milestone."
     )
