@@ -121,6 +121,15 @@ def _from_kv(items: Iterable[dict[str, Any]] | None) -> dict[str, str]:
     return {str(i["key"]): str(i.get("value", "")) for i in items or ()}
 
 
+def json_double(value: float) -> float | str:
+    """Protobuf's JSON for a double: NaN and ±inf are the strings MLflow's client reads."""
+    if value - value == 0:  # finite (NaN - NaN and inf - inf are NaN)
+        return value
+    if value != value:
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
 class Metric(NamedTuple):
     """One metric point. A named tuple: histories hold many of these, and tuples build fast."""
 
@@ -136,7 +145,7 @@ class Metric(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "key": self.key,
-            "value": self.value,
+            "value": json_double(self.value),
             "timestamp": self.timestamp,
             "step": self.step,
         }

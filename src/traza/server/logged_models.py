@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from traza.entities import (
-    LoggedModel,
     LoggedModelOutput,
     LoggedModelParameter,
     LoggedModelStatus,
@@ -13,18 +12,11 @@ from traza.entities import (
 )
 from traza.server.context import Context
 from traza.server.tracking import key_values
-from traza.server.wire import Args, bad_field, json_double, missing
+from traza.server.wire import Args, bad_field, missing
 from traza.store.base import SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT
 from traza.validation import validate_artifact_path
 
 Reply = dict[str, Any]
-
-
-def model_json(model: LoggedModel) -> Reply:
-    data = model.to_dict()
-    for metric in data["data"].get("metrics", ()):
-        metric["value"] = json_double(metric["value"])
-    return data
 
 
 def create(ctx: Context, args: Args) -> Reply:
@@ -36,11 +28,11 @@ def create(ctx: Context, args: Args) -> Reply:
         params=[LoggedModelParameter(k, v) for k, v in key_values(args, "params")],
         model_type=args.string("model_type") or None,
     )
-    return {"model": model_json(model)}
+    return {"model": model.to_dict()}
 
 
 def get(ctx: Context, args: Args, model_id: str) -> Reply:
-    return {"model": model_json(ctx.store.get_logged_model(model_id))}
+    return {"model": ctx.store.get_logged_model(model_id).to_dict()}
 
 
 def finalize(ctx: Context, args: Args, model_id: str) -> Reply:
@@ -51,7 +43,7 @@ def finalize(ctx: Context, args: Args, model_id: str) -> Reply:
         status = LoggedModelStatus.parse(raw)
     except ValueError:
         raise bad_field("status", raw, "LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED") from None
-    return {"model": model_json(ctx.store.finalize_logged_model(model_id, status))}
+    return {"model": ctx.store.finalize_logged_model(model_id, status).to_dict()}
 
 
 def delete(ctx: Context, args: Args, model_id: str) -> Reply:
@@ -68,7 +60,7 @@ def search(ctx: Context, args: Args) -> Reply:
         order_by=args.objects("order_by") or None,
         page_token=args.string("page_token") or None,
     )
-    reply: Reply = {"models": [model_json(m) for m in page]}
+    reply: Reply = {"models": [m.to_dict() for m in page]}
     if page.token:
         reply["next_page_token"] = page.token
     return reply

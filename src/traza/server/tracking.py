@@ -13,19 +13,18 @@ from typing import Any
 from traza.entities import (
     Dataset,
     DatasetInput,
-    Experiment,
     ExperimentTag,
     InputTag,
     Metric,
     Param,
-    Run,
     RunStatus,
     RunTag,
     ViewType,
 )
+from traza.entities.tracking import json_double
 from traza.exceptions import TrazaException, invalid, not_found
 from traza.server.context import Context
-from traza.server.wire import Args, bad_field, json_double, missing, to_float
+from traza.server.wire import Args, bad_field, missing, to_float
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT
 
 Reply = dict[str, Any]
@@ -73,17 +72,6 @@ def key_values(args: Args, name: str) -> list[tuple[str, str]]:
     return out
 
 
-def run_json(run: Run) -> Reply:
-    data = run.to_dict()
-    for metric in data["data"]["metrics"]:
-        metric["value"] = json_double(metric["value"])
-    return data
-
-
-def experiment_json(experiment: Experiment) -> Reply:
-    return experiment.to_dict()
-
-
 # -- experiments -----------------------------------------------------------------------------
 def create_experiment(ctx: Context, args: Args) -> Reply:
     tags = [ExperimentTag(k, v) for k, v in key_values(args, "tags")]
@@ -94,7 +82,7 @@ def create_experiment(ctx: Context, args: Args) -> Reply:
 
 
 def get_experiment(ctx: Context, args: Args) -> Reply:
-    return {"experiment": experiment_json(ctx.store.get_experiment(args.required("experiment_id")))}
+    return {"experiment": ctx.store.get_experiment(args.required("experiment_id")).to_dict()}
 
 
 def get_experiment_by_name(ctx: Context, args: Args) -> Reply:
@@ -102,7 +90,7 @@ def get_experiment_by_name(ctx: Context, args: Args) -> Reply:
     experiment = ctx.store.get_experiment_by_name(name)
     if experiment is None:
         raise not_found(f"Could not find experiment with name '{name}'")
-    return {"experiment": experiment_json(experiment)}
+    return {"experiment": experiment.to_dict()}
 
 
 def search_experiments(ctx: Context, args: Args) -> Reply:
@@ -113,7 +101,7 @@ def search_experiments(ctx: Context, args: Args) -> Reply:
         order_by=args.strings("order_by"),
         page_token=args.string("page_token") or None,
     )
-    reply: Reply = {"experiments": [experiment_json(e) for e in page]}
+    reply: Reply = {"experiments": [e.to_dict() for e in page]}
     if page.token:
         reply["next_page_token"] = page.token
     return reply
@@ -164,11 +152,11 @@ def create_run(ctx: Context, args: Args) -> Reply:
         tags=tags,
         run_name=args.string("run_name") or None,
     )
-    return {"run": run_json(run)}
+    return {"run": run.to_dict()}
 
 
 def get_run(ctx: Context, args: Args) -> Reply:
-    return {"run": run_json(ctx.store.get_run(args.run_id()))}
+    return {"run": ctx.store.get_run(args.run_id()).to_dict()}
 
 
 _STATUSES = {name: RunStatus.from_string(name) for name in RunStatus._NAMES}
@@ -203,7 +191,7 @@ def search_runs(ctx: Context, args: Args) -> Reply:
         order_by=args.strings("order_by"),
         page_token=args.string("page_token") or None,
     )
-    reply: Reply = {"runs": [run_json(r) for r in page]}
+    reply: Reply = {"runs": [r.to_dict() for r in page]}
     if page.token:
         reply["next_page_token"] = page.token
     return reply

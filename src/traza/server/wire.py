@@ -173,15 +173,6 @@ def to_float(name: str, value: Any) -> float:
     raise bad_field(name, value, "a number")
 
 
-def json_double(value: float) -> float | str:
-    """Protobuf's JSON for a double: non-finite values are the strings MLflow's client reads."""
-    if value != value:
-        return "NaN"
-    if value in (math.inf, -math.inf):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
-
-
 def dumps(data: Any) -> bytes:
     return orjson.dumps(data)
 

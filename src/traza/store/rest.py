@@ -41,13 +41,16 @@ from traza.validation import validate_metrics
 API = "/api/2.0/mlflow"
 
 
-def metric_json(m: Metric) -> dict[str, Any]:
-    out = m.to_dict()
-    value = m.value
-    if value != value or value in (float("inf"), float("-inf")):
-        out["value"] = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    out.pop("run_id", None)
-    return out
+def _search_body(
+    max_results: int, filter_string: str | None, order_by: Sequence[Any] | None, token: str | None
+) -> dict[str, Any]:
+    """The fields every search request shares; unset ones are left out."""
+    body: dict[str, Any] = {"max_results": max_results, "order_by": list(order_by or ())}
+    if filter_string:
+        body["filter"] = filter_string
+    if token:
+        body["page_token"] = token
+    return body
 
 
 def _kv(items: Sequence[Any]) -> list[dict[str, str]]:
@@ -103,15 +106,8 @@ class RestStore(Store):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Experiment]:
-        body: dict[str, Any] = {
-            "view_type": ViewType.to_string(view_type),
-            "max_results": max_results,
-            "order_by": list(order_by or ()),
-        }
-        if filter_string:
-            body["filter"] = filter_string
-        if page_token:
-            body["page_token"] = page_token
+        body = _search_body(max_results, filter_string, order_by, page_token)
+        body["view_type"] = ViewType.to_string(view_type)
         data = self._post("experiments/search", body)
         experiments = [Experiment.from_dict(e) for e in data.get("experiments", ())]
         return PagedList(experiments, data.get("next_page_token") or None)
@@ -189,16 +185,9 @@ class RestStore(Store):
     ) -> PagedList[Run]:
         if isinstance(experiment_ids, str | int):
             experiment_ids = [str(experiment_ids)]
-        body: dict[str, Any] = {
-            "experiment_ids": [str(e) for e in experiment_ids],
-            "run_view_type": ViewType.to_string(run_view_type),
-            "max_results": max_results,
-            "order_by": list(order_by or ()),
-        }
-        if filter_string:
-            body["filter"] = filter_string
-        if page_token:
-            body["page_token"] = page_token
+        body = _search_body(max_results, filter_string, order_by, page_token)
+        body["experiment_ids"] = [str(e) for e in experiment_ids]
+        body["run_view_type"] = ViewType.to_string(run_view_type)
         data = self._post("runs/search", body)
         runs = [Run.from_dict(r) for r in data.get("runs", ())]
         return PagedList(runs, data.get("next_page_token") or None)
@@ -214,7 +203,7 @@ class RestStore(Store):
         validate_metrics(metrics)  # what JSON cannot tell apart ("1.0" from 1.0) is checked here
         body = {
             "run_id": run_id,
-            "metrics": [metric_json(m) for m in metrics],
+            "metrics": [m.to_dict() for m in metrics],
             "params": _kv(params),
             "tags": _kv(tags),
         }
@@ -309,16 +298,10 @@ class RestStore(Store):
         order_by: Sequence[Mapping[str, Any] | str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
-        body: dict[str, Any] = {
-            "experiment_ids": [str(e) for e in experiment_ids],
-            "max_results": max_results,
-            "datasets": [dict(d) for d in datasets or ()],
-            "order_by": [_order_clause(o) for o in order_by or ()],
-        }
-        if filter_string:
-            body["filter"] = filter_string
-        if page_token:
-            body["page_token"] = page_token
+        orders = [_order_clause(o) for o in order_by or ()]
+        body = _search_body(max_results, filter_string, orders, page_token)
+        body["experiment_ids"] = [str(e) for e in experiment_ids]
+        body["datasets"] = [dict(d) for d in datasets or ()]
         data = self._post("logged-models/search", body)
         models = [LoggedModel.from_dict(m) for m in data.get("models", ())]
         return PagedList(models, data.get("next_page_token") or None)
