@@ -75,6 +75,10 @@ _LAZY_SUBMODULES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
+    if name == "autolog":  # lazily, like the submodules: it is rarely called
+        from traza.autologging import autolog
+
+        return autolog
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"traza.{name}")
     raise AttributeError(f"module 'traza' has no attribute {name!r}")
@@ -90,6 +94,7 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_experiment_tag",
