@@ -1,16 +1,69 @@
-"""`traza.pyfunc`, MLflow's `mlflow.pyfunc`: `import traza.pyfunc` and `mlflow.pyfunc` resolve.
+"""`traza.pyfunc`, MLflow's `mlflow.pyfunc`: load any model as one with ``predict``.
 
-Model support (the MLmodel format, flavors, signatures) is the Models milestone; until it lands
-this module exists so scripts import cleanly, and names it lacks say so.
+``import traza.pyfunc`` and (after ``import traza as mlflow``) ``mlflow.pyfunc`` resolve here.
+Models saved by MLflow load too: their ``python_function`` flavor names ``mlflow.sklearn``,
+which Traza maps to its own loader.
 """
 
 from __future__ import annotations
 
+import os
+from typing import Any
 
-def __getattr__(name: str) -> object:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise AttributeError(
-        f"traza.pyfunc.{name} is not available in this Traza release: model logging and loading "
-        "(log_model, load_model, infer_signature, autolog) arrive with the Models milestone."
-    )
+from traza.pyfunc.model import FLAVOR_NAME, PyFuncModel
+
+__all__ = ["FLAVOR_NAME", "PyFuncModel", "add_to_model", "get_model_dependencies", "load_model"]
+
+
+def load_model(
+    model_uri: str | os.PathLike[str],
+    suppress_warnings: bool = False,
+    dst_path: str | None = None,
+    model_config: dict[str, Any] | None = None,
+) -> PyFuncModel:
+    """Load ``model_uri`` (``runs:/``, ``models:/``, a path or an artifact URI) for ``predict``."""
+    from traza.models.locate import local_model_dir
+    from traza.pyfunc.model import load_pyfunc_from_dir
+
+    return load_pyfunc_from_dir(local_model_dir(model_uri, dst_path), model_config)
+
+
+def add_to_model(
+    model: Any,
+    loader_module: str,
+    data: str | None = None,
+    code: str | None = None,
+    conda_env: str | None = None,
+    python_env: str | None = None,
+    model_config: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Add the ``python_function`` flavor to ``model`` (a :class:`traza.models.Model`)."""
+    from traza.models.model import python_version
+
+    params: dict[str, Any] = {"loader_module": loader_module, **kwargs}
+    params["python_version"] = python_version()
+    if data:
+        params["data"] = data
+    if code:
+        params["code"] = code
+    env = {k: v for k, v in (("conda", conda_env), ("virtualenv", python_env)) if v}
+    if env:
+        params["env"] = env
+    if model_config:
+        params["config"] = model_config
+    return model.add_flavor(FLAVOR_NAME, **params)
+
+
+def get_model_dependencies(model_uri: str, format: str = "pip") -> str:
+    """The path of the model's ``requirements.txt`` (``format="pip"``) or ``conda.yaml``."""
+    from traza.exceptions import invalid
+    from traza.models.environment import CONDA_ENV_FILE, REQUIREMENTS_FILE
+    from traza.models.locate import local_model_dir
+
+    if format not in ("pip", "conda"):
+        raise invalid(f"Unknown format {format!r}: use 'pip' or 'conda'.")
+    path = local_model_dir(model_uri) / (REQUIREMENTS_FILE if format == "pip" else CONDA_ENV_FILE)
+    if not path.is_file():
+        raise invalid(f"The model at {model_uri} has no {path.name}.")
+    return str(path)

@@ -1,0 +1,100 @@
+"""``PyFuncModel``: any flavor behind one ``predict``, with the signature enforced first."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from traza.exceptions import INVALID_PARAMETER_VALUE, TrazaException
+from traza.models.model import Model
+
+FLAVOR_NAME = "python_function"
+
+#: Loader modules MLflow writes in the ``python_function`` flavor → the Traza module that loads
+#: them. Traza writes MLflow's names, so MLflow loads Traza's models and the reverse.
+LOADERS = {
+    "mlflow.sklearn": "traza.sklearn",
+    "traza.sklearn": "traza.sklearn",
+}
+
+
+class PyFuncModel:
+    """A loaded model: ``predict`` checks input against the signature, then calls the flavor."""
+
+    def __init__(self, model_meta: Model, model_impl: Any, predict_fn: str = "predict") -> None:
+        self._model_meta = model_meta
+        self._model_impl = model_impl
+        self._predict_fn = getattr(model_impl, predict_fn)
+
+    @property
+    def metadata(self) -> Model:
+        return self._model_meta
+
+    @property
+    def model_meta(self) -> Model:
+        return self._model_meta
+
+    @property
+    def loader_module(self) -> str:
+        return str(self._model_meta.flavors[FLAVOR_NAME]["loader_module"])
+
+    @property
+    def model_id(self) -> str | None:
+        return self._model_meta.model_id
+
+    def get_raw_model(self) -> Any:
+        """The flavor's own model object (the fitted estimator for sklearn)."""
+        return getattr(self._model_impl, "model", self._model_impl)
+
+    def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        from traza.models.enforcement import enforce_params, enforce_schema
+
+        signature = self._model_meta.signature
+        if signature is not None and signature.inputs is not None:
+            data = enforce_schema(data, signature.inputs)
+        if signature is not None and signature.params is not None:
+            return self._predict_fn(data, params=enforce_params(params, signature.params))
+        if params:
+            enforce_params(params, None)  # warns that they are ignored
+        return self._predict_fn(data)
+
+    def __repr__(self) -> str:
+        meta = self._model_meta
+        lines = ["traza.pyfunc.loaded_model:"]
+        if meta.artifact_path:
+            lines.append(f"  artifact_path: {meta.artifact_path}")
+        lines.append(f"  flavor: {self.loader_module}")
+        if meta.run_id:
+            lines.append(f"  run_id: {meta.run_id}")
+        return "\n".join(lines)
+
+
+def load_pyfunc_from_dir(
+    local_dir: Path, model_config: dict[str, Any] | None = None
+) -> PyFuncModel:
+    """Load the ``python_function`` flavor of the model in ``local_dir``."""
+    meta = Model.load(local_dir)
+    conf = meta.flavors.get(FLAVOR_NAME)
+    if conf is None:
+        raise TrazaException(
+            f"The model at {local_dir} has no python_function flavor (it has "
+            f"{', '.join(meta.flavors) or 'none'}), so it cannot be loaded as a pyfunc model; "
+            "load it with its own flavor's load_model.",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    loader = str(conf.get("loader_module", ""))
+    module_name = LOADERS.get(loader)
+    if module_name is None:
+        known = ", ".join(sorted({k for k in LOADERS if k.startswith("mlflow.")}))
+        raise TrazaException(
+            f"The model at {local_dir} is loaded by {loader!r}, a flavor Traza does not "
+            f"provide (Traza loads: {known}). Load it with MLflow (`pip install mlflow`, then "
+            "mlflow.pyfunc.load_model).",
+            error_code=INVALID_PARAMETER_VALUE,
+        )
+    data = conf.get("model_path") or conf.get("data")
+    data_path = local_dir / data if data else local_dir
+    config = {**(conf.get("config") or {}), **(model_config or {})}
+    impl = importlib.import_module(module_name)._load_pyfunc(data_path, config or None)
+    return PyFuncModel(meta, impl, str(conf.get("predict_fn") or "predict"))
