@@ -37,9 +37,18 @@ def _jsonable(value: Any) -> Any:
 
 
 def _frame_split(frame: Any) -> dict[str, Any]:
-    split = json.loads(frame.to_json(orient="split", index=False, date_format="iso"))
-    split.pop("index", None)
-    return {"columns": split["columns"], "data": split["data"]}
+    """Pandas' split orient with every digit kept (``to_json`` rounds to 10 digits)."""
+    columns = []
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype.kind == "M":
+            columns.append(
+                [None if v is None else v.isoformat() for v in column.dt.to_pydatetime()]
+            )
+        else:
+            columns.append([_jsonable(v) for v in column.tolist()])
+    rows = [list(r) for r in zip(*columns, strict=True)]
+    return {"columns": [str(c) for c in frame.columns], "data": rows}
 
 
 def save_input_example(directory: Path, example: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from traza.entities import LoggedModelOutput, LoggedModelStatus, Metric, Run
+from traza.entities import LoggedModelOutput, LoggedModelStatus
 from traza.exceptions import invalid
 from traza.models.model import Model, ModelInfo
 
@@ -63,7 +63,6 @@ def log_model(
     try:
         if run is not None:
             client.log_outputs(run.info.run_id, [LoggedModelOutput(logged.model_id, step)])
-            _link_step_metrics(client, run, logged.model_id, step)
         meta = Model(
             artifact_path=logged.artifact_location,
             run_id=run_id,
@@ -102,14 +101,3 @@ def log_model(
         metadata=meta.metadata,
     )
 
-
-def _link_step_metrics(client: Any, run: Run, model_id: str, step: int) -> None:
-    """MLflow links the run's metrics at the logging step to the new model, so the model's
-    page shows them; Traza does it from the run's latest values (no history reads)."""
-    linked = [
-        Metric(m.key, m.value, m.timestamp, m.step, model_id, m.dataset_name, m.dataset_digest)
-        for m in run.data.metric_objs
-        if m.step == step and m.model_id is None
-    ]
-    if linked:
-        client.log_batch(run.info.run_id, metrics=linked)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +79,7 @@ def save_model(
     skops_trusted_types: list[str] | None = None,
 ) -> None:
     """Write ``sk_model`` as a model directory at ``path`` (which must not exist, or be empty)."""
-    from traza.models.environment import resolve_requirements, write_environment
-    from traza.models.examples import save_input_example
-    from traza.pyfunc import add_to_model
+    from traza.models.environment import resolve_requirements
 
     if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise invalid(
@@ -105,27 +104,62 @@ def save_model(
             f"Path '{directory}' already exists and is not empty: choose a new folder.",
             error_code=RESOURCE_ALREADY_EXISTS,
         )
+    created = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
-    model = mlflow_model or Model()
+    try:
+        _write_model(
+            sk_model,
+            directory,
+            mlflow_model or Model(),
+            serialization_format,
+            signature,
+            input_example,
+            resolve_requirements(
+                _default_requirements(serialization_format),
+                pip_requirements,
+                extra_pip_requirements,
+            ),
+            pyfunc_predict_fn,
+            metadata,
+            skops_trusted_types,
+        )
+    except BaseException:  # leave no half-written model behind
+        if created:
+            shutil.rmtree(directory, ignore_errors=True)
+        else:
+            for child in directory.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        raise
+
+
+def _write_model(
+    sk_model: Any,
+    directory: Path,
+    model: Model,
+    serialization_format: str,
+    signature: Any,
+    input_example: Any,
+    requirements: list[str],
+    predict_fn: str,
+    metadata: dict[str, Any] | None,
+    skops_trusted_types: list[str] | None,
+) -> None:
+    from traza.models.environment import write_environment
+    from traza.models.examples import save_input_example
+    from traza.pyfunc import add_to_model
+
+    file = _FILES[serialization_format]
+    _serialize(sk_model, directory / file, serialization_format, skops_trusted_types)
     if metadata is not None:
         model.metadata = metadata
     if input_example is not None:
         model.saved_input_example_info = save_input_example(directory, input_example)
         if signature is None:
-            signature = _signature_from_example(sk_model, input_example, pyfunc_predict_fn)
+            signature = _signature_from_example(sk_model, input_example, predict_fn)
     model.signature = signature
-    file = _FILES[serialization_format]
-    _serialize(sk_model, directory / file, serialization_format)
-    requirements = resolve_requirements(
-        _default_requirements(serialization_format), pip_requirements, extra_pip_requirements
-    )
     env = write_environment(directory, requirements)
     add_to_model(
-        model,
-        loader_module=LOADER_MODULE,
-        model_path=file,
-        env=env,
-        predict_fn=pyfunc_predict_fn,
+        model, loader_module=LOADER_MODULE, model_path=file, env=env, predict_fn=predict_fn
     )
     import sklearn
 
@@ -152,7 +186,9 @@ def _signature_from_example(sk_model: Any, example: Any, predict_fn: str) -> Any
         return None
 
 
-def _serialize(sk_model: Any, file: Path, serialization_format: str) -> None:
+def _serialize(
+    sk_model: Any, file: Path, serialization_format: str, trusted: list[str] | None
+) -> None:
     with file.open("wb") as out:
         if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE:
             import cloudpickle
@@ -163,7 +199,9 @@ def _serialize(sk_model: Any, file: Path, serialization_format: str) -> None:
         else:
             import skops.io
 
-            out.write(skops.io.dumps(sk_model))
+            data = skops.io.dumps(sk_model)
+            _check_trusted(data, trusted, f"This {type(sk_model).__name__}")
+            out.write(data)
 
 
 def _deserialize(file: Path, serialization_format: str, trusted: list[str] | None) -> Any:
@@ -180,23 +218,24 @@ def _deserialize(file: Path, serialization_format: str, trusted: list[str] | Non
                 f"The model at {file} is saved with skops: install it (pip install skops)."
             ) from None
         data = file.read_bytes()
-        untrusted = skops.io.get_untrusted_types(data=data)
-        if disallowed := [t for t in untrusted if t not in (trusted or ()) and not _sklearn(t)]:
-            raise invalid(
-                f"The skops model {file} holds types that are not trusted: {disallowed}. Pass "
-                "them in skops_trusted_types when saving, if you trust the model's source."
-            )
-        return skops.io.loads(data, trusted=untrusted)
+        _check_trusted(data, trusted, f"The skops model {file}")
+        return skops.io.loads(data, trusted=trusted)
     if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise invalid(f"Unknown serialization format {serialization_format!r} in {file}.")
     with file.open("rb") as f:
         return pickle.load(f)  # cloudpickle output loads with pickle
 
 
-def _sklearn(type_name: str) -> bool:
-    """skops lists numpy/scipy/sklearn internals it does not know as untrusted; these ship with
-    scikit-learn itself, which MLflow trusts too."""
-    return type_name.split(".", 1)[0] in ("sklearn", "numpy", "scipy")
+def _check_trusted(data: bytes, trusted: list[str] | None, what: str) -> None:
+    """skops loads only types it (or the model's ``skops_trusted_types``) trusts, as MLflow;
+    say which are missing rather than let skops fail deep inside."""
+    import skops.io
+
+    if missing := [t for t in skops.io.get_untrusted_types(data=data) if t not in (trusted or ())]:
+        raise invalid(
+            f"{what} holds types skops does not trust: {missing}. If you trust the model's "
+            "source, list them in skops_trusted_types when saving it."
+        )
 
 
 def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
