@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import json
+import sys
 import tempfile
+import types
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, replace
@@ -434,8 +437,6 @@ def _log_model(
     registered_model_name: str | None = None,
 ) -> Any:
     """``traza.sklearn.log_model`` with autologging's arguments; a failure only warns."""
-    import inspect
-
     try:
         log_model = importlib.import_module("traza.sklearn").log_model
         kwargs: dict[str, Any] = {
@@ -564,5 +565,20 @@ def create_child_runs(
             log_dataset(client, child_id, dataset, "train")
         client.set_terminated(child_id, end_time=end_time)
 
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its ``autolog``.
+
+    Importing a submodule binds it on its package, so once ``traza.sklearn.autolog`` (this
+    module) is imported, ``traza.sklearn.autolog`` names the module rather than the function
+    MLflow's API has there; calling the module calls the function, so both read the same.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        autolog(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+sys.modules[__name__].__signature__ = inspect.signature(autolog)  # type: ignore[attr-defined]
 
 __all__ = ["autolog"]
