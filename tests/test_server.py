@@ -132,8 +132,8 @@ def test_health_version_server_info_and_registry(served: tuple[str, Any]) -> Non
     assert status == 200
     assert info["store_type"] == "SqlStore" and info["multipart_uploads_enabled"] is False
     status, reply = _call(f"{url}/api/2.0/mlflow/registered-models/get?name=m")
-    assert status == 501 and reply["error_code"] == "NOT_IMPLEMENTED"
-    assert "registry" in reply["message"]
+    assert status == 404 and reply["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "Registered Model with name=m not found" in reply["message"]
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -11,6 +11,14 @@ from traza.entities.logged_models import (
     LoggedModelStatus,
     LoggedModelTag,
 )
+from traza.entities.registry import (
+    ModelVersion,
+    ModelVersionStatus,
+    ModelVersionTag,
+    RegisteredModel,
+    RegisteredModelAlias,
+    RegisteredModelTag,
+)
 from traza.entities.tracking import (
     Dataset,
     DatasetInput,
@@ -51,8 +59,14 @@ __all__ = [
     "LoggedModelStatus",
     "LoggedModelTag",
     "Metric",
+    "ModelVersion",
+    "ModelVersionStatus",
+    "ModelVersionTag",
     "PagedList",
     "Param",
+    "RegisteredModel",
+    "RegisteredModelAlias",
+    "RegisteredModelTag",
     "Run",
     "RunData",
     "RunInfo",

@@ -89,7 +89,7 @@ ARTIFACT_PROXY: list[Route] = [
 ]
 
 REGISTRY: list[Route] = [
-    _json(method, path, registry.not_yet) for method, path in registry.ENDPOINTS
+    _json(method, path, handler) for method, path, handler in registry.ENDPOINTS
 ]
 
 

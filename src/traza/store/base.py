@@ -27,14 +27,18 @@ from traza.entities import (
     RunTag,
     ViewType,
 )
+from traza.store.registry_base import RegistryStore
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 #: MLflow's store default for search_logged_models (the REST request's own default is 50).
 SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT = 100
 
 
-class Store(ABC):
-    """A tracking store. Every method either completes or raises ``TrazaException``."""
+class Store(RegistryStore, ABC):
+    """A tracking store. Every method either completes or raises ``TrazaException``.
+
+    The model registry's methods come from :class:`RegistryStore`.
+    """
 
     # -- experiments -------------------------------------------------------------------------
     @abstractmethod
@@ -211,7 +215,7 @@ class Store(ABC):
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
         """Record that the run produced these models (``run.outputs.model_outputs``)."""
 
-    def flush(self) -> None:  # noqa: B027 (a hook: most stores have nothing to wait for)
+    def flush(self) -> None:
         """Wait until queued writes have landed, raising any that were rejected.
 
         Stores that write before returning have nothing queued.

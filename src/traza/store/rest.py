@@ -36,6 +36,7 @@ from traza.store.base import (
     SEARCH_MAX_RESULTS_DEFAULT,
     Store,
 )
+from traza.store.rest_registry import RestRegistry
 from traza.validation import validate_metrics
 
 API = "/api/2.0/mlflow"
@@ -57,7 +58,7 @@ def _kv(items: Sequence[Any]) -> list[dict[str, str]]:
     return [{"key": i.key, "value": i.value} for i in items]
 
 
-class RestStore(Store):
+class RestStore(RestRegistry, Store):
     def __init__(self, tracking_uri: str) -> None:
         from traza.http import HttpClient
 

@@ -171,6 +171,67 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX metrics_by_model ON metrics (model_id) WHERE model_id IS NOT NULL",
         ),
     ),
+    Migration(
+        "0003_model_registry",
+        (
+            # Keyed by an integer id so a rename is one row; last_version counts versions ever
+            # created, so a deleted version's number is never reused.
+            """CREATE TABLE registered_models (
+                id {serial_pk},
+                name TEXT NOT NULL UNIQUE,
+                description TEXT,
+                creation_time BIGINT NOT NULL,
+                last_update_time BIGINT NOT NULL,
+                last_version BIGINT NOT NULL DEFAULT 0
+            )""",
+            """CREATE TABLE registered_model_tags (
+                registered_model_id BIGINT NOT NULL REFERENCES registered_models (id)
+                    ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (registered_model_id, key)
+            ){without_rowid}""",
+            # storage_location: where the artifacts are when that is not the source itself (a
+            # logged model's location, as stored, for models:/m-... sources).
+            """CREATE TABLE model_versions (
+                registered_model_id BIGINT NOT NULL REFERENCES registered_models (id)
+                    ON DELETE CASCADE,
+                version BIGINT NOT NULL,
+                creation_time BIGINT NOT NULL,
+                last_update_time BIGINT NOT NULL,
+                description TEXT,
+                user_id TEXT,
+                current_stage TEXT NOT NULL DEFAULT 'None',
+                source TEXT NOT NULL,
+                storage_location TEXT,
+                run_id TEXT,
+                run_link TEXT,
+                model_id TEXT,
+                status TEXT NOT NULL DEFAULT 'READY',
+                status_message TEXT,
+                PRIMARY KEY (registered_model_id, version)
+            ){without_rowid}""",
+            "CREATE INDEX model_versions_by_run ON model_versions (run_id)",
+            "CREATE INDEX model_versions_by_update ON model_versions (last_update_time)",
+            """CREATE TABLE model_version_tags (
+                registered_model_id BIGINT NOT NULL,
+                version BIGINT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (registered_model_id, version, key),
+                FOREIGN KEY (registered_model_id, version)
+                    REFERENCES model_versions (registered_model_id, version) ON DELETE CASCADE
+            ){without_rowid}""",
+            """CREATE TABLE registered_model_aliases (
+                registered_model_id BIGINT NOT NULL,
+                alias TEXT NOT NULL,
+                version BIGINT NOT NULL,
+                PRIMARY KEY (registered_model_id, alias),
+                FOREIGN KEY (registered_model_id, version)
+                    REFERENCES model_versions (registered_model_id, version) ON DELETE CASCADE
+            ){without_rowid}""",
+        ),
+    ),
 )
 
 
