@@ -465,6 +465,26 @@ def test_autologged_model_loads_and_predicts() -> None:
     assert loaded.metadata.signature is not None
     same = traza.pyfunc.load_model(f"models:/{output.model_id}")
     np.testing.assert_allclose(np.asarray(same.predict(X_test)), lr.predict(X_test))
+    assert loaded.metadata.saved_input_example_info is None  # log_input_examples=False
+
+
+def test_input_example_and_best_estimator_models() -> None:
+    if not _log_model_available():
+        pytest.skip("traza.sklearn.log_model has not landed yet")
+    X, y = load_iris(return_X_y=True)
+    sklearn_autolog(log_input_examples=True, max_tuning_runs=1)
+    search = GridSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=3).fit(X, y)
+    parent = _top_run(runs())
+    models = {m.name: m for m in mlflow.search_logged_models(output_format="list")}
+    assert set(models) == {"model", "best_estimator"}
+    assert {o.model_id for o in parent.outputs.model_outputs} == {
+        m.model_id for m in models.values()
+    }
+    best = traza.pyfunc.load_model(f"models:/{models['best_estimator'].model_id}")
+    np.testing.assert_allclose(np.asarray(best.predict(X)), search.predict(X))
+    assert best.metadata.saved_input_example_info is not None
+    linked = {m.key for m in models["model"].metrics or ()}
+    assert {"training_score", "best_cv_score"} <= linked
 
 
 # -- side by side with MLflow --------------------------------------------------------------------
