@@ -65,6 +65,7 @@ from traza.logged_model_fluent import (
     search_logged_models,
     set_logged_model_tags,
 )
+from traza.registry_fluent import register_model, search_model_versions, search_registered_models
 
 _LAZY_SUBMODULES = frozenset(
     {
@@ -136,10 +137,13 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "rename_experiment",
     "restore_experiment",
     "search_experiments",
     "search_logged_models",
+    "search_model_versions",
+    "search_registered_models",
     "search_runs",
     "set_experiment",
     "set_experiment_tag",

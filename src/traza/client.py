@@ -28,6 +28,7 @@ from traza.entities import (
 )
 from traza.exceptions import invalid
 from traza.logged_model_client import LoggedModelClient
+from traza.registry_client import RegistryClient
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.validation import (
     MAX_METRICS_PER_BATCH,
@@ -61,7 +62,7 @@ def _now() -> int:
     return int(time.time() * 1000)
 
 
-class TrazaClient(LoggedModelClient):
+class TrazaClient(LoggedModelClient, RegistryClient):
     """A client over the store at ``tracking_uri`` (default: the current tracking URI)."""
 
     def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
