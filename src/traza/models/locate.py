@@ -49,7 +49,7 @@ def _registry_source(model_uri: str) -> str:
     client = _client()
     if "@" in rest and "/" not in rest:
         name, alias = rest.split("@", 1)
-        version = client.get_model_version_by_alias(name, alias)  # type: ignore[attr-defined]
+        version = client.get_model_version_by_alias(name, alias)
         number = str(version.version)
     else:
         name, _, selector = rest.rpartition("/")
@@ -62,7 +62,7 @@ def _registry_source(model_uri: str) -> str:
             number = selector
         elif selector.lower() == "latest" or selector.lower() in _STAGES:
             stages = None if selector.lower() == "latest" else [selector]
-            latest = client.get_latest_versions(name, stages)  # type: ignore[attr-defined]
+            latest = client.get_latest_versions(name, stages)
             if not latest:
                 raise _missing(f"Registered model {name!r} has no version in stage {selector!r}.")
             number = str(max(int(v.version) for v in latest))
@@ -71,7 +71,7 @@ def _registry_source(model_uri: str) -> str:
                 f"Invalid model URI {model_uri!r}: {selector!r} is not a version number, "
                 "'latest' or a stage (None, Staging, Production, Archived)."
             )
-    source: str = client.get_model_version_download_uri(name, number)  # type: ignore[attr-defined]
+    source: str = client.get_model_version_download_uri(name, number)
     return artifact_uri_of(source) if source.startswith(("models:/", "runs:/")) else source
 
 
