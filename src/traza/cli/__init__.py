@@ -10,6 +10,7 @@ from traza._version import __version__
 
 _SUBCOMMANDS = {
     "experiments": ("traza.cli.experiments", "experiments"),
+    "models": ("traza.cli.models", "models"),
     "runs": ("traza.cli.runs", "runs"),
     "server": ("traza.cli.server", "server"),
     "ui": ("traza.cli.server", "ui"),
