@@ -489,3 +489,22 @@ def test_concurrent_versions_get_distinct_numbers(store: Store) -> None:
         t.join()
     assert failures == []
     assert sorted(made, key=int) == [str(i) for i in range(1, 21)]
+
+
+def test_prompts_are_searched_only_when_asked_for(store: Store) -> None:
+    """MLflow keeps prompts as tagged models; its client adds ``is_prompt != 'true'``."""
+    prompt_tag = "mlflow.prompt.is_prompt"
+    store.create_registered_model("model")
+    store.create_registered_model("prompt", [RegisteredModelTag(prompt_tag, "true")])
+    store.create_model_version("model", "s3://b/m")
+    store.create_model_version("prompt", "s3://b/p", tags=[ModelVersionTag(prompt_tag, "true")])
+    not_prompts = f"tags.`{prompt_tag}` != 'true'"
+    prompts = f"tags.`{prompt_tag}` = 'true'"
+    assert [m.name for m in store.search_registered_models()] == ["model"]
+    assert [m.name for m in store.search_registered_models(not_prompts)] == ["model"]
+    assert [m.name for m in store.search_registered_models(prompts)] == ["prompt"]
+    assert versions(store.search_model_versions()) == [("model", "1")]
+    assert versions(store.search_model_versions(f"name = 'model' AND {not_prompts}")) == [
+        ("model", "1")
+    ]
+    assert versions(store.search_model_versions(prompts)) == [("prompt", "1")]

@@ -291,6 +291,43 @@ def test_live_server_answers_every_endpoint(live: Live) -> None:
     assert unrouted == []
 
 
+def test_live_registry_is_served(live: Live) -> None:
+    """Every registry endpoint answers from the store: a reply or a client error, never 501."""
+    endpoints = sorted({e for m in REGISTRY.methods for e in proto_endpoints(REGISTRY, m.name)})
+    for i, (method, template) in enumerate(endpoints):
+        # A model name no other request uses: only create can succeed.
+        fields = {"name": f"probe-{i}", "version": "1", "alias": "a", "key": "k"}
+        if method == "GET":
+            status, reply = request(live, method, f"{template}?{urllib.parse.urlencode(fields)}")
+        else:
+            status, reply = request(live, method, template, json.dumps(fields).encode())
+        code = json.loads(reply).get("error_code")
+        if template.endswith(("/registered-models/search", "/model-versions/search")):
+            assert (status, code) == (200, None), template
+        elif template.endswith("/registered-models/create"):
+            assert json.loads(reply)["registered_model"]["name"] == f"probe-{i}"
+        else:
+            # No such model: RESOURCE_DOES_NOT_EXIST, or a missing field (source, value, ...).
+            assert status in (400, 404), (method, template, status, code)
+            assert code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"), template
+
+
+@pytest.mark.parametrize("api", ["/api/2.0", "/ajax-api/2.0"])
+def test_registry_round_trip(live: Live, api: str) -> None:
+    name = f"routes-{api.strip('/').replace('/', '-')}"
+    body = json.dumps({"name": name, "tags": [{"key": "k", "value": "v"}]}).encode()
+    status, reply = request(live, "POST", f"{api}/mlflow/registered-models/create", body)
+    assert status == 200, reply
+    assert json.loads(reply)["registered_model"]["tags"] == [{"key": "k", "value": "v"}]
+    version = json.dumps({"name": name, "source": "s3://bucket/model"}).encode()
+    status, reply = request(live, "POST", f"{api}/mlflow/model-versions/create", version)
+    created = json.loads(reply)["model_version"]
+    assert (status, created["version"], created["current_stage"]) == (200, "1", "None")
+    query = urllib.parse.urlencode({"name": name, "version": "1"})
+    status, reply = request(live, "GET", f"{api}/mlflow/model-versions/get-download-uri?{query}")
+    assert (status, json.loads(reply)) == (200, {"artifact_uri": "s3://bucket/model"})
+
+
 def test_health(live: Live) -> None:
     assert request(live, "GET", "/health") == (200, b"OK")
 

@@ -15,6 +15,7 @@ tie-breakers appended, so the stores only compile.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from traza.exceptions import invalid
 from traza.search.grammar import (
@@ -59,6 +60,35 @@ VERSION_ORDER_KEYS = {
     "last_updated_timestamp": "last_updated_timestamp",
 }
 DEFAULT_VERSION_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
+#: MLflow keeps prompts in the registry as models with this tag; searches leave them out unless
+#: the filter asks for them (MLflow's client adds ``tags.`mlflow.prompt.is_prompt` != 'true'``).
+PROMPT_TAG = "mlflow.prompt.is_prompt"
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryFilter:
+    """The comparisons of a registry search, and whether prompts are left out (MLflow's rule)."""
+
+    comparisons: tuple[Comparison, ...] = ()
+    exclude_prompts: bool = True
+
+
+def _prompt_rule(comparisons: tuple[Comparison, ...]) -> RegistryFilter:
+    """As MLflow's SQL store: prompts are searched only when the filter asks for them
+    (``= 'true'`` or ``!= 'false'``); otherwise comparisons on the tag are dropped and prompts
+    left out, so ``!= 'true'`` matches models without the tag."""
+    on_tag = [c for c in comparisons if c.entity == "tag" and c.key == PROMPT_TAG]
+    wants_prompts = any(
+        isinstance(c.value, str)
+        and (
+            (c.op == "=" and c.value.lower() == "true")
+            or (c.op == "!=" and c.value.lower() == "false")
+        )
+        for c in on_tag
+    )
+    if wants_prompts:
+        return RegistryFilter(comparisons, exclude_prompts=False)
+    return RegistryFilter(tuple(c for c in comparisons if c not in on_tag), exclude_prompts=True)
 
 
 def _parse(
@@ -106,14 +136,14 @@ def _version_number(source: str, value: object, pos: int) -> int:
     raise _fail(source, pos, f"version_number must be compared with an integer, not {value!r}")
 
 
-def parse_registered_model_filter(filter_string: str | None) -> tuple[Comparison, ...]:
+def parse_registered_model_filter(filter_string: str | None) -> RegistryFilter:
     """Parse a ``search_registered_models`` filter; empty matches every model."""
-    return _parse(filter_string, MODEL_FILTER_KEYS, "registered models")
+    return _prompt_rule(_parse(filter_string, MODEL_FILTER_KEYS, "registered models"))
 
 
-def parse_model_version_filter(filter_string: str | None) -> tuple[Comparison, ...]:
+def parse_model_version_filter(filter_string: str | None) -> RegistryFilter:
     """Parse a ``search_model_versions`` filter; empty matches every version."""
-    return _parse(filter_string, VERSION_FILTER_KEYS, "model versions")
+    return _prompt_rule(_parse(filter_string, VERSION_FILTER_KEYS, "model versions"))
 
 
 def _order_by(order_by: Sequence[str] | None, keys: dict[str, str], what: str) -> list[OrderBy]:

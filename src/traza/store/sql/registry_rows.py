@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from traza.entities import ModelVersion, RegisteredModel
-from traza.search.grammar import Comparison, OrderBy
+from traza.search.grammar import OrderBy
+from traza.search.registry import PROMPT_TAG, RegistryFilter
 from traza.store.sql.compile import _compare
 from traza.store.sql.db import Cursor
 from traza.store.sql.dialect import Dialect
@@ -66,7 +67,7 @@ def note_registration(cur: Cursor, model_id: str, name: str, version: str) -> No
 
 def filter_sql(
     dialect: Dialect,
-    filters: Sequence[Comparison],
+    search: RegistryFilter,
     columns: dict[str, str],
     tag_table: str,
     args: list[Any],
@@ -76,7 +77,7 @@ def filter_sql(
     if tag_table == "model_version_tags":
         owner = "x.registered_model_id = mv.registered_model_id AND x.version = mv.version"
     conditions = []
-    for c in filters:
+    for c in search.comparisons:
         if c.entity == "attribute":
             conditions.append(_compare(dialect, columns[c.key], c, args))
             continue
@@ -84,6 +85,14 @@ def filter_sql(
         condition = _compare(dialect, "x.value", c, args)
         conditions.append(
             f"EXISTS (SELECT 1 FROM {tag_table} x WHERE {owner} AND x.key = ? AND {condition})"
+        )
+    if search.exclude_prompts:
+        # A prompt is a model whose tag (or, for versions, any version's tag) marks it so.
+        args.append(PROMPT_TAG)
+        model = "rm.id" if tag_table == "registered_model_tags" else "mv.registered_model_id"
+        conditions.append(
+            f"NOT EXISTS (SELECT 1 FROM {tag_table} p WHERE p.registered_model_id = {model} "
+            "AND p.key = ? AND p.value = 'true')"
         )
     return conditions
 
