@@ -296,7 +296,7 @@ def test_extra_tags_and_invalid_max_tuning_runs() -> None:
 
 
 def _break_tags(monkeypatch: pytest.MonkeyPatch) -> None:
-    from traza.sklearn import autolog as module
+    module = sys.modules["traza.sklearn.autolog"]
 
     def boom(estimator: object) -> dict[str, str]:
         raise RuntimeError("tagging exploded")

@@ -101,7 +101,8 @@ class Model:
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), default_flow_style=False, sort_keys=True)
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when the wheel has it
+        return yaml.dump(self.to_dict(), Dumper=dumper, default_flow_style=False, sort_keys=True)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
@@ -133,7 +134,8 @@ class Model:
                 error_code=RESOURCE_DOES_NOT_EXIST,
             )
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ten times faster
+            data = yaml.load(file.read_text(encoding="utf-8"), Loader=loader)
             if not isinstance(data, dict) or not isinstance(data.get("flavors"), dict):
                 raise ValueError("it has no 'flavors' mapping")
             return cls.from_dict(data)

@@ -96,5 +96,10 @@ def load_pyfunc_from_dir(
     data = conf.get("model_path") or conf.get("data")
     data_path = local_dir / data if data else local_dir
     config = {**(conf.get("config") or {}), **(model_config or {})}
-    impl = importlib.import_module(module_name)._load_pyfunc(data_path, config or None)
+    module = importlib.import_module(module_name)
+    # Traza's flavors take the parsed MLmodel too, so it is read once; others get MLflow's call.
+    if hasattr(module, "load_pyfunc_with_meta"):
+        impl = module.load_pyfunc_with_meta(meta, data_path, config or None)
+    else:
+        impl = module._load_pyfunc(data_path, config or None)
     return PyFuncModel(meta, impl, str(conf.get("predict_fn") or "predict"))

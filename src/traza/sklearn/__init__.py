@@ -1,12 +1,11 @@
 """`traza.sklearn`, MLflow's `mlflow.sklearn`: scikit-learn models in MLflow's format, and
 autologging. ``import traza.sklearn`` and (after ``import traza as mlflow``) ``mlflow.sklearn``
-resolve here; scikit-learn itself loads only when a model is saved or loaded.
+resolve here; scikit-learn itself loads only when a model is saved or loaded, or autolog runs.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from traza.sklearn.autolog import autolog  # cheap: sklearn loads when it is called
 from traza.sklearn.flavor import (
     FLAVOR_NAME,
     SERIALIZATION_FORMAT_CLOUDPICKLE,
@@ -16,6 +15,7 @@ from traza.sklearn.flavor import (
     _load_pyfunc,
     get_default_pip_requirements,
     load_model,
+    load_pyfunc_with_meta,
     log_model,
     save_model,
 )
@@ -30,14 +30,7 @@ __all__ = [
     "autolog",
     "get_default_pip_requirements",
     "load_model",
+    "load_pyfunc_with_meta",
     "log_model",
     "save_model",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "autolog":  # its module patches sklearn only when called; import it on demand
-        from traza.sklearn.autolog import autolog
-
-        return autolog
-    raise AttributeError(f"module 'traza.sklearn' has no attribute {name!r}")

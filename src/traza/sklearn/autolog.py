@@ -12,9 +12,7 @@ import functools
 import importlib
 import inspect
 import json
-import sys
 import tempfile
-import types
 from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass, replace
@@ -565,20 +563,5 @@ def create_child_runs(
             log_dataset(client, child_id, dataset, "train")
         client.set_terminated(child_id, end_time=end_time)
 
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as its ``autolog``.
-
-    Importing a submodule binds it on its package, so once ``traza.sklearn.autolog`` (this
-    module) is imported, ``traza.sklearn.autolog`` names the module rather than the function
-    MLflow's API has there; calling the module calls the function, so both read the same.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> None:
-        autolog(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
-sys.modules[__name__].__signature__ = inspect.signature(autolog)  # type: ignore[attr-defined]
 
 __all__ = ["autolog"]

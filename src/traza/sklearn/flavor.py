@@ -217,9 +217,15 @@ def _deserialize(file: Path, serialization_format: str, trusted: list[str] | Non
             raise invalid(
                 f"The model at {file} is saved with skops: install it (pip install skops)."
             ) from None
-        data = file.read_bytes()
-        _check_trusted(data, trusted, f"The skops model {file}")
-        return skops.io.loads(data, trusted=trusted)
+        from skops.io.exceptions import UntrustedTypesFoundException
+
+        try:
+            return skops.io.load(file, trusted=trusted)
+        except UntrustedTypesFoundException as e:
+            raise invalid(
+                f"The skops model {file} holds types skops does not trust: {e.args[0]}. If you "
+                "trust the model's source, list them in skops_trusted_types when saving it."
+            ) from None
     if serialization_format not in SUPPORTED_SERIALIZATION_FORMATS:
         raise invalid(f"Unknown serialization format {serialization_format!r} in {file}.")
     with file.open("rb") as f:
@@ -261,12 +267,18 @@ def _load_from_dir(directory: Path) -> Any:
 def _load_pyfunc(path: str | os.PathLike[str], model_config: dict[str, Any] | None = None) -> Any:
     """The pyfunc loader (MLflow's protocol): ``path`` is the model file or its directory."""
     target = Path(path)
-    if target.is_dir():
-        return _SklearnModelWrapper(_load_from_dir(target))
-    meta = Model.load(target.parent)
+    directory = target if target.is_dir() else target.parent
+    return load_pyfunc_with_meta(Model.load(directory), target, model_config)
+
+
+def load_pyfunc_with_meta(
+    meta: Model, path: Path, model_config: dict[str, Any] | None = None
+) -> Any:
+    """``_load_pyfunc`` given the MLmodel pyfunc already read."""
     conf = meta.flavors.get(FLAVOR_NAME, {})
+    file = path / conf.get("pickled_model", "model.pkl") if path.is_dir() else path
     fmt = conf.get("serialization_format", SERIALIZATION_FORMAT_PICKLE)
-    return _SklearnModelWrapper(_deserialize(target, fmt, conf.get("skops_trusted_types")))
+    return _SklearnModelWrapper(_deserialize(file, fmt, conf.get("skops_trusted_types")))
 
 
 class _SklearnModelWrapper:

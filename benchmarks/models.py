@@ -1,0 +1,133 @@
+"""log_model and load_model of a 200-tree RandomForest: Traza against MLflow, side by side.
+
+Each library runs in its own fresh process and folder (Traza on ``./mlruns``, MLflow on
+``sqlite:///mlflow.db``), logs the same model the way the seeds do (signature and input
+example), then loads it back with ``pyfunc.load_model`` (its predictions are checked, not
+timed). Times are medians over the repeats; imports and the first (warm-up) call are not
+counted. The ratio is MLflow's
+time over Traza's.
+
+MLflow 3.17's default serialization, skops, refuses to save a forest unless its tree type is
+trusted, so both libraries are measured with ``cloudpickle`` (Traza's default) and with
+``skops`` given ``skops_trusted_types``.
+
+    python benchmarks/models.py            # 9 repeats
+    python benchmarks/models.py --quick    # 2 repeats, 50 trees
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+FORMATS = ("cloudpickle", "skops")
+TRUSTED = ["sklearn.tree._tree.Tree"]
+
+
+def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
+    """Runs in the child: train once, then time log_model and load_model+predict."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.ensemble import RandomForestRegressor
+
+    if library == "traza":
+        import traza as lib
+        import traza.pyfunc as pyfunc
+        import traza.sklearn as flavor
+        from traza.models import infer_signature
+    else:
+        import mlflow as lib
+        import mlflow.pyfunc as pyfunc
+        import mlflow.sklearn as flavor
+        from mlflow.models import infer_signature
+
+        lib.set_tracking_uri("sqlite:///mlflow.db")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((1000, 10)), columns=[f"f{i}" for i in range(10)])
+    y = X.sum(axis=1).to_numpy()
+    model = RandomForestRegressor(n_estimators=trees, random_state=0, n_jobs=1).fit(X, y)
+    signature = infer_signature(X, model.predict(X))
+    log_times, load_times, uris = [], [], []
+    for i in range(repeats + 1):
+        with lib.start_run():
+            start = time.perf_counter()
+            info = flavor.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=X.head(5),
+                serialization_format=fmt,
+                skops_trusted_types=TRUSTED if fmt == "skops" else None,
+            )
+            elapsed = time.perf_counter() - start
+        uris.append(info.model_uri)
+        if i:
+            log_times.append(elapsed)
+    expected = model.predict(X.head(1))
+    for i, uri in enumerate(uris):
+        start = time.perf_counter()
+        loaded = pyfunc.load_model(uri)
+        elapsed = time.perf_counter() - start
+        assert np.allclose(loaded.predict(X.head(1)), expected)
+        if i:
+            load_times.append(elapsed)
+    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
+
+
+def measure(library: str, fmt: str, repeats: int, trees: int) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    with tempfile.TemporaryDirectory(prefix=f"bench-models-{library}-") as folder:
+        args = ["--worker", library, fmt, str(repeats), str(trees)]
+        done = subprocess.run(
+            [sys.executable, str(HERE), *args],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"{library} {fmt} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 repeats of a 50-tree forest")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        library, fmt, repeats, trees = args.worker
+        print(json.dumps(worker(library, fmt, int(repeats), int(trees))))
+        return
+    repeats, trees = (2, 50) if args.quick else (9, 200)
+    print(f"log_model + load_model, RandomForestRegressor({trees} trees), median of {repeats}")
+    print(f"{'operation':<28}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
+    results: dict[str, Any] = {}
+    for fmt in FORMATS:
+        ours = measure("traza", fmt, repeats, trees)
+        theirs = measure("mlflow", fmt, repeats, trees)
+        for op in ("log_model", "load_model"):
+            ratio = theirs[op] / ours[op]
+            results[f"{op} ({fmt})"] = {"traza": ours[op], "mlflow": theirs[op], "ratio": ratio}
+            print(
+                f"{op + ' (' + fmt + ')':<28}{ours[op] * 1000:>10.1f}"
+                f"{theirs[op] * 1000:>11.1f}{ratio:>7.1f}x"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
