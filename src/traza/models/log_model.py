@@ -100,4 +100,3 @@ def log_model(
         registered_model_version=version,
         metadata=meta.metadata,
     )
-
