@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 import traza
 
 SEED = Path(__file__).parent / "seeds" / "stage_1_2_train_evaluate.py"
@@ -14,6 +16,7 @@ SEED = Path(__file__).parent / "seeds" / "stage_1_2_train_evaluate.py"
 
 def renamed(source: str) -> str:
     source = re.sub(r"^import mlflow$", "import traza as mlflow", source, flags=re.M)
+    source = re.sub(r"^from mlflow\.(\w+) import", r"from traza.\1 import", source, flags=re.M)
     return re.sub(r"^import mlflow\.(\w+)$", r"import traza.\1", source, flags=re.M)
 
 
@@ -31,3 +34,12 @@ def test_seed_tracking_script_runs_on_traza(isolated: Path) -> None:
     assert set(run.data.metrics) == {"mae", "mse", "r2"}
     assert 0.9 < run.data.metrics["r2"] <= 1.0
     assert run.data.tags["mlflow.source.name"] == str(script)
+    # The model was logged with the signature inferred from the test split, and loads back.
+    (model,) = traza.search_logged_models([experiment.experiment_id], output_format="list")
+    assert model.name == "model" and model.source_run_id == run.info.run_id
+    loaded = traza.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    inputs = loaded.metadata.signature.inputs
+    assert inputs.input_names() == ["experience", "age", "interview_score"]
+    frame = {"experience": [10], "age": [35], "interview_score": [5]}
+    (salary,) = loaded.predict(pd.DataFrame(frame)).ravel()
+    assert 58000 < salary < 61500  # the data follows 30000 + 2000 exp + 150 age + 900 score

@@ -1,7 +1,6 @@
 """The seeds' training stage (`src/model_eng/stage_1_2_train_evaluate.py`), written for MLflow.
 
-The test runs it with its imports renamed to Traza. Model logging is commented out, as the
-course notes allow during development; it belongs to the Models milestone.
+The test runs it with its imports renamed to Traza.
 """
 
 from datetime import datetime
@@ -10,6 +9,7 @@ import mlflow
 import mlflow.sklearn
 import numpy as np
 import pandas as pd
+from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
@@ -46,8 +46,8 @@ def model_eval() -> None:
         mlflow.log_metric("mae", mean_absolute_error(y_test, y_pred))
         mlflow.log_metric("mse", mean_squared_error(y_test, y_pred))
         mlflow.log_metric("r2", r2_score(y_test, y_pred))
-        # signature = infer_signature(X_test, y_pred)
-        # mlflow.sklearn.log_model(model, "model", signature=signature)
+        signature = infer_signature(X_test, y_pred)
+        mlflow.sklearn.log_model(model, "model", signature=signature)
 
 
 if __name__ == "__main__":
