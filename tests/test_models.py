@@ -309,3 +309,39 @@ def test_skops_refuses_untrusted_types_and_leaves_nothing(tmp_path: Path) -> Non
         tree, tmp_path / "m", serialization_format="skops", skops_trusted_types=trusted
     )
     assert traza.sklearn.load_model(tmp_path / "m").predict([[1.0]]) == [1.0]
+
+
+def test_registered_versions_load_by_every_models_uri(
+    data: tuple[pd.DataFrame, np.ndarray], regressor: LinearRegression
+) -> None:
+    X, y = data
+    other = LinearRegression(fit_intercept=False).fit(X, y)
+    with mlflow.start_run() as run:
+        first = mlflow.sklearn.log_model(regressor, name="model", registered_model_name="salary")
+        mlflow.sklearn.log_model(other, name="other")
+    assert first.registered_model_version == 1
+    second = mlflow.register_model(f"runs:/{run.info.run_id}/other", "salary")
+    client = mlflow.MlflowClient()
+    client.set_registered_model_alias("salary", "champion", "1")
+    with pytest.warns(FutureWarning, match="stages are deprecated"):
+        client.transition_model_version_stage("salary", "2", "Production")
+    by_first, by_other = regressor.predict(X), other.predict(X)
+    for uri, expected in [
+        ("models:/salary/1", by_first),
+        ("models:/salary/2", by_other),
+        ("models:/salary/latest", by_other),
+        ("models:/salary@champion", by_first),
+        ("models:/salary/Production", by_other),
+    ]:
+        np.testing.assert_allclose(mlflow.pyfunc.load_model(uri).predict(X), expected, err_msg=uri)
+    assert second.version in (2, "2")
+    for uri in ("models:/salary/3", "models:/nobody/1"):
+        with pytest.raises(TrazaException) as e:
+            mlflow.pyfunc.load_model(uri)
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST", uri
+    with pytest.raises(TrazaException, match="alias nobody"):  # MLflow's code here: invalid
+        mlflow.pyfunc.load_model("models:/salary@nobody")
+    with pytest.raises(TrazaException, match="no version in stage 'Staging'"):
+        mlflow.pyfunc.load_model("models:/salary/Staging")
+    with pytest.raises(TrazaException, match="not a version number"):
+        mlflow.pyfunc.load_model("models:/salary/v2")
