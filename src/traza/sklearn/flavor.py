@@ -191,8 +191,13 @@ def _serialize(
 ) -> None:
     with file.open("wb") as out:
         if serialization_format == SERIALIZATION_FORMAT_CLOUDPICKLE:
-            import cloudpickle
-
+            try:
+                import cloudpickle
+            except ImportError:
+                raise invalid(
+                    "Saving with cloudpickle (the default) needs it installed: "
+                    "pip install 'traza[sklearn]', or pass serialization_format='pickle'."
+                ) from None
             cloudpickle.dump(sk_model, out)
         elif serialization_format == SERIALIZATION_FORMAT_PICKLE:
             pickle.dump(sk_model, out, protocol=pickle.DEFAULT_PROTOCOL)
