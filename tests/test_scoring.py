@@ -257,7 +257,7 @@ def test_predictions_in_a_thread_keep_ping_answering_and_time_out(traza_model: P
             release.wait(5)
             return np.zeros(len(data))
 
-    settings = ScoringSettings(model_uri="", timeout=0.5, predict_in_thread=True)
+    settings = ScoringSettings(model_uri="", timeout=0.5, inline_limit=0)
     with BackgroundServer(create_app(Slow(), settings)) as s:
         result: list[Any] = []
         worker = threading.Thread(target=lambda: result.append(post(s.url, split_body(FEATURES))))
@@ -416,3 +416,36 @@ def test_same_answers_as_mlflow_models_serve(mlflow_model: Path) -> None:
     finally:
         stop(theirs)
         stop(ours)
+
+
+# -- the forest fast path --------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["forest", "extra-trees", "two-outputs", "n_jobs", "classifier"])
+def test_forest_fast_path_is_identical_or_not_used(tmp_path: Path, kind: str) -> None:
+    from sklearn.ensemble import ExtraTreesRegressor, RandomForestRegressor
+
+    from traza.scoring.fastpath import ForestRegressorPredict, accelerate
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.normal(size=(300, 4)), columns=list("wxyz"))
+    target: Any = frame.sum(axis=1).to_numpy()
+    if kind == "two-outputs":
+        target = np.column_stack([target, -target])
+    estimator: Any = {
+        "extra-trees": ExtraTreesRegressor(n_estimators=20, random_state=0),
+        "n_jobs": RandomForestRegressor(n_estimators=20, n_jobs=2, random_state=0),
+        "classifier": RandomForestClassifier(n_estimators=20, random_state=0),
+    }.get(kind, RandomForestRegressor(n_estimators=20, random_state=0))
+    estimator.fit(frame, target > 0 if kind == "classifier" else target)
+    traza.sklearn.save_model(estimator, tmp_path / "m", input_example=frame.head(2))
+    model = traza.pyfunc.load_model(tmp_path / "m")
+    fast = accelerate(model)
+    expected_fast = kind in ("forest", "extra-trees", "two-outputs")
+    assert isinstance(fast._model_impl, ForestRegressorPredict) == expected_fast
+    # With n_jobs=2 sklearn sums trees in completion order: its own results vary in the last bit.
+    same = np.allclose if kind == "n_jobs" else np.array_equal
+    rows = pd.DataFrame(rng.normal(size=(500, 4)) * 2, columns=list("wxyz"))
+    for n in (1, 17, 500):
+        assert same(fast.predict(rows.head(n)), estimator.predict(rows.head(n)))
+    with BackgroundServer(create_app(model)) as s:
+        got = json.loads(post(s.url, split_body(rows)).data)["predictions"]
+    assert same(got, estimator.predict(rows).tolist())

@@ -80,7 +80,7 @@ def _model_env(model_uri: str, cache_dir: Path | None) -> tuple[str, Path]:
 @click.option(
     "-t", "--timeout", envvar=_env("SCORING_SERVER_REQUEST_TIMEOUT"), type=float, default=60.0,
     show_default=True,
-    help="Seconds a request may take before it is answered 504 (with --predict-in-thread).",
+    help="Seconds a request scored in the thread pool may take before it is answered 504.",
 )  # fmt: skip
 @click.option(
     "-w", "--workers", envvar=_env("MODELS_WORKERS"), type=click.IntRange(min=1), default=1,
@@ -90,11 +90,20 @@ def _model_env(model_uri: str, cache_dir: Path | None) -> tuple[str, Path]:
 @_env_cache_dir
 @click.option("--no-conda", is_flag=True, help="Same as --env-manager local (MLflow's old flag).")
 @click.option(
-    "--predict-in-thread/--predict-inline",
-    default=False,
+    "--inline-limit",
+    type=int,
+    default=16384,
     show_default=True,
-    help="Run each prediction in a thread pool (keeps /ping answering and --timeout enforced "
-    "during long predictions) or inline on the event loop (less overhead per request).",
+    metavar="BYTES",
+    help="Requests with bodies up to this size are scored on the event loop (least overhead), "
+    "larger ones in a thread pool (uses every core, keeps /ping answering, --timeout applies). "
+    "0: always the pool; -1: always inline.",
+)
+@click.option(
+    "--no-accelerate",
+    is_flag=True,
+    help="Serve forests through sklearn's own predict (the fast path gives identical results, "
+    "checked at load; this is for comparison).",
 )
 @reports_errors
 def serve(
@@ -106,7 +115,8 @@ def serve(
     env_manager: str,
     env_cache_dir: Path | None,
     no_conda: bool,
-    predict_in_thread: bool,
+    inline_limit: int,
+    no_accelerate: bool,
 ) -> None:
     """Serve a model over HTTP: POST /invocations, GET /ping, /health, /version, /metrics."""
     from traza.scoring.app import ScoringSettings
@@ -120,7 +130,8 @@ def serve(
         local, env = _model_env(model_uri, env_cache_dir)
         args = ["models", "serve", "-m", local, "-p", str(port), "-h", host, "-t", str(timeout),
                 "-w", str(workers), "--env-manager", "local",
-                "--predict-in-thread" if predict_in_thread else "--predict-inline"]  # fmt: skip
+                "--inline-limit", str(inline_limit),
+                *(["--no-accelerate"] if no_accelerate else [])]  # fmt: skip
         raise SystemExit(run_in_env(env, args))
 
     def announce(settings: ScoringSettings) -> None:
@@ -134,7 +145,7 @@ def serve(
 
     settings = ScoringSettings(
         model_uri=model_uri, host=host, port=port, workers=workers, timeout=timeout,
-        predict_in_thread=predict_in_thread,
+        inline_limit=inline_limit, accelerate=not no_accelerate,
     )  # fmt: skip
     run_server(settings, announce)
 

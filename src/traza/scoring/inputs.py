@@ -157,6 +157,8 @@ def frame_from_split(value: Any, schema: Schema | None) -> Any:
             "Dataframe split format must have 'data' field and optionally 'columns' and "
             f"'index' fields. Got {sorted(keys)}."
         )
+    if schema is not None and (frame := _float_frame(value, schema)) is not None:
+        return frame
     try:
         frame = pd.DataFrame(
             data=value["data"], columns=value.get("columns"), index=value.get("index")
@@ -167,6 +169,39 @@ def frame_from_split(value: Any, schema: Schema | None) -> Any:
             f"'split' format. Error: '{e}'"
         ) from None
     return cast_frame(frame, schema) if schema is not None else frame
+
+
+_FLOATS = (DataType.double, DataType.float)
+
+
+def _float_frame(value: dict[str, Any], schema: Schema) -> Any:
+    """The common case built in one numpy call: a named schema of float columns, and rows of
+    exactly those columns. The values are what ``DataFrame(rows).astype(float64)`` gives
+    (None is NaN, ints are widened); anything else (ragged rows, text, other columns) returns
+    None and takes the general path, which also words the errors."""
+    import numpy as np
+    import pandas as pd
+
+    columns = value.get("columns")
+    if not isinstance(columns, list) or not schema.has_input_names():
+        return None
+    specs = schema.input_dict()
+    if len(columns) != len(specs) or set(columns) != set(specs) or schema.is_tensor_spec():
+        return None
+    if not all(isinstance(s, ColSpec) and s.type in _FLOATS for s in specs.values()):
+        return None
+    try:
+        array = np.array(value["data"], dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if array.ndim != 2 or array.shape[1] != len(columns):
+        return None
+    try:
+        frame = pd.DataFrame(array, columns=columns, index=value.get("index"), copy=False)
+    except (ValueError, TypeError):
+        return None
+    narrow = [c for c in columns if specs[c].type == DataType.float]
+    return frame.astype(dict.fromkeys(narrow, np.float32)) if narrow else frame
 
 
 def frame_from_records(value: Any, schema: Schema | None) -> Any:
