@@ -1,4 +1,4 @@
-"""The real ``mlflow`` client's model registry against a live ``traza server``, SQLite and PostgreSQL.
+"""The real `mlflow` client's model registry against a live `traza server`, SQLite, PostgreSQL.
 
 One server per backend serves the module; each test names its models uniquely, so tests share
 no state. Values are checked as MLflow's client reads them back from Traza's answers.
