@@ -36,7 +36,7 @@ SKIPPED_REQUIREMENTS = frozenset({"mlflow", "mlflow-skinny", "traza"})
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 
-class EnvironmentError_(TrazaException):
+class EnvironmentBuildError(TrazaException):
     """The model's environment could not be built; the message says what to do."""
 
     def __init__(self, message: str) -> None:
@@ -93,7 +93,7 @@ def _expand(lines: list[str], base: Path) -> list[str]:
         if line.startswith(("-r ", "--requirement ")):
             path = base / line.split(None, 1)[1].strip()
             if not path.is_file():
-                raise EnvironmentError_(
+                raise EnvironmentBuildError(
                     f"The model's python_env.yaml names {path}, which is missing."
                 )
             out += _expand(path.read_text(encoding="utf-8").splitlines(), path.parent)
@@ -116,7 +116,7 @@ def find_uv() -> str:
         pass
     found = shutil.which("uv")
     if found is None:
-        raise EnvironmentError_(
+        raise EnvironmentBuildError(
             "Building a model environment needs uv: pip install 'traza[envs]' (or uv), or "
             "serve in the current environment with --env-manager local."
         )
@@ -170,7 +170,7 @@ def find_python(version: str, pyenv_root: Path | None = None) -> str:
             wanted, near, _version_of(near),
         )  # fmt: skip
         return near
-    raise EnvironmentError_(
+    raise EnvironmentBuildError(
         f"The model needs Python {wanted} and this machine has no Python {wanted_mm} (looked at "
         f"PATH and pyenv). Install it (e.g. pyenv install {wanted}) or serve with "
         "--env-manager local."
@@ -186,7 +186,7 @@ def source_root() -> Path:
     for parent in package.parents:
         if (parent / "pyproject.toml").is_file() and (parent / "src" / "traza").is_dir():
             return parent
-    raise EnvironmentError_(
+    raise EnvironmentBuildError(
         f"Traza at {package} is not running from its source tree, and Traza is not on PyPI, so "
         "it cannot be installed into the model's environment; use --env-manager local."
     )
@@ -208,7 +208,7 @@ def _run(args: list[str], what: str) -> None:
     done = subprocess.run(args, capture_output=True, text=True)
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-15:])
-        raise EnvironmentError_(f"Could not {what} (exit code {done.returncode}):\n{tail}")
+        raise EnvironmentBuildError(f"Could not {what} (exit code {done.returncode}):\n{tail}")
 
 
 # -- building -------------------------------------------------------------------------------------
