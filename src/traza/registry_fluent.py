@@ -49,11 +49,13 @@ def register_model(
 
 def _resolve(client: TrazaClient, model_uri: str) -> tuple[str, str | None, str | None]:
     """(source, run id, logged model id) for a model URI."""
+    from traza.models.locate import logged_model_of_run
+
     if model_uri.startswith("runs:/"):
         run_id, _, path = model_uri[len("runs:/") :].partition("/")
         path = path.strip("/")
         run = client.get_run(run_id)
-        logged = _logged_model_of_run(client, run, path) if path else None
+        logged = logged_model_of_run(client, run, path) if path else None
         if logged is not None:
             return logged.artifact_location, run_id, logged.model_id
         root = run.info.artifact_uri.rstrip("/")
@@ -64,25 +66,6 @@ def _resolve(client: TrazaClient, model_uri: str) -> tuple[str, str | None, str 
             model = client.get_logged_model(target)
             return model.artifact_location, model.source_run_id, model.model_id
     return model_uri, None, None
-
-
-def _logged_model_of_run(client: TrazaClient, run: Any, name: str) -> Any:
-    """The logged model ``name`` that ``run`` produced; the one at the largest step if several."""
-    steps = {o.model_id: o.step for o in run.outputs.model_outputs}
-    quoted = name.replace("\\", "\\\\").replace("'", "\\'")
-    found = []
-    token = None
-    while True:
-        page = client.search_logged_models(
-            [run.info.experiment_id], filter_string=f"name = '{quoted}'", page_token=token
-        )
-        found += [m for m in page if m.source_run_id == run.info.run_id or m.model_id in steps]
-        token = page.token
-        if not token:
-            break
-    if not found:
-        return None
-    return max(found, key=lambda m: steps.get(m.model_id, -1))
 
 
 def search_registered_models(

@@ -17,6 +17,7 @@ from traza.exceptions import RESOURCE_DOES_NOT_EXIST, TrazaException, invalid
 
 if TYPE_CHECKING:
     from traza.client import TrazaClient
+    from traza.entities import LoggedModel, Run
 
 _STAGES = {"none", "staging", "production", "archived"}
 
@@ -84,19 +85,29 @@ def _run_model_uri(model_uri: str) -> str:
     run = client.get_run(run_id)
     if path:
         name, _, rest = path.partition("/")
-        candidates = {o.model_id for o in run.outputs.model_outputs}
-        page = client.search_logged_models(
-            [run.info.experiment_id], filter_string=f"name = '{_quote(name)}'"
-        )
-        for model in page:
-            if model.source_run_id == run_id or model.model_id in candidates:
-                return f"{model.artifact_location}/{rest}".rstrip("/")
+        if (model := logged_model_of_run(client, run, name)) is not None:
+            return f"{model.artifact_location}/{rest}".rstrip("/")
     root = run.info.artifact_uri.rstrip("/")
     return f"{root}/{path}" if path else root
 
 
-def _quote(value: str) -> str:
-    return value.replace("'", "\\'")
+def logged_model_of_run(client: TrazaClient, run: Run, name: str) -> LoggedModel | None:
+    """The logged model ``name`` that ``run`` produced; the one at the largest step if several."""
+    steps = {o.model_id: o.step for o in run.outputs.model_outputs}
+    quoted = name.replace("\\", "\\\\").replace("'", "\\'")
+    found = []
+    token = None
+    while True:
+        page = client.search_logged_models(
+            [run.info.experiment_id], filter_string=f"name = '{quoted}'", page_token=token
+        )
+        found += [m for m in page if m.source_run_id == run.info.run_id or m.model_id in steps]
+        token = page.token
+        if not token:
+            break
+    if not found:
+        return None
+    return max(found, key=lambda m: steps.get(m.model_id, -1))
 
 
 def local_model_dir(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Path:
