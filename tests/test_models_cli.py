@@ -19,8 +19,9 @@ from sklearn.linear_model import LogisticRegression
 
 import traza.sklearn
 from traza.cli import main
+from traza.environments.interpreters import find_python
 from traza.models import infer_signature
-from traza.scoring.environment import EnvSpec, find_python, get_or_create_env
+from traza.scoring.environment import get_or_create_env, model_spec
 
 FRAME = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], "y": [1.0, 0.0, 1.0, 0.0, 1.0, 0.5]})
 LABELS = [0, 0, 0, 1, 1, 1]
@@ -94,11 +95,11 @@ def test_help_lists_the_commands() -> None:
 
 def test_environment_spec(model_dir: tuple[Path, Any], tmp_path: Path) -> None:
     path, _ = model_dir
-    spec = EnvSpec.from_model_dir(path)
+    spec = model_spec(path)
     assert spec.python == ".".join(map(str, sys.version_info[:3]))
     assert any(r.startswith("scikit-learn==") for r in spec.requirements)
     assert not any(r.startswith(("mlflow", "traza")) for r in spec.requirements)
-    assert spec.digest("a") == EnvSpec.from_model_dir(path).digest("a") != spec.digest("b")
+    assert spec.key_text() == model_spec(path).key_text()
     assert find_python(spec.python)  # the running interpreter at least
     assert find_python(".".join(spec.python.split(".")[:2]) + ".999")  # same minor: a warning
     with pytest.raises(traza.exceptions.TrazaException, match=r"no Python 2\.5"):
@@ -124,7 +125,7 @@ def test_virtualenv_predict_and_serve(
     env = get_or_create_env(path, env_cache)
     built = time.monotonic() - started
     assert env.parent == env_cache and (env / "bin" / "python").exists()
-    assert not [p for p in env_cache.iterdir() if p.name.startswith(".")]  # no leftovers
+    assert not [p for p in env_cache.iterdir() if p.name.startswith(".tmp-")]  # no leftovers
     again = time.monotonic()
     assert get_or_create_env(path, env_cache) == env
     assert time.monotonic() - again < min(2.0, built)  # the cache answers

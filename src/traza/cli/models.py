@@ -66,8 +66,7 @@ def _model_env(model_uri: str, cache_dir: Path | None) -> tuple[str, Path]:
     from traza.scoring.server import resolve_model
 
     local = resolve_model(model_uri)
-    click.echo("Preparing the model's environment (cached after the first time)...", err=True)
-    return local, get_or_create_env(Path(local), cache_dir)
+    return local, get_or_create_env(Path(local), cache_dir, lambda m: click.echo(m, err=True))
 
 
 @models.command("serve")

@@ -215,3 +215,8 @@ class Finder:
 
 def _exact(found: list[Interpreter], wanted: str) -> Interpreter | None:
     return next((i for i in found if i.version == wanted), None)
+
+
+def find_python(version: str | None, probe_file: Path | None = None) -> Interpreter:
+    """The interpreter for ``version`` on this machine (see :meth:`Finder.resolve`)."""
+    return Finder.from_environ(probe_file).resolve(version).interpreter
