@@ -9,6 +9,7 @@ import click
 from traza._version import __version__
 
 _SUBCOMMANDS = {
+    "envs": ("traza.cli.envs", "envs"),
     "experiments": ("traza.cli.experiments", "experiments"),
     "models": ("traza.cli.models", "models"),
     "runs": ("traza.cli.runs", "runs"),
