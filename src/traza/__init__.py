@@ -76,6 +76,7 @@ _LAZY_SUBMODULES = frozenset(
         "entities",
         "exceptions",
         "models",
+        "projects",
         "pyfunc",
         "sklearn",
         "store",

@@ -12,6 +12,7 @@ _SUBCOMMANDS = {
     "envs": ("traza.cli.envs", "envs"),
     "experiments": ("traza.cli.experiments", "experiments"),
     "models": ("traza.cli.models", "models"),
+    "run": ("traza.cli.projects", "run"),
     "runs": ("traza.cli.runs", "runs"),
     "server": ("traza.cli.server", "server"),
     "ui": ("traza.cli.server", "ui"),
