@@ -34,7 +34,7 @@ def _runs(experiment: str) -> list[traza.entities.Run]:
     return traza.search_runs([found.experiment_id], output_format="list")  # type: ignore[no-any-return]
 
 
-@pytest.mark.parametrize("env_manager", ["local", "uv"])
+@pytest.mark.parametrize("env_manager", ["local", "virtualenv", "uv"])
 def test_main_entry_point_trains_with_the_given_parameters(project: Path, env_manager: str) -> None:
     submitted = traza.projects.run(
         uri=str(project),
