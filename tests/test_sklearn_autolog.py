@@ -538,7 +538,12 @@ def test_same_params_metrics_and_tags_as_mlflow(case: str, tmp_path: Path) -> No
         if key.endswith("_time"):
             continue
         assert ours.data.metrics[key] == pytest.approx(value, abs=1e-9), key
-    assert set(ours.data.tags) == set(theirs.data.tags)
+
+    # Git tags depend on where the test runs from (and on GitPython for MLflow), not autolog.
+    def autolog_tags(tags: dict[str, str]) -> set[str]:
+        return {k for k in tags if not k.startswith("mlflow.source.git.")}
+
+    assert autolog_tags(ours.data.tags) == autolog_tags(theirs.data.tags)
     for key in ("estimator_name", "estimator_class", "mlflow.autologging"):
         assert ours.data.tags[key] == theirs.data.tags[key]
     ours_children = sorted(
