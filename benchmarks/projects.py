@@ -23,15 +23,19 @@ the same interpreter; runner overhead = run - direct.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,16 +129,15 @@ def build(system: str, mode: str, project: Path, env_root: Path, pkg_cache: Path
 
 def bench_builds(work: Path, project: Path, quick: bool, repeat: int) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for mode in ("virtualenv", "uv"):
-        for system in ("traza", "mlflow"):
+    for mode, order in (("virtualenv", ("traza", "mlflow")), ("uv", ("mlflow", "traza"))):
+        for system in order:  # alternated: a download proxy's warm-up favours neither
             tag = f"{system}-{mode}"
             pkg = work / f"pkg-{tag}"
-            if not quick:  # an empty package cache: every package downloaded
-                seconds = build(system, mode, project, work / f"fresh-{tag}", pkg)
+            # An empty package cache: every package downloaded (--quick: not timed).
+            seconds = build(system, mode, project, work / f"fresh-{tag}", pkg)
+            if not quick:
                 rows.append({"mode": mode, "state": "cold, fresh package cache",
                              "system": system, "seconds": seconds})  # fmt: skip
-            else:  # warm the package cache without timing
-                build(system, mode, project, work / f"prewarm-{tag}", pkg)
             root = work / f"cold-{tag}"
             seconds = build(system, mode, project, root, pkg)
             rows.append({"mode": mode, "state": "cold", "system": system, "seconds": seconds})
@@ -185,21 +188,63 @@ def bench_runs(work: Path, project: Path, quick: bool, repeat: int) -> list[dict
                     for _ in range(repeat)]  # fmt: skip
             rows.append({"mode": mode, "state": "warm", "system": system,
                          "seconds": statistics.median(warm)})  # fmt: skip
-            python = sys.executable if mode == "local" else _env_python(root)
-            direct = [run([python, "train.py", "--alpha", "0.3"],
-                          {**env, "MLFLOW_EXPERIMENT_NAME": "bench"}, cwd=project)[0]
-                      for _ in range(repeat)]  # fmt: skip
+            python, child = direct_child(system, mode, project, root, env, store)
+            with child as direct_env:
+                direct = [run([python, "train.py", "--alpha", "0.3"], direct_env, cwd=project)[0]
+                          for _ in range(repeat)]  # fmt: skip
             rows.append({"mode": mode, "state": "direct", "system": system,
                          "seconds": statistics.median(direct)})  # fmt: skip
             print(f"  {system} run {mode}: done", file=sys.stderr)
     return rows
 
 
-def _env_python(root: Path) -> str:
-    found = sorted(root.glob("*/bin/python"))
-    if not found:
-        raise RuntimeError(f"no environment under {root}")
-    return str(found[0])
+def direct_child(
+    system: str, mode: str, project: Path, root: Path, env: dict[str, str], store: Path
+) -> tuple[str, contextlib.AbstractContextManager[dict[str, str]]]:
+    """The interpreter and variables the runner gives its child, to run the script directly:
+    for MLflow the environment's python and the same SQLite store; for Traza the environment's
+    variables (``PreparedEnv.env_vars``) and a ``traza server`` on its store, as the runner's
+    loopback server."""
+    env = {**env, "MLFLOW_EXPERIMENT_NAME": "bench"}
+    if system == "mlflow":
+        found = sorted(root.glob("*/bin/python"))
+        python = sys.executable if mode == "local" else str(found[0])
+        return python, contextlib.nullcontext(env)
+    python, extra = sys.executable, {}
+    if mode != "local":
+        from traza.environments import prepare_environment
+
+        prepared = prepare_environment(project, mode, project / "python_env.yaml", None,
+                                       env_root=root)  # fmt: skip
+        python, extra = prepared.python, prepared.env_vars
+    return python, traza_server({**env, **extra}, store)
+
+
+@contextlib.contextmanager
+def traza_server(env: dict[str, str], store: Path) -> Iterator[dict[str, str]]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = subprocess.Popen(
+        [sys.executable, "-m", "traza", "server", "--backend-store-uri", str(store / "mlruns"),
+         "--artifacts-destination", str(store / "mlartifacts"), "--port", str(port)],
+        env=environ(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("traza server did not start") from None
+                time.sleep(0.1)
+        yield {**env, "MLFLOW_TRACKING_URI": url}
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 # -- report ----------------------------------------------------------------------------------------

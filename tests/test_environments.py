@@ -157,6 +157,10 @@ def test_build_then_cache_hit(
     assert prepared.env_vars["PATH"].startswith(str(prepared.path / "bin") + os.pathsep)
     out = _in_env(prepared.python, "import six, tomli, sys; print(sys.prefix)")
     assert out == str(prepared.path)
+    # What runs in the environment keeps its bytecode there, even with PYTHONDONTWRITEBYTECODE.
+    child = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **prepared.env_vars}
+    done = subprocess.run([prepared.python, "-c", "import six"], check=True, env=child)
+    assert list((prepared.path / ".pycache").rglob("six*.pyc")) and done.returncode == 0
 
 
 def test_included_file_change_builds_a_new_env(

@@ -198,9 +198,17 @@ def _python_of(env_dir: Path) -> Path:
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
+def bytecode_vars(env_dir: Path) -> dict[str, str]:
+    """Keep the bytecode of what runs in the environment in ``<env>/.pycache`` (uv installs no
+    ``.pyc`` files, and where ``PYTHONDONTWRITEBYTECODE`` is set, as in many images, every run
+    would compile its imports again: ``import mlflow`` 5 s instead of 2). The project's own
+    folder gets no ``__pycache__``."""
+    return {"PYTHONPYCACHEPREFIX": str(env_dir / ".pycache"), "PYTHONDONTWRITEBYTECODE": ""}
+
+
 def _venv(manager: str, env_dir: Path, version: str) -> PreparedEnv:
     bin_dir = _python_of(env_dir).parent
     path = os.environ.get("PATH", "")
     env_vars = {"PATH": f"{bin_dir}{os.pathsep}{path}" if path else str(bin_dir),
-                "VIRTUAL_ENV": str(env_dir)}  # fmt: skip
+                "VIRTUAL_ENV": str(env_dir), **bytecode_vars(env_dir)}  # fmt: skip
     return PreparedEnv(manager, str(_python_of(env_dir)), version, env_dir, env_vars)

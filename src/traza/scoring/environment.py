@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from traza.environments import SCORING_SKIPPED, EnvSpec, ensure_venv
+from traza.environments import SCORING_SKIPPED, EnvSpec, bytecode_vars, ensure_venv
 
 
 def model_spec(model_dir: Path) -> EnvSpec:
@@ -50,7 +50,7 @@ def run_in_env(env_dir: Path, args: list[str]) -> int:
     process is replaced (exec), so signals reach the server directly."""
     python = str(env_python(env_dir))
     command = [python, "-m", "traza", *args]
-    env = {**os.environ, "VIRTUAL_ENV": str(env_dir)}
+    env = {**os.environ, "VIRTUAL_ENV": str(env_dir), **bytecode_vars(env_dir)}
     env.pop("PYTHONPATH", None)
     if os.name == "posix":
         sys.stdout.flush()
