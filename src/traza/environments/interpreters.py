@@ -59,9 +59,9 @@ def pyenv_interpreters(pyenv_root: Path) -> Iterator[Interpreter]:
     except OSError:
         return
     for name in names:
-        exe = versions / name / "bin" / "python"
+        exe = os.path.join(versions, name, "bin", "python")
         if _VERSION.match(name) and os.path.exists(exe):
-            yield Interpreter(str(exe), name, "pyenv")
+            yield Interpreter(exe, name, "pyenv")
 
 
 def uv_interpreters(uv_python_dir: Path) -> Iterator[Interpreter]:
@@ -72,9 +72,9 @@ def uv_interpreters(uv_python_dir: Path) -> Iterator[Interpreter]:
         return
     for name in names:
         match = _UV_DIR.match(name)
-        exe = uv_python_dir / name / "bin" / "python3"
+        exe = os.path.join(uv_python_dir, name, "bin", "python3")
         if match and os.path.exists(exe):
-            yield Interpreter(str(exe), match[1], "uv")
+            yield Interpreter(exe, match[1], "uv")
 
 
 class ProbeCache:
@@ -187,6 +187,8 @@ class Finder:
                 f"The Python version {wanted!r} is not of the form X.Y or X.Y.Z (e.g. 3.10.13)."
             )
         major_minor = ".".join(parts[:2])
+        if wanted == (here := running()).version:
+            return Resolution(here, None)  # the common case, without listing folders
         cheap = self.candidates(major_minor, probe_path=False)
         if len(parts) == 3 and (exact := _exact(cheap, wanted)):
             return Resolution(exact, None)
