@@ -1,6 +1,6 @@
 """What an environment must contain, read from ``python_env.yaml``, ``conda.yaml`` or a bare
 ``requirements.txt``, with every ``-r``/``-c`` file read in, so the cache key covers the
-contents of the files a spec names and not just their names (MLflow's key misses those edits)."""
+contents of the files a spec names and not just their names."""
 
 from __future__ import annotations
 
