@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from traza.server import artifacts, logged_models, registry, tracking
+from traza.server import artifacts, logged_models, registry, tracking, ui_api
 
 V2 = ("/api/2.0", "/ajax-api/2.0")
 V3 = ("/api/3.0", "/ajax-api/3.0")
+#: The web UI's own endpoints (what it reads beyond MLflow's API).
+UI = ("/api/traza/v1", "/ajax-api/traza/v1")
 
 
 @dataclass(frozen=True)
@@ -93,5 +95,16 @@ REGISTRY: list[Route] = [
 ]
 
 
+WEB_UI: list[Route] = [
+    Route("GET", "/experiments/keys", ui_api.experiment_keys, prefixes=UI),
+    Route("GET", "/metrics/history", ui_api.metric_history, prefixes=UI),
+    Route("GET", "/runs/metric-summaries", ui_api.metric_summaries, prefixes=UI),
+    Route("GET", "/runs/{run_id}/metric-summaries", ui_api.metric_summaries, prefixes=UI),
+    Route("GET", "/artifacts/get", ui_api.get_artifact, raw=True, prefixes=UI),
+    # MLflow's UI reads files here, relative to the server's root (and static prefix).
+    Route("GET", "/get-artifact", ui_api.mlflow_get_artifact, raw=True, prefixes=("",)),
+]
+
+
 def all_routes() -> list[Route]:
-    return [*TRACKING, *LOGGED_MODELS, *ARTIFACT_PROXY, *REGISTRY]
+    return [*TRACKING, *LOGGED_MODELS, *ARTIFACT_PROXY, *REGISTRY, *WEB_UI]

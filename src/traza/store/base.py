@@ -27,6 +27,7 @@ from traza.entities import (
     RunTag,
     ViewType,
 )
+from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
 from traza.store.registry_base import RegistryStore
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
@@ -214,6 +215,31 @@ class Store(RegistryStore, ABC):
     @abstractmethod
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
         """Record that the run produced these models (``run.outputs.model_outputs``)."""
+
+    # -- what the web UI reads (``/api/traza/v1``) -------------------------------------------
+    @abstractmethod
+    def get_experiment_keys(self, experiment_ids: Sequence[str]) -> ExperimentKeys:
+        """Distinct param, metric and tag keys of the experiments' active runs (columns)."""
+
+    @abstractmethod
+    def get_metric_history_sampled(
+        self, run_id: str, key: str, max_points: int = 1000, x_axis: str = "step"
+    ) -> SampledHistory:
+        """At most ``max_points`` points of a history, each bucket's min and max kept.
+
+        ``x_axis``: ``step``, ``timestamp`` (ms), or ``relative`` (ms since the series' first
+        point). Downsampled where the data lives, so a long history never crosses the wire.
+        """
+
+    def get_metric_histories_sampled(
+        self, run_ids: Sequence[str], key: str, max_points: int = 1000, x_axis: str = "step"
+    ) -> list[SampledHistory]:
+        """One sampled series per run, in the order given (a chart overlaying runs)."""
+        return [self.get_metric_history_sampled(r, key, max_points, x_axis) for r in run_ids]
+
+    @abstractmethod
+    def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:
+        """Per metric key of the run, sorted by key: latest, min, max, count."""
 
     def flush(self) -> None:
         """Wait until queued writes have landed, raising any that were rejected.

@@ -37,6 +37,7 @@ from traza.store.base import (
     Store,
 )
 from traza.store.rest_registry import RestRegistry
+from traza.store.rest_ui import RestUiQueries
 from traza.validation import validate_metrics
 
 API = "/api/2.0/mlflow"
@@ -58,7 +59,7 @@ def _kv(items: Sequence[Any]) -> list[dict[str, str]]:
     return [{"key": i.key, "value": i.value} for i in items]
 
 
-class RestStore(RestRegistry, Store):
+class RestStore(RestRegistry, RestUiQueries, Store):
     def __init__(self, tracking_uri: str) -> None:
         from traza.http import HttpClient
 

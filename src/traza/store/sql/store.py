@@ -43,6 +43,7 @@ from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
 from traza.store.sql.registry import SqlRegistry
 from traza.store.sql.schema import migrate
+from traza.store.sql.ui_queries import SqlUiQueries
 from traza.store.sql.util import chunks, marks, now_ms
 from traza.validation import (
     MAX_RESULTS_SEARCH_RUNS,
@@ -68,7 +69,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class SqlStore(SqlExperiments, SqlLoggedModels, SqlRegistry, Store):
+class SqlStore(SqlExperiments, SqlLoggedModels, SqlRegistry, SqlUiQueries, Store):
     """A tracking store on a SQL database.
 
     ``artifact_root`` is where new experiments put their artifacts: a URI, an absolute path, or

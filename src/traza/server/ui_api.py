@@ -1,0 +1,177 @@
+"""The web UI's JSON endpoints (``/api/traza/v1`` and ``/ajax-api/traza/v1``) and artifact reads.
+
+Handlers are parse → Store → dict like the rest of the server; what they return is the
+``to_dict`` of :mod:`traza.entities.ui`. Metric values that are not finite are the strings
+``"NaN"``, ``"Infinity"``, ``"-Infinity"``. ``artifacts/get`` and MLflow's ``/get-artifact``
+stream one file of a run from whichever repository holds it.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import posixpath
+from collections.abc import Iterator
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from traza.artifacts.base import CHUNK_SIZE
+from traza.artifacts.local import LocalArtifactRepository
+from traza.exceptions import invalid
+from traza.server.context import Context
+from traza.server.wire import Args, bad_field, missing
+from traza.validation import validate_artifact_path
+
+Reply = dict[str, Any]
+
+#: Runs one ``metrics/history`` request may overlay.
+MAX_RUNS_PER_HISTORY = 100
+DEFAULT_MAX_POINTS = 1000
+
+#: Files shown as text whatever the platform's MIME table says (MLflow's previews do the same).
+_TEXT_NAMES = frozenset({"MLmodel", "MLproject", "Dockerfile", "LICENSE", "README"})
+_TEXT_EXTENSIONS = frozenset(
+    {".txt", ".log", ".yaml", ".yml", ".md", ".py", ".toml", ".ini", ".cfg", ".conf", ".sh",
+     ".r", ".sql", ".tsv", ".err", ".out", ".lock", ".jsonl", ".ndjson"}
+)  # fmt: skip
+#: Types a browser would run as a page on the server's origin: always sent as attachments.
+_ACTIVE_TYPES = frozenset(
+    {"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml",
+     "text/javascript", "application/javascript"}
+)  # fmt: skip
+
+
+# -- JSON endpoints ----------------------------------------------------------------------------
+def experiment_keys(ctx: Context, args: Args) -> Reply:
+    """``GET experiments/keys?experiment_ids=1&experiment_ids=2``: the runs table's columns."""
+    ids = args.strings("experiment_ids") or args.strings("experiment_id")
+    if not ids:
+        raise missing("experiment_ids")
+    return ctx.store.get_experiment_keys(ids).to_dict()
+
+
+def metric_history(ctx: Context, args: Args) -> Reply:
+    """``GET metrics/history?run_id=R&key=K&max_points=N&x_axis=step|timestamp|relative``.
+
+    ``run_ids`` may be repeated to get one series per run, in the order given.
+    """
+    run_ids = list(args.strings("run_ids"))
+    single = args.string("run_id") or args.string("run_uuid")
+    if single and single not in run_ids:
+        run_ids.insert(0, single)
+    if not run_ids:
+        raise missing("run_id")
+    if len(run_ids) > MAX_RUNS_PER_HISTORY:
+        raise invalid(
+            f"metrics/history takes at most {MAX_RUNS_PER_HISTORY} runs per request, got "
+            f"{len(run_ids)}; split the request."
+        )
+    key = args.string("key") or args.string("metric_key")
+    if not key:
+        raise missing("key")
+    max_points = args.integer("max_points", DEFAULT_MAX_POINTS) or DEFAULT_MAX_POINTS
+    x_axis = args.string("x_axis") or "step"
+    series = ctx.store.get_metric_histories_sampled(run_ids, key, max_points, x_axis)
+    return {"series": [s.to_dict() for s in series]}
+
+
+def metric_summaries(ctx: Context, args: Args, run_id: str | None = None) -> Reply:
+    """``GET runs/{run_id}/metric-summaries`` (or ``runs/metric-summaries?run_id=``)."""
+    run_id = run_id or args.run_id()
+    summaries = ctx.store.get_metric_summaries(run_id)
+    return {"run_id": run_id, "summaries": [s.to_dict() for s in summaries]}
+
+
+# -- artifact files ----------------------------------------------------------------------------
+def media_type(path: str) -> str:
+    name = posixpath.basename(path)
+    extension = posixpath.splitext(name)[1].lower()
+    if name in _TEXT_NAMES or extension in _TEXT_EXTENSIONS:
+        return "text/plain; charset=utf-8"
+    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if guessed.startswith("text/") or guessed == "application/json":
+        return f"{guessed}; charset=utf-8"
+    return guessed
+
+
+def _disposition(kind: str, path: str) -> str:
+    from urllib.parse import quote
+
+    name = posixpath.basename(path)
+    ascii_name = name.encode("ascii", "ignore").decode().replace('"', "") or "download"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _artifact_args(request: Request) -> tuple[str, str]:
+    query = request.query_params
+    run_id = query.get("run_id") or query.get("run_uuid")
+    if not run_id:
+        raise missing("run_id")
+    raw = query.get("path")
+    if not raw:
+        raise missing("path")
+    path = validate_artifact_path(raw)
+    if not path:
+        raise bad_field("path", raw, "a file inside the run's artifacts")
+    return run_id, path
+
+
+async def _send(ctx: Context, request: Request, attachment: bool) -> Response:
+    run_id, path = _artifact_args(request)
+
+    def locate() -> tuple[Any, Any]:
+        run = ctx.store.get_run(run_id)
+        repo = ctx.artifacts.for_uri(run.info.artifact_uri)
+        if isinstance(repo, LocalArtifactRepository):
+            return repo.local_file(path), None
+        return None, repo.open_stream(path)
+
+    local, stream = await anyio.to_thread.run_sync(locate)
+    kind = media_type(path)
+    inline = not attachment and kind.split(";")[0] not in _ACTIVE_TYPES
+    headers = {
+        "Content-Disposition": _disposition("inline" if inline else "attachment", path),
+        "X-Content-Type-Options": "nosniff",
+        # An artifact is user data: never let it run as a page of this origin.
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "no-cache",
+    }
+    if local is not None:
+        return _LocalFile(local, media_type=kind, headers=headers)
+    size = _stream_size(stream)
+    if size is not None:
+        headers["Content-Length"] = str(size)
+
+    def chunks() -> Iterator[bytes]:
+        with stream:
+            while chunk := stream.read(CHUNK_SIZE):
+                yield chunk
+
+    return StreamingResponse(chunks(), media_type=kind, headers=headers)
+
+
+def _stream_size(stream: Any) -> int | None:
+    """The length a repository's stream announces (S3's body, an HTTP response), if any."""
+    for name in ("_content_length", "length_remaining"):
+        value = getattr(stream, name, None)
+        if value is not None and str(value).isdigit():
+            return int(value)
+    headers = getattr(stream, "headers", None)
+    value = headers.get("Content-Length") if headers is not None else None
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
+class _LocalFile(FileResponse):
+    chunk_size = CHUNK_SIZE
+
+
+async def get_artifact(ctx: Context, request: Request) -> Response:
+    """``GET artifacts/get?run_id=R&path=P``: one file, inline unless a browser would run it."""
+    return await _send(ctx, request, attachment=False)
+
+
+async def mlflow_get_artifact(ctx: Context, request: Request) -> Response:
+    """MLflow UI's ``GET /get-artifact?path=P&run_uuid=R``: the file as an attachment."""
+    return await _send(ctx, request, attachment=True)
