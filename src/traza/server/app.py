@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -31,6 +32,7 @@ from traza.server.artifact_service import ArtifactService
 from traza.server.context import Context
 from traza.server.routes import V3, Route, all_routes
 from traza.server.settings import ServerSettings
+from traza.server.ui_static import DEFAULT_UI_DIR, UiBundle
 from traza.store.base import Store
 
 logger = logging.getLogger("traza.server")
@@ -65,6 +67,8 @@ class TrazaApp:
     def __init__(self, ctx: Context, routes: list[Route]) -> None:
         self.ctx = ctx
         self.prefix = ctx.settings.static_prefix.rstrip("/")
+        ui_dir = ctx.settings.ui_dir
+        self.ui = UiBundle(Path(ui_dir) if ui_dir else DEFAULT_UI_DIR, self.prefix)
         self.exact: dict[str, dict[str, Route]] = {}
         self.templated: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         by_template: dict[str, dict[str, Route]] = {}
@@ -157,17 +161,16 @@ class TrazaApp:
         return wire.Args(wire.parse_json(bytes(body)))
 
     async def _fallback(self, request: Request, path: str) -> Response:
-        local = path[len(self.prefix) :] if path.startswith(self.prefix) else path
-        if request.method in ("GET", "HEAD"):
+        under_prefix = not self.prefix or path == self.prefix or path.startswith(f"{self.prefix}/")
+        local = path[len(self.prefix) :] if under_prefix else path
+        if request.method in ("GET", "HEAD") and under_prefix:
             if local == "/health":
                 return PlainTextResponse("OK")
             if local == "/version":
                 return PlainTextResponse(__version__)
-            if local in ("", "/"):
-                return PlainTextResponse(
-                    "Traza tracking server. The web UI is not built yet; the REST API is "
-                    f"served under {self.prefix}/api/2.0/mlflow/.\n"
-                )
+            page = await anyio.to_thread.run_sync(self.ui.respond, request, local)
+            if page is not None:
+                return page
         return _error(ENDPOINT_NOT_FOUND, f"No API endpoint {request.method} {path}.", 404)
 
     def _server_info(self, ctx: Context, args: wire.Args) -> dict[str, Any]:

@@ -30,6 +30,8 @@ class ServerSettings:
     static_prefix: str = ""
     #: Largest JSON request body accepted (artifact uploads stream and have no limit).
     max_json_bytes: int = 64 * 1024 * 1024
+    #: The built web UI to serve (``None``: the bundle inside the package, ``server/ui_dist``).
+    ui_dir: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

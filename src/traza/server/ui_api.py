@@ -71,7 +71,9 @@ def metric_history(ctx: Context, args: Args) -> Reply:
     key = args.string("key") or args.string("metric_key")
     if not key:
         raise missing("key")
-    max_points = args.integer("max_points", DEFAULT_MAX_POINTS) or DEFAULT_MAX_POINTS
+    max_points = args.integer("max_points")
+    if max_points is None:
+        max_points = DEFAULT_MAX_POINTS
     x_axis = args.string("x_axis") or "step"
     series = ctx.store.get_metric_histories_sampled(run_ids, key, max_points, x_axis)
     return {"series": [s.to_dict() for s in series]}
