@@ -1,0 +1,199 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import uPlot from "uplot";
+import * as api from "../api";
+import { colorAt, cssVar } from "../colors";
+import { num } from "../format";
+import { useInterval } from "../hooks";
+import type { Series } from "../types";
+
+export interface ChartSettings {
+  xAxis: api.XAxis;
+  log: boolean;
+  smoothing: number;
+}
+
+export interface ChartRun {
+  id: string;
+  name: string;
+  active: boolean;
+}
+
+/** Exponential moving average with TensorBoard's debiasing, so early points are not pulled to 0. */
+export function smooth(values: (number | null)[], weight: number): (number | null)[] {
+  if (weight <= 0) return values;
+  let last = 0;
+  let debias = 0;
+  return values.map((v) => {
+    if (v === null || !Number.isFinite(v)) return v;
+    last = last * weight + (1 - weight) * v;
+    debias = debias * weight + (1 - weight);
+    return last / debias;
+  });
+}
+
+function toAligned(series: Series[], settings: ChartSettings): uPlot.AlignedData {
+  const tables = series.map((s): uPlot.AlignedData => {
+    const xs = s.points.map((p) => p[0]);
+    let ys: (number | null)[] = s.points.map((p) => {
+      const v = Number(p[1]);
+      return Number.isFinite(v) ? v : null;
+    });
+    if (settings.log) ys = ys.map((y) => (y !== null && y > 0 ? y : null));
+    ys = smooth(ys, settings.smoothing);
+    return [xs, ys as number[]];
+  });
+  if (tables.length === 0) return [[]];
+  if (tables.length === 1) return tables[0]!;
+  return uPlot.join(tables);
+}
+
+function xLabel(x: api.XAxis): string {
+  return x === "step" ? "Step" : x === "timestamp" ? "Wall time" : "Relative time (s)";
+}
+
+/** One metric of several runs, overlaid, from the server's downsampled histories. */
+export function MetricChart({ metric, runs, settings, height = 260 }: {
+  metric: string;
+  runs: ChartRun[];
+  settings: ChartSettings;
+  height?: number;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const [series, setSeries] = useState<Series[]>();
+  const [error, setError] = useState<Error>();
+  const [width, setWidth] = useState(600);
+  const runKey = runs.map((r) => r.id).join(",");
+  const active = runs.some((r) => r.active);
+
+  const load = () => {
+    api.metricHistories(runs.map((r) => r.id), metric, settings.xAxis, Math.max(500, Math.min(4000, width * 2))).then(
+      (s) => {
+        setSeries(s);
+        setError(undefined);
+      },
+      (e: Error) => setError(e),
+    );
+  };
+  useEffect(load, [runKey, metric, settings.xAxis]);
+  useInterval(load, 5000, active);
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return undefined;
+    const observer = new ResizeObserver(() => setWidth(Math.max(200, el.clientWidth)));
+    observer.observe(el);
+    setWidth(Math.max(200, el.clientWidth));
+    return () => observer.disconnect();
+  }, []);
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el || !series) return undefined;
+    const names = new Map(runs.map((r, i) => [r.id, { name: r.name, color: colorAt(i) }]));
+    const ordered = series.filter((s) => names.has(s.run_id));
+    const fg = cssVar("--fg", "#222");
+    const grid = cssVar("--grid", "#e5e5e5");
+    const axis = { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } };
+    const opts: uPlot.Options = {
+      width,
+      height,
+      title: metric,
+      ms: 1,
+      scales: {
+        x: { time: settings.xAxis === "timestamp" },
+        y: settings.log ? { distr: 3 } : {},
+      },
+      axes: [
+        { ...axis, label: xLabel(settings.xAxis) },
+        { ...axis, values: (_u, splits) => splits.map((v) => num(v)), size: 60 },
+      ],
+      series: [
+        { label: xLabel(settings.xAxis), value: (_u, v) => (v === null ? "" : settings.xAxis === "timestamp" ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : num(v)) },
+        ...ordered.map((s) => {
+          const meta = names.get(s.run_id)!;
+          return {
+            label: meta.name,
+            stroke: meta.color,
+            width: 1.5,
+            spanGaps: true,
+            points: { show: s.points.length < 60 },
+            value: (_u: uPlot, v: number | null) => (v === null ? "" : num(v)),
+          };
+        }),
+      ],
+      cursor: { drag: { x: true, y: false }, focus: { prox: 16 } },
+      legend: { live: true },
+    };
+    const data = toAligned(ordered, settings);
+    plot.current?.destroy();
+    plot.current = new uPlot(opts, data, el);
+    return () => {
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, [series, settings.log, settings.smoothing, width, height]);
+
+  const total = series?.reduce((n, s) => n + s.total, 0) ?? 0;
+  const drawn = series?.reduce((n, s) => n + s.points.length, 0) ?? 0;
+  return (
+    <figure class="chart" data-metric={metric} aria-label={`Chart of ${metric}`}>
+      {error ? <div class="error" role="alert">{error.message}</div> : null}
+      <div ref={box} class="chart-canvas" />
+      {series ? (
+        <figcaption class="muted">
+          {total > drawn ? `${drawn.toLocaleString()} of ${total.toLocaleString()} points drawn (downsampled on the server, peaks kept). ` : ""}
+          Drag to zoom, double-click to reset.
+        </figcaption>
+      ) : (
+        <figcaption class="muted">Loading {metric}…</figcaption>
+      )}
+    </figure>
+  );
+}
+
+/** The controls shared by a page's charts. */
+export function ChartControls({ settings, onChange }: { settings: ChartSettings; onChange: (s: ChartSettings) => void }) {
+  return (
+    <div class="toolbar chart-controls">
+      <label>
+        X axis{" "}
+        <select value={settings.xAxis} onChange={(e) => onChange({ ...settings, xAxis: e.currentTarget.value as api.XAxis })}>
+          <option value="step">Step</option>
+          <option value="timestamp">Wall time</option>
+          <option value="relative">Relative time</option>
+        </select>
+      </label>
+      <label class="check">
+        <input type="checkbox" checked={settings.log} onChange={(e) => onChange({ ...settings, log: e.currentTarget.checked })} /> Log scale
+      </label>
+      <label>
+        Smoothing{" "}
+        <input
+          type="range"
+          min="0"
+          max="0.99"
+          step="0.01"
+          value={settings.smoothing}
+          onInput={(e) => onChange({ ...settings, smoothing: Number(e.currentTarget.value) })}
+        />{" "}
+        <output>{settings.smoothing.toFixed(2)}</output>
+      </label>
+    </div>
+  );
+}
+
+export function settingsFromQuery(query: URLSearchParams): ChartSettings {
+  const x = query.get("x");
+  return {
+    xAxis: x === "timestamp" || x === "relative" ? x : "step",
+    log: query.get("log") === "1",
+    smoothing: Math.min(0.99, Math.max(0, Number(query.get("smooth")) || 0)),
+  };
+}
+
+export const settingsToQuery = (s: ChartSettings) => ({
+  x: s.xAxis === "step" ? "" : s.xAxis,
+  log: s.log ? "1" : "",
+  smooth: s.smoothing ? String(s.smoothing) : "",
+});

@@ -1,0 +1,201 @@
+import { useState } from "preact/hooks";
+import * as api from "../api";
+import { ErrorBox, Link, Loading } from "../components/common";
+import { dateTime } from "../format";
+import { useAsync } from "../hooks";
+import { navigate, updateQuery } from "../router";
+import type { Experiment, ViewType } from "../types";
+
+const quote = (s: string) => s.replace(/'/g, "\\'");
+
+export function ExperimentsPage({ query }: { query: URLSearchParams }) {
+  const search = query.get("q") ?? "";
+  const view = (query.get("view") as ViewType | null) ?? "ACTIVE_ONLY";
+  const [text, setText] = useState(search);
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [actionError, setActionError] = useState<Error>();
+  const experiments = useAsync(
+    () => api.searchExperiments({ filter: search ? `name ILIKE '%${quote(search)}%'` : undefined, view }),
+    [search, view],
+  );
+
+  const act = async (fn: () => Promise<unknown>) => {
+    setActionError(undefined);
+    try {
+      await fn();
+      experiments.reload();
+    } catch (e) {
+      setActionError(e as Error);
+    }
+  };
+  const toggle = (id: string) => {
+    const next = new Set(selected);
+    if (next.has(id)) next.delete(id);
+    else next.add(id);
+    setSelected(next);
+  };
+
+  return (
+    <section aria-labelledby="experiments-title">
+      <div class="page-head">
+        <h1 id="experiments-title">Experiments</h1>
+        <CreateExperiment onCreated={(id) => navigate(["experiments", id])} />
+      </div>
+      <div class="toolbar">
+        <form
+          role="search"
+          onSubmit={(e) => {
+            e.preventDefault();
+            updateQuery({ q: text });
+          }}
+        >
+          <label>
+            Search experiments{" "}
+            <input type="search" value={text} onInput={(e) => setText(e.currentTarget.value)} placeholder="name contains…" />
+          </label>
+          <button type="submit">Search</button>
+        </form>
+        <label>
+          Show{" "}
+          <select value={view} onChange={(e) => updateQuery({ view: e.currentTarget.value })}>
+            <option value="ACTIVE_ONLY">Active</option>
+            <option value="DELETED_ONLY">Deleted</option>
+            <option value="ALL">All</option>
+          </select>
+        </label>
+        <button
+          type="button"
+          disabled={selected.size === 0}
+          onClick={() => navigate(["experiments", [...selected].join(",")])}
+        >
+          Open runs of {selected.size || ""} selected
+        </button>
+      </div>
+      <ErrorBox error={experiments.error ?? actionError} />
+      {experiments.loading && !experiments.data ? <Loading /> : null}
+      {experiments.data ? (
+        <table class="grid" aria-label="Experiments">
+          <thead>
+            <tr>
+              <th scope="col">
+                <span class="sr-only">Select</span>
+              </th>
+              <th scope="col">Name</th>
+              <th scope="col">ID</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last updated</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {experiments.data.items.map((e) => (
+              <ExperimentRow
+                key={e.experiment_id}
+                experiment={e}
+                selected={selected.has(e.experiment_id)}
+                onToggle={() => toggle(e.experiment_id)}
+                act={act}
+              />
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {experiments.data && experiments.data.items.length === 0 ? <p class="muted">No experiments.</p> : null}
+    </section>
+  );
+}
+
+function ExperimentRow({ experiment: e, selected, onToggle, act }: {
+  experiment: Experiment;
+  selected: boolean;
+  onToggle: () => void;
+  act: (fn: () => Promise<unknown>) => Promise<void>;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(e.name);
+  const deleted = e.lifecycle_stage === "deleted";
+  return (
+    <tr class={deleted ? "deleted" : ""}>
+      <td>
+        <input type="checkbox" checked={selected} onChange={onToggle} aria-label={`Select ${e.name}`} />
+      </td>
+      <td>
+        {editing ? (
+          <form
+            class="inline"
+            onSubmit={(ev) => {
+              ev.preventDefault();
+              setEditing(false);
+              if (name && name !== e.name) void act(() => api.renameExperiment(e.experiment_id, name));
+            }}
+          >
+            <input
+              aria-label={`New name for ${e.name}`}
+              value={name}
+              onInput={(ev) => setName(ev.currentTarget.value)}
+              autoFocus
+            />
+            <button type="submit">Save</button>
+            <button type="button" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          <Link to={["experiments", e.experiment_id]}>{e.name}</Link>
+        )}
+      </td>
+      <td class="mono">{e.experiment_id}</td>
+      <td>{dateTime(e.creation_time)}</td>
+      <td>{dateTime(e.last_update_time)}</td>
+      <td class="actions">
+        {!editing && !deleted ? (
+          <button type="button" onClick={() => setEditing(true)} aria-label={`Rename ${e.name}`}>
+            Rename
+          </button>
+        ) : null}
+        {deleted ? (
+          <button type="button" onClick={() => act(() => api.restoreExperiment(e.experiment_id))} aria-label={`Restore ${e.name}`}>
+            Restore
+          </button>
+        ) : (
+          <button
+            type="button"
+            class="danger"
+            onClick={() => {
+              if (window.confirm(`Delete experiment "${e.name}"? It can be restored.`))
+                void act(() => api.deleteExperiment(e.experiment_id));
+            }}
+            aria-label={`Delete ${e.name}`}
+          >
+            Delete
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function CreateExperiment({ onCreated }: { onCreated: (id: string) => void }) {
+  const [name, setName] = useState("");
+  const [error, setError] = useState<Error>();
+  return (
+    <form
+      class="inline"
+      onSubmit={async (e) => {
+        e.preventDefault();
+        setError(undefined);
+        try {
+          onCreated(await api.createExperiment(name.trim()));
+        } catch (err) {
+          setError(err as Error);
+        }
+      }}
+    >
+      <label>
+        New experiment <input value={name} onInput={(e) => setName(e.currentTarget.value)} required />
+      </label>
+      <button type="submit">Create</button>
+      <ErrorBox error={error} />
+    </form>
+  );
+}

@@ -1,0 +1,261 @@
+import { useState } from "preact/hooks";
+import * as api from "../api";
+import { ErrorBox, KeyValues, Link, Loading, Status } from "../components/common";
+import { Preview } from "../components/Preview";
+import { dateTime, num } from "../format";
+import { useAsync } from "../hooks";
+import { list, updateQuery } from "../router";
+import type { LoggedModel, ModelVersion, Run } from "../types";
+
+export function ModelsPage({ query }: { query: URLSearchParams }) {
+  const exp = list(query.get("exp"));
+  const chosen = query.get("model");
+  return (
+    <section aria-labelledby="models-title">
+      <h1 id="models-title">Models</h1>
+      <RegisteredModels />
+      <LoggedModels experimentIds={exp} chosen={chosen} />
+    </section>
+  );
+}
+
+function RegisteredModels() {
+  const [text, setText] = useState("");
+  const [filter, setFilter] = useState("");
+  const models = useAsync(() => api.searchRegisteredModels(filter ? `name ILIKE '%${filter.replace(/'/g, "\\'")}%'` : undefined), [filter]);
+  return (
+    <section aria-labelledby="registered-title">
+      <h2 id="registered-title">Registered models</h2>
+      <form
+        role="search"
+        class="toolbar"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilter(text);
+        }}
+      >
+        <label>
+          Search registered models <input type="search" value={text} onInput={(e) => setText(e.currentTarget.value)} />
+        </label>
+        <button type="submit">Search</button>
+      </form>
+      <ErrorBox error={models.error} />
+      {models.data ? (
+        models.data.length ? (
+          <table class="grid" aria-label="Registered models">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Latest version</th>
+                <th scope="col">Aliases</th>
+                <th scope="col">Tags</th>
+                <th scope="col">Last modified</th>
+              </tr>
+            </thead>
+            <tbody>
+              {models.data.map((m) => {
+                const latest = (m.latest_versions ?? []).reduce<ModelVersion | undefined>(
+                  (a, v) => (!a || Number(v.version) > Number(a.version) ? v : a),
+                  undefined,
+                );
+                return (
+                  <tr>
+                    <td>
+                      <Link to={["models", m.name]}>{m.name}</Link>
+                    </td>
+                    <td>{latest ? `Version ${latest.version}` : ""}</td>
+                    <td>
+                      {(m.aliases ?? []).map((a) => (
+                        <span class="chip">
+                          @{a.alias} → v{a.version}
+                        </span>
+                      ))}
+                    </td>
+                    <td>
+                      {(m.tags ?? []).map((t) => (
+                        <span class="chip">
+                          {t.key}: {t.value}
+                        </span>
+                      ))}
+                    </td>
+                    <td>{dateTime(m.last_updated_timestamp)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No registered models.</p>
+        )
+      ) : models.loading ? (
+        <Loading />
+      ) : null}
+    </section>
+  );
+}
+
+function LoggedModels({ experimentIds, chosen }: { experimentIds: string[]; chosen: string | null }) {
+  const models = useAsync(async () => {
+    const ids = experimentIds.length
+      ? experimentIds
+      : (await api.searchExperiments({ view: "ACTIVE_ONLY" })).items.map((e) => e.experiment_id);
+    return ids.length ? api.searchLoggedModels(ids) : [];
+  }, [experimentIds.join(",")]);
+  const selected = models.data?.find((m) => m.info.model_id === chosen);
+  return (
+    <section aria-labelledby="logged-title">
+      <h2 id="logged-title">Logged models{experimentIds.length ? ` of experiment ${experimentIds.join(", ")}` : ""}</h2>
+      <ErrorBox error={models.error} />
+      {models.loading && !models.data ? <Loading /> : null}
+      {models.data && !models.data.length ? <p class="muted">No logged models.</p> : null}
+      {models.data && models.data.length ? (
+        <table class="grid" aria-label="Logged models">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Model ID</th>
+              <th scope="col">Status</th>
+              <th scope="col">Source run</th>
+              <th scope="col">Type</th>
+              <th scope="col">Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {models.data.map((m) => (
+              <tr class={m.info.model_id === chosen ? "selected" : ""}>
+                <td>
+                  <button type="button" class="link" onClick={() => updateQuery({ model: m.info.model_id }, true)}>
+                    {m.info.name}
+                  </button>
+                </td>
+                <td class="mono">{m.info.model_id}</td>
+                <td>{m.info.status ? <Status status={m.info.status.replace("LOGGED_MODEL_", "")} /> : null}</td>
+                <td>{m.info.source_run_id ? <Link to={["runs", m.info.source_run_id]}>{m.info.source_run_id.slice(0, 8)}</Link> : ""}</td>
+                <td>{m.info.model_type ?? ""}</td>
+                <td>{dateTime(m.info.creation_timestamp_ms)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
+      {selected ? <LoggedModelDetails model={selected} /> : null}
+    </section>
+  );
+}
+
+function LoggedModelDetails({ model }: { model: LoggedModel }) {
+  const { info, data } = model;
+  return (
+    <div class="card" aria-label={`Logged model ${info.name}`}>
+      <h3>
+        {info.name} <span class="muted mono">{info.model_id}</span>
+      </h3>
+      <KeyValues
+        label="Logged model details"
+        rows={[
+          ["Artifact location", <code>{info.artifact_uri ?? ""}</code>],
+          ["Experiment", <Link to={["experiments", info.experiment_id]}>{info.experiment_id}</Link>],
+          ["Last updated", dateTime(info.last_updated_timestamp_ms)],
+        ]}
+      />
+      <h4>Parameters</h4>
+      <KeyValues label="Model parameters" rows={(data?.params ?? []).map((p) => [p.key, p.value])} empty="No parameters." />
+      <h4>Metrics</h4>
+      <KeyValues label="Model metrics" rows={(data?.metrics ?? []).map((m) => [m.key, num(m.value)])} empty="No metrics." />
+      <h4>Tags</h4>
+      <KeyValues label="Model tags" rows={(info.tags ?? []).map((t) => [t.key, t.value])} empty="No tags." />
+    </div>
+  );
+}
+
+/** Where a version's MLmodel lives among its run's artifacts, when it is there. */
+function artifactPathOf(version: ModelVersion, run: Run | undefined): string | undefined {
+  const source = version.source ?? "";
+  const runsPrefix = `runs:/${version.run_id}/`;
+  if (source.startsWith(runsPrefix)) return source.slice(runsPrefix.length).replace(/\/$/, "");
+  const root = run?.info.artifact_uri;
+  if (root && source.startsWith(`${root}/`)) return source.slice(root.length + 1).replace(/\/$/, "");
+  return undefined;
+}
+
+export function RegisteredModelPage({ name }: { name: string }) {
+  const model = useAsync(() => api.getRegisteredModel(name), [name]);
+  const versions = useAsync(() => api.searchModelVersions(`name = '${name.replace(/'/g, "\\'")}'`), [name]);
+  const [chosen, setChosen] = useState<string>();
+  if (model.error) return <ErrorBox error={model.error} />;
+  if (!model.data) return <Loading />;
+  const m = model.data;
+  const aliasesOf = (v: string) => (m.aliases ?? []).filter((a) => a.version === v).map((a) => a.alias);
+  const sorted = [...(versions.data ?? [])].sort((a, b) => Number(b.version) - Number(a.version));
+  const version = sorted.find((v) => v.version === chosen) ?? sorted[0];
+  return (
+    <section aria-labelledby="rm-title">
+      <nav class="crumbs" aria-label="Breadcrumb">
+        <Link to={["models"]}>Models</Link> ›
+      </nav>
+      <h1 id="rm-title">{m.name}</h1>
+      <KeyValues
+        label="Registered model details"
+        rows={[
+          ["Description", m.description ?? ""],
+          ["Created", dateTime(m.creation_timestamp)],
+          ["Last modified", dateTime(m.last_updated_timestamp)],
+          ["Aliases", (m.aliases ?? []).map((a) => <span class="chip">@{a.alias} → v{a.version}</span>)],
+          ["Tags", (m.tags ?? []).map((t) => <span class="chip">{t.key}: {t.value}</span>)],
+        ]}
+      />
+      <h2>Versions</h2>
+      <ErrorBox error={versions.error} />
+      <table class="grid" aria-label="Model versions">
+        <thead>
+          <tr>
+            <th scope="col">Version</th>
+            <th scope="col">Aliases</th>
+            <th scope="col">Stage</th>
+            <th scope="col">Status</th>
+            <th scope="col">Source run</th>
+            <th scope="col">Tags</th>
+            <th scope="col">Created</th>
+          </tr>
+        </thead>
+        <tbody>
+          {sorted.map((v) => (
+            <tr class={v === version ? "selected" : ""}>
+              <td>
+                <button type="button" class="link" onClick={() => setChosen(v.version)} aria-pressed={v === version}>
+                  Version {v.version}
+                </button>
+              </td>
+              <td>{[...new Set([...(v.aliases ?? []), ...aliasesOf(v.version)])].map((a) => <span class="chip">@{a}</span>)}</td>
+              <td>{v.current_stage ?? ""}</td>
+              <td>{v.status ?? ""}</td>
+              <td>{v.run_id ? <Link to={["runs", v.run_id]}>{v.run_id.slice(0, 8)}</Link> : ""}</td>
+              <td>{(v.tags ?? []).map((t) => <span class="chip">{t.key}: {t.value}</span>)}</td>
+              <td>{dateTime(v.creation_timestamp)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {version ? <VersionDetails version={version} /> : null}
+    </section>
+  );
+}
+
+function VersionDetails({ version }: { version: ModelVersion }) {
+  const run = useAsync(() => (version.run_id ? api.getRun(version.run_id) : Promise.resolve(undefined)), [version.run_id]);
+  const path = run.data || !version.run_id ? artifactPathOf(version, run.data) : undefined;
+  return (
+    <div class="card" aria-label={`Version ${version.version}`}>
+      <h3>Version {version.version}</h3>
+      <KeyValues
+        label="Version details"
+        rows={[
+          ["Source", <code>{version.source ?? ""}</code>],
+          ["Description", version.description ?? ""],
+          ["Model ID", version.model_id ?? ""],
+        ]}
+      />
+      {version.run_id && path ? <Preview runId={version.run_id} path={`${path}/MLmodel`} /> : <p class="muted">The signature is shown when the version's files are among its run's artifacts.</p>}
+    </div>
+  );
+}

@@ -1,0 +1,276 @@
+import { useEffect, useState } from "preact/hooks";
+import * as api from "../api";
+import { ArtifactBrowser } from "../components/Artifacts";
+import { ErrorBox, KeyValues, Link, Loading, Status, Tabs } from "../components/common";
+import { ChartControls, MetricChart, settingsFromQuery, settingsToQuery } from "../components/MetricChart";
+import { PARENT_TAG, SOURCE_TAG } from "../columns";
+import { dateTime, duration, num, tagValue } from "../format";
+import { useAsync, useInterval } from "../hooks";
+import { updateQuery } from "../router";
+import type { Run } from "../types";
+
+const NOTE = "mlflow.note.content";
+type Tab = "overview" | "metrics" | "artifacts";
+
+export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
+  const run = useAsync(() => api.getRun(runId), [runId]);
+  const tab = (query.get("tab") as Tab | null) ?? "overview";
+  useInterval(run.reload, 5000, run.data?.info.status === "RUNNING");
+  if (run.error) return <ErrorBox error={run.error} />;
+  if (!run.data) return <Loading what="Loading run" />;
+  const r = run.data;
+  const experiment = r.info.experiment_id;
+  return (
+    <section aria-labelledby="run-title">
+      <nav class="crumbs" aria-label="Breadcrumb">
+        <Link to={["experiments", experiment]}>Experiment {experiment}</Link> ›
+      </nav>
+      <div class="page-head">
+        <h1 id="run-title">{r.info.run_name ?? r.info.run_id}</h1>
+        <Status status={r.info.status} />
+        {r.info.lifecycle_stage === "deleted" ? <span class="status status-killed">deleted</span> : null}
+      </div>
+      <Tabs<Tab>
+        label="Run sections"
+        tabs={[
+          ["overview", "Overview"],
+          ["metrics", "Metric charts"],
+          ["artifacts", "Artifacts"],
+        ]}
+        current={tab}
+        onChange={(t) => updateQuery({ tab: t, artifact: "" })}
+      />
+      {tab === "overview" ? <Overview run={r} onChange={run.reload} /> : null}
+      {tab === "metrics" ? <RunCharts run={r} query={query} /> : null}
+      {tab === "artifacts" ? (
+        <ArtifactBrowser
+          runId={runId}
+          selected={query.get("artifact") ?? undefined}
+          onSelect={(path) => updateQuery({ artifact: path }, true)}
+        />
+      ) : null}
+    </section>
+  );
+}
+
+function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
+  const { info, data } = run;
+  const tags = data.tags ?? [];
+  const parent = tagValue(tags, PARENT_TAG);
+  const commit = tagValue(tags, "mlflow.source.git.commit");
+  const children = useAsync(
+    () =>
+      api.searchRuns({
+        experimentIds: [info.experiment_id],
+        filter: `tags.\`${PARENT_TAG}\` = '${info.run_id}'`,
+        maxResults: 100,
+      }),
+    [info.run_id],
+  );
+  const summaries = useAsync(() => api.metricSummaries(run), [info.run_id, data.metrics?.length]);
+  const userTags = tags.filter((t) => !t.key.startsWith("mlflow."));
+  const systemTags = tags.filter((t) => t.key.startsWith("mlflow.") && t.key !== NOTE);
+  const datasets = run.inputs?.dataset_inputs ?? [];
+  const models = run.outputs?.model_outputs ?? [];
+  return (
+    <div class="overview">
+      <section aria-labelledby="ov-details">
+        <h2 id="ov-details">Details</h2>
+        <KeyValues
+          label="Run details"
+          rows={[
+            ["Run ID", <code>{info.run_id}</code>],
+            ["Status", <Status status={info.status} />],
+            ["Started", dateTime(info.start_time)],
+            ["Ended", dateTime(info.end_time)],
+            ["Duration", duration(info.start_time, info.end_time, info.status)],
+            ["User", info.user_id ?? ""],
+            ["Source", tagValue(tags, SOURCE_TAG) ?? ""],
+            ["Source type", tagValue(tags, "mlflow.source.type") ?? ""],
+            ["Git commit", commit ? <code>{commit}</code> : ""],
+            ["Entry point", tagValue(tags, "mlflow.project.entryPoint") ?? ""],
+            ["Parent run", parent ? <Link to={["runs", parent]}>{parent}</Link> : ""],
+            [
+              "Child runs",
+              children.data?.items.length ? (
+                <span>
+                  {children.data.items.map((c) => (
+                    <Link to={["runs", c.info.run_id]} class="chip">
+                      {c.info.run_name ?? c.info.run_id}
+                    </Link>
+                  ))}
+                </span>
+              ) : (
+                ""
+              ),
+            ],
+            ["Artifact URI", <code>{info.artifact_uri ?? ""}</code>],
+          ].filter(([, v]) => v !== "") as [string, preact.ComponentChildren][]}
+        />
+      </section>
+      <Description run={run} onSaved={onChange} />
+      <section aria-labelledby="ov-params">
+        <h2 id="ov-params">Parameters ({data.params?.length ?? 0})</h2>
+        <KeyValues label="Parameters" rows={(data.params ?? []).map((p) => [p.key, p.value])} empty="No parameters." />
+      </section>
+      <section aria-labelledby="ov-metrics">
+        <h2 id="ov-metrics">Metrics ({data.metrics?.length ?? 0})</h2>
+        <ErrorBox error={summaries.error} />
+        {summaries.data && summaries.data.length ? (
+          <table class="grid" aria-label="Metrics">
+            <thead>
+              <tr>
+                <th scope="col">Metric</th>
+                <th scope="col" class="num">Last</th>
+                <th scope="col" class="num">Min</th>
+                <th scope="col" class="num">Max</th>
+                <th scope="col" class="num">Points</th>
+              </tr>
+            </thead>
+            <tbody>
+              {summaries.data.map((m) => (
+                <tr>
+                  <th scope="row">
+                    <Link to={["runs", info.run_id]} query={{ tab: "metrics", metric: m.key }}>
+                      {m.key}
+                    </Link>
+                  </th>
+                  <td class="num">{num(m.latest)}</td>
+                  <td class="num">{num(m.min)}</td>
+                  <td class="num">{num(m.max)}</td>
+                  <td class="num">{m.count || ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : summaries.data ? (
+          <p class="muted">No metrics.</p>
+        ) : null}
+      </section>
+      <section aria-labelledby="ov-tags">
+        <h2 id="ov-tags">Tags ({userTags.length})</h2>
+        <KeyValues label="Tags" rows={userTags.map((t) => [t.key, t.value])} empty="No tags." />
+        {systemTags.length ? (
+          <details>
+            <summary>System tags ({systemTags.length})</summary>
+            <KeyValues label="System tags" rows={systemTags.map((t) => [t.key, t.value])} />
+          </details>
+        ) : null}
+      </section>
+      <section aria-labelledby="ov-datasets">
+        <h2 id="ov-datasets">Datasets ({datasets.length})</h2>
+        {datasets.length ? (
+          <table class="grid" aria-label="Datasets">
+            <thead>
+              <tr>
+                <th scope="col">Name</th>
+                <th scope="col">Digest</th>
+                <th scope="col">Context</th>
+                <th scope="col">Source</th>
+              </tr>
+            </thead>
+            <tbody>
+              {datasets.map((d) => (
+                <tr>
+                  <td>{d.dataset.name}</td>
+                  <td class="mono">{d.dataset.digest}</td>
+                  <td>{tagValue(d.tags, "mlflow.data.context") ?? ""}</td>
+                  <td class="mono small">{d.dataset.source_type ?? ""} {d.dataset.source ?? ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ) : (
+          <p class="muted">No dataset inputs.</p>
+        )}
+      </section>
+      <section aria-labelledby="ov-models">
+        <h2 id="ov-models">Logged models ({models.length})</h2>
+        {models.length ? (
+          <ul>
+            {models.map((m) => (
+              <li>
+                <Link to={["models"]} query={{ model: m.model_id, exp: info.experiment_id }}>
+                  {m.model_id}
+                </Link>
+                {m.step ? <span class="muted"> (step {m.step})</span> : null}
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p class="muted">No logged models.</p>
+        )}
+      </section>
+    </div>
+  );
+}
+
+function Description({ run, onSaved }: { run: Run; onSaved: () => void }) {
+  const current = tagValue(run.data.tags, NOTE) ?? "";
+  const [editing, setEditing] = useState(false);
+  const [text, setText] = useState(current);
+  const [error, setError] = useState<Error>();
+  useEffect(() => setText(current), [current]);
+  return (
+    <section aria-labelledby="ov-description">
+      <h2 id="ov-description">Description</h2>
+      {editing ? (
+        <form
+          onSubmit={async (e) => {
+            e.preventDefault();
+            try {
+              await api.setRunTag(run.info.run_id, NOTE, text);
+              setEditing(false);
+              onSaved();
+            } catch (err) {
+              setError(err as Error);
+            }
+          }}
+        >
+          <label for="description" class="sr-only">
+            Description
+          </label>
+          <textarea id="description" rows={5} value={text} onInput={(e) => setText(e.currentTarget.value)} />
+          <div class="toolbar">
+            <button type="submit">Save description</button>
+            <button type="button" onClick={() => setEditing(false)}>
+              Cancel
+            </button>
+          </div>
+          <ErrorBox error={error} />
+        </form>
+      ) : (
+        <div>
+          {current ? <p class="description">{current}</p> : <p class="muted">No description.</p>}
+          <button type="button" onClick={() => setEditing(true)}>
+            Edit description
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function RunCharts({ run, query }: { run: Run; query: URLSearchParams }) {
+  const settings = settingsFromQuery(query);
+  const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
+  const only = query.get("metric");
+  const shown = only && keys.includes(only) ? [only] : keys;
+  const runs = [{ id: run.info.run_id, name: run.info.run_name ?? run.info.run_id, active: run.info.status === "RUNNING" }];
+  return (
+    <div>
+      <ChartControls settings={settings} onChange={(s) => updateQuery(settingsToQuery(s), true)} />
+      {only ? (
+        <button type="button" onClick={() => updateQuery({ metric: "" })}>
+          Show all metrics
+        </button>
+      ) : null}
+      {keys.length === 0 ? <p class="muted">This run has no metrics.</p> : null}
+      <div class="charts">
+        {shown.map((k) => (
+          <MetricChart metric={k} runs={runs} settings={settings} />
+        ))}
+      </div>
+    </div>
+  );
+}
