@@ -150,3 +150,16 @@ def test_metric_summaries_match_points(store: Store) -> None:
     with pytest.raises(TrazaException) as e:
         store.get_metric_summaries("0" * 32)
     assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_sampled_history_without_steps_by_time(store: Store) -> None:
+    """Points logged without a step (all step 0) are bucketed by time on the time axes."""
+    run_id = _run(store)
+    values = [float(i % 10) for i in range(3_000)]
+    values[1_234] = 99.0
+    _log(store, run_id, [Metric("m", v, 50_000 + 3 * i, 0) for i, v in enumerate(values)])
+    history = store.get_metric_history_sampled(run_id, "m", max_points=200, x_axis="timestamp")
+    assert history.sampled and 100 < len(history.points) <= 200
+    assert (50_000 + 3 * 1_234, 99.0) in history.points
+    xs = [x for x, _ in history.points]
+    assert xs == sorted(xs) and xs[0] == 50_000 and xs[-1] == 50_000 + 3 * 2_999
