@@ -218,6 +218,14 @@ export async function listArtifacts(runId: string, path?: string): Promise<FileI
 export const artifactUrl = (runId: string, path: string) =>
   `${TRAZA}artifacts/get${queryString({ run_id: runId, path })}`;
 
+/** A file under an artifact root the server proxies (`mlflow-artifacts:/...`), else undefined. */
+export function proxiedFileUrl(root: string | undefined, path: string): string | undefined {
+  const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(root ?? "");
+  if (!m) return undefined;
+  const rest = [m[1], path].filter(Boolean).join("/");
+  return `${ROOT}ajax-api/2.0/mlflow-artifacts/artifacts/${rest.split("/").map(encodeURIComponent).join("/")}`;
+}
+
 // -- models ------------------------------------------------------------------------------------
 export async function searchLoggedModels(experimentIds: string[]): Promise<LoggedModel[]> {
   const r = await post<{ models?: LoggedModel[] }>("logged-models/search", {

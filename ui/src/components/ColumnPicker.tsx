@@ -1,4 +1,4 @@
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { ExperimentKeys } from "../types";
 
 /** A disclosure with a checkbox per param, metric and tag key of the experiments. */
@@ -8,6 +8,15 @@ export function ColumnPicker({ keys, chosen, onChange }: {
   onChange: (ids: string[]) => void;
 }) {
   const [text, setText] = useState("");
+  const ref = useRef<HTMLDetailsElement>(null);
+  // Close on Escape or a click outside, as a menu would.
+  useEffect(() => {
+    const onDown = (e: MouseEvent) => {
+      if (ref.current?.open && !ref.current.contains(e.target as Node)) ref.current.open = false;
+    };
+    document.addEventListener("mousedown", onDown);
+    return () => document.removeEventListener("mousedown", onDown);
+  }, []);
   const chosenSet = useMemo(() => new Set(chosen), [chosen]);
   const toggle = (id: string) =>
     onChange(chosenSet.has(id) ? chosen.filter((c) => c !== id) : [...chosen, id]);
@@ -18,7 +27,16 @@ export function ColumnPicker({ keys, chosen, onChange }: {
   ];
   const needle = text.toLowerCase();
   return (
-    <details class="picker">
+    <details
+      class="picker"
+      ref={ref}
+      onKeyDown={(e) => {
+        if (e.key === "Escape" && ref.current) {
+          ref.current.open = false;
+          ref.current.querySelector("summary")?.focus();
+        }
+      }}
+    >
       <summary>Columns ({chosen.length})</summary>
       <div class="picker-body">
         <label>

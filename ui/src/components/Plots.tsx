@@ -42,14 +42,14 @@ export function ParallelCoordinates({ runs, axes, value }: {
   value: (runId: string, axis: string) => Value;
 }) {
   if (axes.length < 2) return <p class="muted">Choose at least two parameters or metrics.</p>;
-  const W = Math.max(480, axes.length * 140);
-  const H = 300;
-  const pad = { l: 60, r: 60, t: 30, b: 30 };
+  const W = Math.max(640, axes.length * 170);
+  const H = 320;
+  const pad = { l: 90, r: 90, t: 36, b: 24 };
   const built = axes.map((a) => makeAxis(a, runs.map((r) => value(r.id, a))));
   const x = (i: number) => pad.l + (i * (W - pad.l - pad.r)) / (axes.length - 1);
   const y = (p: number) => H - pad.b - p * (H - pad.t - pad.b);
   return (
-    <svg class="plot" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Parallel coordinates of ${axes.join(", ")}`}>
+    <svg class="plot" width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Parallel coordinates of ${axes.join(", ")}`}>
       {runs.map((r) => {
         const pts = built
           .map((a, i) => {
@@ -94,7 +94,7 @@ export function Scatter({ runs, xName, yName, value }: {
   const sx = (p: number) => pad.l + p * (W - pad.l - pad.r);
   const sy = (p: number) => H - pad.b - p * (H - pad.t - pad.b);
   return (
-    <svg class="plot" viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Scatter of ${yName} against ${xName}`}>
+    <svg class="plot" width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Scatter of ${yName} against ${xName}`}>
       <line x1={sx(0)} x2={sx(1)} y1={sy(0)} y2={sy(0)} class="axis" />
       <line x1={sx(0)} x2={sx(0)} y1={sy(0)} y2={sy(1)} class="axis" />
       {xa.ticks.slice(0, 12).map(([p, l]) => (

@@ -29,8 +29,8 @@ async function fetchText(url: string): Promise<Loaded> {
 }
 
 /** A preview chosen by the file's name: image, HTML (sandboxed), CSV table, JSON, YAML, MLmodel, text. */
-export function Preview({ runId, path }: { runId: string; path: string }) {
-  const url = api.artifactUrl(runId, path);
+export function Preview({ runId, path, url: given }: { runId?: string; path: string; url?: string }) {
+  const url = given ?? api.artifactUrl(runId ?? "", path);
   const name = path.split("/").pop() ?? path;
   const download = (
     <a href={url} download={name}>

@@ -164,8 +164,16 @@ function LoggedModelDetails({ model }: { model: LoggedModel }) {
       <KeyValues label="Model metrics" rows={(data?.metrics ?? []).map((m) => [m.key, num(m.value)])} empty="No metrics." />
       <h4>Tags</h4>
       <KeyValues label="Model tags" rows={(info.tags ?? []).map((t) => [t.key, t.value])} empty="No tags." />
+      <ModelFiles root={info.artifact_uri} />
     </div>
   );
+}
+
+/** The MLmodel (flavors, signature) of a model stored under a root the server proxies. */
+function ModelFiles({ root }: { root: string | undefined }) {
+  const url = api.proxiedFileUrl(root, "MLmodel");
+  if (!url) return <p class="muted">The model's files are at {root}, which this server does not serve.</p>;
+  return <Preview path="MLmodel" url={url} />;
 }
 
 /** Where a version's MLmodel lives among its run's artifacts, when it is there. */
@@ -244,6 +252,11 @@ export function RegisteredModelPage({ name }: { name: string }) {
 function VersionDetails({ version }: { version: ModelVersion }) {
   const run = useAsync(() => (version.run_id ? api.getRun(version.run_id) : Promise.resolve(undefined)), [version.run_id]);
   const path = run.data || !version.run_id ? artifactPathOf(version, run.data) : undefined;
+  const modelId = version.model_id ?? /^models:\/(m-[^/]+)/.exec(version.source ?? "")?.[1];
+  const logged = useAsync(
+    () => (modelId && !path ? api.getLoggedModel(modelId) : Promise.resolve(undefined)),
+    [modelId, path],
+  );
   return (
     <div class="card" aria-label={`Version ${version.version}`}>
       <h3>Version {version.version}</h3>
@@ -255,7 +268,11 @@ function VersionDetails({ version }: { version: ModelVersion }) {
           ["Model ID", version.model_id ?? ""],
         ]}
       />
-      {version.run_id && path ? <Preview runId={version.run_id} path={`${path}/MLmodel`} /> : <p class="muted">The signature is shown when the version's files are among its run's artifacts.</p>}
+      {version.run_id && path ? (
+        <Preview runId={version.run_id} path={`${path}/MLmodel`} />
+      ) : logged.data ? (
+        <ModelFiles root={logged.data.info.artifact_uri} />
+      ) : null}
     </div>
   );
 }

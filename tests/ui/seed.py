@@ -1,0 +1,95 @@
+"""The data the UI tests look at, logged through Traza's fluent API into a live server."""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# A 2x2 PNG (red, green / blue, white).
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
+)
+CSV = 'feature,importance\nage,0.41\n"income, yearly",0.35\nregion,0.24\n'
+HTML = "<html><body><h1 id='report'>Model report</h1><p>All good.</p></body></html>"
+
+
+@dataclass
+class Seeded:
+    url: str
+    experiment_id: str
+    other_experiment_id: str
+    runs: dict[str, str] = field(default_factory=dict)
+    model_name: str = "ui-model"
+
+
+def seed(url: str, workdir: Path) -> Seeded:
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    import traza
+    import traza.sklearn
+    from traza.models import infer_signature
+
+    traza.set_tracking_uri(url)
+    experiment_id = traza.create_experiment("ui-tests")
+    other = traza.create_experiment("other experiment")
+    seeded = Seeded(url, experiment_id, other)
+    traza.set_experiment(experiment_id=experiment_id)
+
+    specs = [
+        ("rf-small", "rf", 10, 0.9),
+        ("rf-large", "rf", 100, 0.5),
+        ("linear", "linear", 1, 1.4),
+    ]
+    for name, model, trees, scale in specs:
+        with traza.start_run(run_name=name) as run:
+            seeded.runs[name] = run.info.run_id
+            traza.log_params({"model": model, "n_estimators": trees, "seed": 7})
+            traza.set_tag("team", "vision")
+            for step in range(60):
+                traza.log_metric("rmse", scale * math.exp(-step / 20) + 0.05, step=step)
+                traza.log_metric("accuracy", 1 - scale * math.exp(-step / 15) / 2, step=step)
+
+    rid = seeded.runs["rf-small"]
+    client = traza.MlflowClient()
+    client.log_text(rid, "first line\nsecond line\n", "notes.txt")
+    client.log_dict(rid, {"lr": 0.1, "layers": [64, 32]}, "config.json")
+    client.log_text(rid, "lr: 0.1\nlayers:\n  - 64\n  - 32\n", "params.yaml")
+    client.log_text(rid, CSV, "data/importance.csv")
+    client.log_text(rid, HTML, "report.html")
+    image = workdir / "plot.png"
+    image.write_bytes(PNG)
+    client.log_artifact(rid, str(image), "images")
+    x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 5.0], [4.0, 3.0]])
+    fitted = LinearRegression().fit(x, np.array([1.0, 2.0, 3.0, 4.0]))
+    signature = infer_signature(x, fitted.predict(x))
+    with traza.start_run(run_id=rid):
+        # MLflow 3's way: a logged model (version 1, source models:/m-...).
+        traza.sklearn.log_model(
+            fitted, name="model", signature=signature, registered_model_name=seeded.model_name
+        )
+    # MLflow 2's way: the model's files among the run's artifacts (version 2, runs:/...).
+    traza.sklearn.save_model(fitted, workdir / "sk-model", signature=signature)
+    client.log_artifacts(rid, str(workdir / "sk-model"), "model")
+
+    with traza.start_run(run_name="sweep") as parent:
+        seeded.runs["sweep"] = parent.info.run_id
+        traza.log_param("model", "sweep")
+        for i in range(2):
+            with traza.start_run(run_name=f"trial-{i}", nested=True) as child:
+                seeded.runs[f"trial-{i}"] = child.info.run_id
+                traza.log_params({"model": "trial", "n_estimators": 5 + i})
+                traza.log_metric("rmse", 0.7 - i / 10)
+
+    client.set_registered_model_tag(seeded.model_name, "owner", "ui")
+    version = client.create_model_version(
+        seeded.model_name, f"runs:/{rid}/model", run_id=rid, tags={"stage": "test"}
+    )
+    client.set_registered_model_alias(seeded.model_name, "champion", version.version)
+
+    traza.set_experiment(experiment_id=other)
+    with traza.start_run(run_name="elsewhere"):
+        traza.log_metric("rmse", 2.0)
+    return seeded

@@ -1,0 +1,228 @@
+"""The web UI in Chromium against a live server: each page, as a user drives it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from playwright.sync_api import expect
+
+from .seed import Seeded
+
+TIMEOUT = 10_000
+RF_FILTER = "params.model = 'rf' and metrics.rmse < 1"
+
+
+def open_page(page: Any, site: Seeded, route: str) -> None:
+    page.goto(f"{site.url}/#/{route}")
+
+
+def run_names(page: Any) -> list[str]:
+    names = page.locator("table[aria-label=Runs] tbody td.name a").all_inner_texts()
+    return [n.strip() for n in names]
+
+
+def test_experiments_page_lists_creates_and_renames(page: Any, site: Seeded) -> None:
+    open_page(page, site, "")
+    table = page.get_by_role("table", name="Experiments")
+    expect(table.get_by_role("link", name="ui-tests")).to_be_visible(timeout=TIMEOUT)
+    expect(table.get_by_role("link", name="other experiment")).to_be_visible()
+
+    page.get_by_label("Search experiments").fill("other")
+    page.get_by_label("Search experiments").press("Enter")
+    expect(table.get_by_role("link", name="other experiment")).to_be_visible()
+    expect(table.get_by_role("link", name="ui-tests")).to_have_count(0)
+    assert "q=other" in page.url
+
+    page.get_by_label("New experiment").fill("made in the browser")
+    page.get_by_role("button", name="Create").click()
+    expect(page.get_by_role("heading", name="made in the browser")).to_be_visible(timeout=TIMEOUT)
+    assert re.search(r"#/experiments/\d+", page.url)
+
+    open_page(page, site, "?q=browser")
+    page.get_by_role("button", name="Rename made in the browser").click()
+    page.get_by_label("New name for made in the browser").fill("renamed in the browser")
+    page.get_by_role("button", name="Save").click()
+    expect(table.get_by_role("link", name="renamed in the browser")).to_be_visible(timeout=TIMEOUT)
+
+
+def test_runs_table_filter_with_the_search_grammar(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"experiments/{site.experiment_id}")
+    expect(page.get_by_role("table", name="Runs")).to_be_visible(timeout=TIMEOUT)
+    assert set(run_names(page)) == {"rf-small", "rf-large", "linear", "sweep"}
+
+    page.get_by_label("Filter runs").fill(RF_FILTER)
+    page.get_by_label("Filter runs").press("Enter")
+    expect(page.locator("table[aria-label=Runs] tbody tr")).to_have_count(2, timeout=TIMEOUT)
+    assert set(run_names(page)) == {"rf-small", "rf-large"}
+    assert "filter=" in page.url
+
+    # The filter lives in the URL: a reload (or a shared link) shows the same runs.
+    page.reload()
+    expect(page.locator("table[aria-label=Runs] tbody tr")).to_have_count(2, timeout=TIMEOUT)
+    expect(page.get_by_label("Filter runs")).to_have_value(RF_FILTER)
+
+
+def test_invalid_filter_shows_the_servers_error_inline(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"experiments/{site.experiment_id}")
+    page.get_by_label("Filter runs").fill("metrics.rmse <> 'x'")
+    page.get_by_label("Filter runs").press("Enter")
+    error = page.get_by_role("alert", name="Filter error")
+    expect(error).to_be_visible(timeout=TIMEOUT)
+    assert "rmse" in error.inner_text() or "<>" in error.inner_text()
+    expect(page.get_by_label("Filter runs")).to_have_attribute("aria-invalid", "true")
+
+
+def test_sort_by_a_metric_column_on_the_server(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"experiments/{site.experiment_id}?cols=metrics.rmse,params.n_estimators")
+    table = page.get_by_role("table", name="Runs")
+    expect(table).to_be_visible(timeout=TIMEOUT)
+
+    header = table.locator("th[data-col='metrics.rmse']")
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "descending", timeout=TIMEOUT)
+    expect(page.locator("table[aria-label=Runs] tbody tr").first).to_contain_text("linear")
+    assert "sort=metrics.rmse" in page.url
+
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "ascending", timeout=TIMEOUT)
+    expect(page.locator("table[aria-label=Runs] tbody tr").first).to_contain_text("rf-large")
+    names = run_names(page)
+    assert names.index("rf-large") < names.index("rf-small") < names.index("linear")
+
+
+def test_column_picker_and_nested_runs(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"experiments/{site.experiment_id}")
+    expect(page.get_by_role("table", name="Runs")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_text("Columns (0)").click()
+    page.get_by_role("checkbox", name="n_estimators").check()
+    expect(page.locator("th[data-col='params.n_estimators']")).to_be_visible()
+    assert "params.n_estimators" in page.url
+    page.keyboard.press("Escape")
+
+    page.get_by_role("button", name="Expand 2 child runs").click()
+    names = run_names(page)
+    assert names.index("sweep") < names.index("trial-0")
+    assert names.index("sweep") < names.index("trial-1")
+
+
+def test_run_page_overview_and_description(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"runs/{site.runs['rf-small']}")
+    expect(page.get_by_role("heading", name="rf-small")).to_be_visible(timeout=TIMEOUT)
+    params = page.get_by_role("table", name="Parameters")
+    expect(params).to_contain_text("n_estimators")
+    metrics = page.get_by_role("table", name="Metrics")
+    expect(metrics.get_by_role("row", name=re.compile("rmse"))).to_contain_text("60")
+    expect(page.get_by_role("table", name="Tags")).to_contain_text("vision")
+
+    page.get_by_role("button", name="Edit description").click()
+    page.get_by_role("textbox", name="Description").fill("Baseline with ten trees.")
+    page.get_by_role("button", name="Save description").click()
+    expect(page.locator(".description")).to_have_text("Baseline with ten trees.", timeout=TIMEOUT)
+    page.reload()
+    expect(page.locator(".description")).to_have_text("Baseline with ten trees.", timeout=TIMEOUT)
+
+    open_page(page, site, f"runs/{site.runs['trial-0']}")
+    details = page.get_by_role("table", name="Run details")
+    expect(details.get_by_role("link", name=site.runs["sweep"])).to_be_visible(timeout=TIMEOUT)
+
+
+def test_artifact_previews(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"runs/{site.runs['rf-small']}?tab=artifacts")
+    tree = page.get_by_role("navigation", name="Artifacts")
+
+    tree.get_by_role("button", name=re.compile("^notes.txt")).click()
+    expect(page.locator(".preview pre")).to_contain_text("second line", timeout=TIMEOUT)
+
+    tree.get_by_role("button", name=re.compile("^config.json")).click()
+    expect(page.locator(".preview pre")).to_contain_text('"layers": [', timeout=TIMEOUT)
+
+    tree.get_by_role("button", name="▸ data/").click()
+    tree.get_by_role("button", name=re.compile("^importance.csv")).click()
+    csv = page.get_by_role("table", name="CSV preview")
+    expect(csv.locator("thead")).to_contain_text("importance", timeout=TIMEOUT)
+    expect(csv.locator("tbody tr")).to_have_count(3)
+    expect(csv).to_contain_text("income, yearly")
+
+    tree.get_by_role("button", name="▸ images/").click()
+    tree.get_by_role("button", name=re.compile("^plot.png")).click()
+    image = page.locator("img.preview-image")
+    expect(image).to_be_visible(timeout=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('img.preview-image').naturalWidth === 2")
+
+    tree.get_by_role("button", name=re.compile("^report.html")).click()
+    frame = page.frame_locator("iframe.preview-html")
+    expect(frame.locator("#report")).to_have_text("Model report", timeout=TIMEOUT)
+
+    tree.get_by_role("button", name="▸ model/").click()
+    tree.get_by_role("button", name=re.compile("^MLmodel")).click()
+    inputs = page.get_by_role("table", name="Signature inputs")
+    expect(inputs).to_be_visible(timeout=TIMEOUT)
+    expect(inputs.locator("tbody tr")).to_have_count(1)
+    expect(inputs).to_contain_text("tensor")
+    assert "artifact=model%2FMLmodel" in page.url or "artifact=model/MLmodel" in page.url
+
+
+def test_metric_chart_overlays_runs(page: Any, site: Seeded) -> None:
+    runs = ",".join([site.runs["rf-small"], site.runs["linear"]])
+    open_page(page, site, f"compare?runs={runs}&charts=rmse")
+    chart = page.locator("figure.chart[data-metric=rmse]")
+    expect(chart.locator("canvas")).to_have_count(1, timeout=TIMEOUT)
+    legend = chart.locator(".u-legend")
+    expect(legend).to_contain_text("rf-small")
+    expect(legend).to_contain_text("linear")
+
+    page.get_by_label("Log scale").check()
+    page.get_by_label("X axis").first.select_option("relative")
+    expect(chart.locator("canvas")).to_have_count(1, timeout=TIMEOUT)
+    expect(chart).to_contain_text("Relative time")
+    assert "log=1" in page.url and "x=relative" in page.url
+
+    open_page(page, site, f"runs/{site.runs['rf-large']}?tab=metrics")
+    accuracy = page.locator("figure.chart[data-metric=accuracy] canvas")
+    expect(accuracy).to_have_count(1, timeout=TIMEOUT)
+    expect(page.locator("figure.chart[data-metric=rmse] .u-legend")).to_contain_text("rf-large")
+
+
+def test_compare_two_runs(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"experiments/{site.experiment_id}")
+    expect(page.get_by_role("table", name="Runs")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_role("checkbox", name="Select run rf-small").check()
+    page.get_by_role("checkbox", name="Select run rf-large").check()
+    page.get_by_role("button", name="Compare 2 selected").click()
+
+    table = page.get_by_role("table", name="Run comparison")
+    expect(table).to_be_visible(timeout=TIMEOUT)
+    expect(table.locator("tr[data-key='params.n_estimators']")).to_have_class("diff")
+    expect(table.locator("tr[data-key='params.model']")).not_to_have_class("diff")
+    expect(table.locator("tr[data-key='params.n_estimators']")).to_contain_text("100")
+
+    plot = page.get_by_role("img", name=re.compile("^Parallel coordinates"))
+    expect(plot.locator("polyline")).to_have_count(2)
+    scatter = page.get_by_role("img", name=re.compile("^Scatter of"))
+    expect(scatter.locator("circle")).to_have_count(2)
+
+    page.get_by_label("Only show differences").check()
+    expect(table.locator("tr[data-key='params.model']")).to_have_count(0)
+
+
+def test_models_page(page: Any, site: Seeded) -> None:
+    open_page(page, site, "models")
+    registered = page.get_by_role("table", name="Registered models")
+    expect(registered.get_by_role("link", name=site.model_name)).to_be_visible(timeout=TIMEOUT)
+    expect(registered).to_contain_text("@champion")
+    expect(page.get_by_role("table", name="Logged models")).to_contain_text("model")
+
+    page.get_by_role("table", name="Logged models").get_by_role("button", name="model").click()
+    logged = page.get_by_label(re.compile("^Logged model model"))
+    expect(logged.get_by_role("table", name="Signature inputs")).to_be_visible(timeout=TIMEOUT)
+
+    registered.get_by_role("link", name=site.model_name).click()
+    versions = page.get_by_role("table", name="Model versions")
+    expect(versions).to_contain_text("Version 2", timeout=TIMEOUT)
+    expect(versions.get_by_role("row", name=re.compile("Version 2"))).to_contain_text("@champion")
+    # Version 2's files are among its run's artifacts, version 1's are a logged model's.
+    expect(page.get_by_role("table", name="Signature inputs")).to_be_visible(timeout=TIMEOUT)
+    versions.get_by_role("button", name="Version 1").click()
+    expect(page.get_by_label("Version 1", exact=True)).to_be_visible()
+    expect(page.get_by_role("table", name="Signature inputs")).to_be_visible(timeout=TIMEOUT)
