@@ -232,6 +232,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             ){without_rowid}""",
         ),
     ),
+    Migration(
+        "0004_latest_metrics_by_key",
+        # The web UI's column list walks the distinct metric keys of a store through this index
+        # (a loose index scan), as params_by_key and tags_by_key serve params and tags.
+        ("CREATE INDEX latest_metrics_by_key ON latest_metrics (key)",),
+    ),
 )
 
 
