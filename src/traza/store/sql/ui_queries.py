@@ -28,18 +28,20 @@ _KEY_TABLES = (("params", "params"), ("metrics", "latest_metrics"), ("tags", "ta
 _VALUE = "CASE WHEN is_nan = 0 THEN value END"
 _ACTIVE = LifecycleStage.ACTIVE
 # A loose index scan: hop from each distinct key to the next along the table's key index, then
-# keep those that some active run of the experiments has. Work grows with the number of
-# distinct keys, not of runs (10,000 runs x 20 params: 0.5 ms, against 25 ms for a DISTINCT).
+# keep those that some active run of the experiments has (a scalar subquery with LIMIT 1, which
+# PostgreSQL runs per key instead of turning it into a join over every run). The work grows with
+# the distinct keys, not the runs (10,000 runs x 20 params x 20 metrics: SQLite 0.5 ms against
+# 67 ms for a DISTINCT over a join; PostgreSQL 5 ms against 230 ms).
 _DISTINCT_KEYS = """
 WITH RECURSIVE k (key) AS (
     SELECT MIN(key) FROM {table}
     UNION ALL
     SELECT (SELECT MIN(t.key) FROM {table} t WHERE t.key > k.key) FROM k WHERE k.key IS NOT NULL
 )
-SELECT k.key FROM k WHERE k.key IS NOT NULL AND EXISTS (
+SELECT k.key FROM k WHERE k.key IS NOT NULL AND (
     SELECT 1 FROM {table} t JOIN runs r ON r.id = t.run_id
-    WHERE t.key = k.key AND r.experiment_id IN ({ids}) AND r.lifecycle_stage = ?
-)
+    WHERE t.key = k.key AND r.experiment_id IN ({ids}) AND r.lifecycle_stage = ? LIMIT 1
+) IS NOT NULL
 """
 
 
