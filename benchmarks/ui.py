@@ -14,8 +14,8 @@ Chromium (Playwright, ``executable_path``) times, from navigation to the answer 
 Traza's sort and filter are the clicks and keystrokes a user makes; MLflow's are the same
 states reached through its URL parameters (``orderByKey``, ``searchFilter``), which its UI
 reads as it would from its own controls. MLflow's chart is its metric page
-(``#/metric/loss?runs=[...]``). A step that does not finish within the timeout is reported
-as such.
+(``#/metric?runs=[...]&metric="loss"...``). A step that does not finish within the timeout is
+reported as such.
 
     .venv/bin/python benchmarks/ui.py                          # 10,000 runs, 5 × 1,000,000
     .venv/bin/python benchmarks/ui.py --runs 1000 --points 100000 --systems traza
@@ -190,7 +190,8 @@ def timed(action: Callable[[], object], until: Callable[[float], None], timeout:
     return time.perf_counter() - start
 
 
-def ids_of(url: str) -> tuple[str, list[str]]:
+def ids_of(url: str) -> tuple[str, str, list[str]]:
+    """The runs table's experiment, the chart's experiment and the chart's runs."""
     import urllib3
 
     http = urllib3.PoolManager()
@@ -203,11 +204,11 @@ def ids_of(url: str) -> tuple[str, list[str]]:
     exps = post("experiments/search", {"max_results": 100})["experiments"]
     by_name = {e["name"]: e["experiment_id"] for e in exps}
     runs = post("runs/search", {"experiment_ids": [by_name["ui-chart"]], "max_results": 100})
-    return by_name["ui-table"], [r["info"]["run_id"] for r in runs["runs"]]
+    return by_name["ui-table"], by_name["ui-chart"], [r["info"]["run_id"] for r in runs["runs"]]
 
 
 def measure_traza(page: Any, url: str, runs: int, timeout: float) -> dict[str, float | None]:
-    table, chart_runs = ids_of(url)
+    table, _, chart_runs = ids_of(url)
     newest = f"run-{runs - 1:05d}"
     first_row = "table[aria-label=Runs] tbody tr:first-child td.name"
     results: dict[str, float | None] = {}
@@ -227,9 +228,12 @@ def measure_traza(page: Any, url: str, runs: int, timeout: float) -> dict[str, f
     page.wait_for_selector(f"th[data-col='metrics.{SORT_KEY}'][aria-sort=descending]")
     first_is(newest)(timeout * 1000)
     results["sort"] = timed(header.click, first_is("run-00000"), timeout)
+    # Back to descending, then the filter: its first match is not on the page before it.
+    header.click()
+    first_is(newest)(timeout * 1000)
     box = page.get_by_label("Filter runs")
     box.fill(FILTER)
-    expected = first_match(runs, ascending_m3=True)
+    expected = first_match(runs, ascending_m3=False)
     results["filter"] = timed(lambda: box.press("Enter"), first_is(expected), timeout)
 
     chart = f"{url}/#/compare?runs={','.join(chart_runs)}&charts=loss"
@@ -255,7 +259,7 @@ def first_match(runs: int, ascending_m3: bool) -> str:
 
 
 def measure_mlflow(page: Any, url: str, runs: int, timeout: float) -> dict[str, float | None]:
-    table, chart_runs = ids_of(url)
+    table, chart_experiment, chart_runs = ids_of(url)
     results: dict[str, float | None] = {}
 
     def shows(name: str) -> Callable[[float], None]:
@@ -272,9 +276,9 @@ def measure_mlflow(page: Any, url: str, runs: int, timeout: float) -> dict[str, 
         ),
         (
             "filter",
-            f"{base}&orderByKey={quote(f'metrics.`{SORT_KEY}`')}&orderByAsc=true"
+            f"{base}&orderByKey={quote(f'metrics.`{SORT_KEY}`')}&orderByAsc=false"
             f"&searchFilter={quote(FILTER)}",
-            first_match(runs, ascending_m3=True),
+            first_match(runs, ascending_m3=False),
         ),
     ]
     for name, target, expected in steps:
@@ -282,8 +286,25 @@ def measure_mlflow(page: Any, url: str, runs: int, timeout: float) -> dict[str, 
             results[name] = timed(partial(page.goto, target), shows(expected), timeout)
         except Timeout:
             results[name] = None
-    ids = quote(json.dumps(chart_runs))
-    metric_page = f"{url}/#/metric/loss?runs={ids}&experiments={quote(json.dumps([table]))}"
+    # MLflow's metric page reads JSON values, "runs" first.
+    query = {
+        "runs": chart_runs,
+        "metric": "loss",
+        "experiments": [chart_experiment],
+        "plot_metric_keys": ["loss"],
+        "plot_layout": {},
+        "x_axis": "step",
+        "y_axis_scale": "linear",
+        "line_smoothness": 1,
+        "show_point": False,
+        "deselected_curves": [],
+        "last_linear_y_axis_range": [],
+    }
+    encoded = "&".join(
+        f"{k}={v if k in ('x_axis', 'y_axis_scale') else quote(json.dumps(v))}"
+        for k, v in query.items()
+    )
+    metric_page = f"{url}/#/metric?{encoded}"
     try:
         results["chart"] = timed(
             lambda: page.goto(metric_page),
