@@ -172,23 +172,16 @@ class SqlRegistry:
         validate_max_results(max_results, SEARCH_REGISTERED_MODELS_MAX_RESULTS_LIMIT)
         filters = parse_registered_model_filter(filter_string)
         orders = parse_registered_model_order_by(order_by)
-        offset = decode_page_token(page_token)
-        args: list[Any] = []
-        conditions = filter_sql(
-            self.db.dialect, filters, MODEL_COLUMNS, "registered_model_tags", args
+        return self._search_page(
+            filters,
+            orders,
+            MODEL_COLUMNS,
+            "registered_model_tags",
+            f"SELECT {RM_COLUMNS} FROM registered_models rm",
+            registered_models,
+            max_results,
+            page_token,
         )
-        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        query = (
-            f"SELECT {RM_COLUMNS} FROM registered_models rm {where} "
-            f"ORDER BY {order_sql(self.db.dialect, orders, MODEL_COLUMNS)} LIMIT ? OFFSET ?"
-        )
-        args += [max_results + 1, offset]
-        with self.db.read() as cur:
-            cur.execute(query, args)
-            rows = cur.fetchall()
-            models = registered_models(cur, rows[:max_results])
-        token = encode_page_token(offset + max_results) if len(rows) > max_results else None
-        return PagedList(models, token)
 
     def get_latest_versions(
         self, name: str, stages: Sequence[str] | None = None
@@ -418,23 +411,45 @@ class SqlRegistry:
         validate_max_results(max_results, SEARCH_MODEL_VERSIONS_MAX_RESULTS_LIMIT)
         filters = parse_model_version_filter(filter_string)
         orders = parse_model_version_order_by(order_by)
+        return self._search_page(
+            filters,
+            orders,
+            VERSION_COLUMNS,
+            "model_version_tags",
+            f"SELECT {MV_COLUMNS} FROM {MV_FROM}",
+            model_versions,
+            max_results,
+            page_token,
+        )
+
+    def _search_page(
+        self,
+        filters: Any,
+        orders: Any,
+        columns: Any,
+        tag_table: str,
+        select_from: str,
+        build: Any,
+        max_results: int,
+        page_token: str | None,
+    ) -> PagedList[Any]:
+        """One page of a registry search: the filter and order compiled for the dialect, one
+        row more than asked to know whether a next page exists."""
         offset = decode_page_token(page_token)
         args: list[Any] = []
-        conditions = filter_sql(
-            self.db.dialect, filters, VERSION_COLUMNS, "model_version_tags", args
-        )
+        conditions = filter_sql(self.db.dialect, filters, columns, tag_table, args)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         query = (
-            f"SELECT {MV_COLUMNS} FROM {MV_FROM} {where} "
-            f"ORDER BY {order_sql(self.db.dialect, orders, VERSION_COLUMNS)} LIMIT ? OFFSET ?"
+            f"{select_from} {where} "
+            f"ORDER BY {order_sql(self.db.dialect, orders, columns)} LIMIT ? OFFSET ?"
         )
         args += [max_results + 1, offset]
         with self.db.read() as cur:
             cur.execute(query, args)
             rows = cur.fetchall()
-            versions = model_versions(cur, rows[:max_results])
+            items = build(cur, rows[:max_results])
         token = encode_page_token(offset + max_results) if len(rows) > max_results else None
-        return PagedList(versions, token)
+        return PagedList(items, token)
 
     def get_model_version_download_uri(self, name: str, version: str | int) -> str:
         with self.db.read() as cur:
