@@ -11,10 +11,12 @@ from traza._version import __version__
 _SUBCOMMANDS = {
     "envs": ("traza.cli.envs", "envs"),
     "experiments": ("traza.cli.experiments", "experiments"),
+    "import": ("traza.cli.transfer", "import_command"),
     "models": ("traza.cli.models", "models"),
     "run": ("traza.cli.projects", "run"),
     "runs": ("traza.cli.runs", "runs"),
     "server": ("traza.cli.server", "server"),
+    "sync": ("traza.cli.transfer", "sync_command"),
     "ui": ("traza.cli.server", "ui"),
 }
 
