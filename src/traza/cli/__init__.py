@@ -11,6 +11,7 @@ from traza._version import __version__
 _SUBCOMMANDS = {
     "envs": ("traza.cli.envs", "envs"),
     "experiments": ("traza.cli.experiments", "experiments"),
+    "export": ("traza.cli.export", "export"),
     "gc": ("traza.cli.gc", "gc"),
     "import": ("traza.cli.transfer", "import_command"),
     "models": ("traza.cli.models", "models"),
