@@ -28,6 +28,8 @@ from traza.entities import (
     ViewType,
 )
 from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
+from traza.exceptions import TrazaException
+from traza.store.purge import PurgeReport
 from traza.store.registry_base import RegistryStore
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
@@ -240,6 +242,29 @@ class Store(RegistryStore, ABC):
     @abstractmethod
     def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:
         """Per metric key of the run, sorted by key: latest, min, max, count."""
+
+    # -- garbage collection (``traza gc``) -------------------------------------------------------
+    def purge_deleted(
+        self,
+        older_than_ms: int = 0,
+        experiment_ids: Sequence[str] | None = None,
+        run_ids: Sequence[str] | None = None,
+        dry_run: bool = True,
+        artifacts_destination: str | None = None,
+    ) -> PurgeReport:
+        """Remove for good, rows and artifacts, what has been deleted for ``older_than_ms``.
+
+        Deleted experiments go with all their runs and logged models. ``experiment_ids`` /
+        ``run_ids`` restrict it to those, each of which must be deleted and old enough.
+        ``dry_run`` (the default) only reports what would go. Stores that reach their data
+        through a server do not purge: garbage collection runs against the database itself.
+        """
+        raise TrazaException(
+            f"{type(self).__name__} cannot purge deleted runs: garbage collection works on the "
+            "backend store itself, as `mlflow gc` does. Run `traza gc --backend-store-uri "
+            "<the server's --backend-store-uri>` where the database is reachable.",
+            error_code="NOT_IMPLEMENTED",
+        )
 
     def flush(self) -> None:
         """Wait until queued writes have landed, raising any that were rejected.

@@ -41,6 +41,7 @@ from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments
 from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
+from traza.store.sql.purge import SqlPurge
 from traza.store.sql.registry import SqlRegistry
 from traza.store.sql.schema import migrate
 from traza.store.sql.ui_queries import SqlUiQueries
@@ -69,7 +70,7 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class SqlStore(SqlExperiments, SqlLoggedModels, SqlRegistry, SqlUiQueries, Store):
+class SqlStore(SqlExperiments, SqlLoggedModels, SqlRegistry, SqlUiQueries, SqlPurge, Store):
     """A tracking store on a SQL database.
 
     ``artifact_root`` is where new experiments put their artifacts: a URI, an absolute path, or
