@@ -1,0 +1,102 @@
+"""The environment a run starts in, as MLflow's environment files: ``python_env.yaml`` naming
+the exact Python and ``requirements.txt`` pinning every installed distribution.
+
+Read through ``importlib.metadata`` (no ``pip`` subprocess). A distribution installed from a
+local folder cannot be installed again by name and is listed as a comment, except Traza itself,
+which ``traza reproduce`` installs from its own source.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+
+ARTIFACT_DIR = "environment"
+PYTHON_ENV_FILE = "python_env.yaml"
+REQUIREMENTS_FILE = "requirements.txt"
+_BUILD_TOOLS = ("pip", "setuptools", "wheel")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    python_version: str
+    requirements: tuple[str, ...]  # "name==version" or "name @ url"
+    build_dependencies: tuple[str, ...]
+    local: tuple[str, ...]  # installed from a local folder: "name==version (file:///...)"
+
+    def python_env_yaml(self) -> str:
+        lines = [f"python: {self.python_version}", "build_dependencies:"]
+        lines += [f"  - {d}" for d in self.build_dependencies] or ["  - pip"]
+        lines += ["dependencies:", f"  - -r {REQUIREMENTS_FILE}"]
+        return "\n".join(lines) + "\n"
+
+    def requirements_txt(self) -> str:
+        lines = [
+            f"# The packages installed in {sys.prefix} (Python {self.python_version}) when the "
+            "run started, recorded by Traza.",
+            *self.requirements,
+        ]
+        if self.local:
+            lines.append("# Installed from local folders (not installable by name):")
+            lines += [f"# {entry}" for entry in self.local]
+        return "\n".join(lines) + "\n"
+
+
+def snapshot() -> Snapshot:
+    """The running interpreter's version and installed distributions (first on ``sys.path``
+    wins, as imports do)."""
+    from importlib import metadata
+
+    seen: set[str] = set()
+    requirements: list[str] = []
+    build: list[str] = []
+    local: list[str] = []
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if not name:
+            continue
+        key = _normalize(name)
+        if key in seen:
+            continue
+        seen.add(key)
+        version = dist.version
+        pinned = f"{name}=={version}"
+        origin = _direct_url(dist)
+        if key in _BUILD_TOOLS:
+            build.append(pinned)
+        elif origin is None or key == "traza":
+            requirements.append(pinned)
+        elif origin.startswith("file:"):
+            local.append(f"{pinned} ({origin})")
+        else:
+            requirements.append(f"{name} @ {origin}")
+    requirements.sort(key=_sort_key)
+    build.sort(key=_sort_key)
+    version = ".".join(str(x) for x in sys.version_info[:3])
+    return Snapshot(version, tuple(requirements), tuple(build), tuple(sorted(local)))
+
+
+def _sort_key(line: str) -> str:
+    return _normalize(re.split(r"[=@ ]", line, maxsplit=1)[0])
+
+
+def _direct_url(dist: object) -> str | None:
+    """Where a distribution was installed from when not from an index (PEP 610)."""
+    text = dist.read_text("direct_url.json")  # type: ignore[attr-defined]
+    if not text:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    url = str(info.get("url") or "")
+    vcs = info.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("commit_id"):
+        return f"{vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}"
+    return url or None

@@ -1,0 +1,87 @@
+"""The Git state a run starts from: commit, main work tree, remote, uncommitted changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+#: DVC's own bookkeeping: rewritten by ``dvc repro``/``dvc add`` between commits, and the run
+#: records the data versions themselves, so a change there does not make the code dirty.
+_DVC_METADATA = ("dvc.lock", ".dvc")
+
+
+@dataclass(frozen=True)
+class GitState:
+    work_tree: Path  # the work tree the run started in (maybe a linked worktree)
+    main_work_tree: Path  # the repository's main work tree (where `traza reproduce` looks)
+    commit: str | None
+    dirty: bool | None  # None: git could not tell
+    changed: tuple[str, ...]  # tracked files with uncommitted changes (DVC metadata aside)
+    remote_url: str | None
+
+
+def work_tree(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def main_work_tree(tree: Path) -> Path:
+    """For a linked worktree (``.git`` is a file), the main work tree of its repository."""
+    dot_git = tree / ".git"
+    if not dot_git.is_file():
+        return tree
+    text = dot_git.read_text().strip()
+    if not text.startswith("gitdir:"):
+        return tree
+    gitdir = (tree / text[len("gitdir:") :].strip()).resolve()
+    commondir = gitdir / "commondir"
+    common = (gitdir / commondir.read_text().strip()).resolve() if commondir.is_file() else gitdir
+    return common.parent if common.name == ".git" else tree
+
+
+def _git(tree: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(tree), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except OSError:
+        return None
+
+
+def describe(start: Path) -> GitState | None:
+    """The Git state of the work tree holding ``start`` (``None`` outside Git)."""
+    tree = work_tree(start)
+    if tree is None:
+        return None
+    from traza.context import _read_git_commit
+
+    commit = _read_git_commit(tree)
+    dirty: bool | None = None
+    changed: list[str] = []
+    status = _git(tree, "status", "--porcelain", "--untracked-files=no", "-z")
+    if status is not None and status.returncode == 0:
+        for entry in status.stdout.split("\0"):
+            path = entry[3:]
+            if not path:
+                continue
+            name = path.rsplit("/", 1)[-1]
+            if name == _DVC_METADATA[0] or name.endswith(_DVC_METADATA[1]):
+                continue
+            changed.append(path)
+        dirty = bool(changed)
+    remote: str | None = None
+    remotes = _git(tree, "config", "--get-regexp", r"^remote\..*\.url$")
+    if remotes is not None and remotes.stdout.strip():
+        from traza.projects.sources import strip_credentials
+
+        first = remotes.stdout.splitlines()[0]
+        remote = strip_credentials(first.split(" ", 1)[1]) if " " in first else None
+    return GitState(tree, main_work_tree(tree), commit, dirty, tuple(changed), remote)
