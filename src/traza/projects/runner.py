@@ -290,6 +290,7 @@ def _start(
     image: str | None,
     work: Path,
     cleanup_work: Any,
+    extra_tags: dict[str, str] | None = None,
 ) -> SubmittedRun:
     """Create (or reuse) the run, then start the command; the run is ended on any failure."""
     created = not run_id
@@ -298,7 +299,8 @@ def _start(
         if run_name:
             client.update_run(run_id, name=run_name)
     else:
-        run = client.create_run(experiment_id, tags=_tags(prepared), run_name=run_name)
+        tags = {**_tags(prepared), **(extra_tags or {})}
+        run = client.create_run(experiment_id, tags=tags, run_name=run_name)
     run_id = str(run.info.run_id)
     from traza.entities import Param
 
@@ -360,6 +362,40 @@ def _start(
         if isinstance(e, Exception) and not isinstance(e, TrazaException):
             raise ExecutionException(f"Run (ID '{run_id}') failed to start: {e}") from e
         raise
+
+
+def run_command(
+    source: sources.Source,
+    command: str,
+    env: Any,
+    *,
+    experiment_id: str,
+    entry_point: str,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+    synchronous: bool = True,
+) -> SubmittedRun:
+    """Run ``command`` in ``source.directory`` with the prepared environment ``env``
+    (a :class:`traza.environments.PreparedEnv`) as a new run, exactly as an entry point runs:
+    same tags, child variables, loopback server, output log and ending. ``traza reproduce``
+    runs a DVC stage's command this way."""
+    from traza.client import TrazaClient
+
+    project = Project(source.directory, None, {})
+    entry = EntryPoint(entry_point, command)
+    prepared = _Prepared(
+        source, project, entry, params.Resolved({}, {}), command, env.manager, env.python,
+        env.python_version, dict(env.env_vars), _has_mlflow(env.path),
+    )  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="traza-run-"))
+    client = TrazaClient()
+    submitted = _start(
+        client, prepared, str(source.directory), experiment_id, None, run_name, None, None,
+        work, lambda: shutil.rmtree(work, ignore_errors=True), tags,
+    )  # fmt: skip
+    if synchronous:
+        _wait(submitted)
+    return submitted
 
 
 def _argv(
