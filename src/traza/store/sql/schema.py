@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from traza.exceptions import TrazaException
+from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.dialect import Dialect
 
@@ -237,6 +238,13 @@ MIGRATIONS: tuple[Migration, ...] = (
         # The web UI's column list walks the distinct metric keys of a store through this index
         # (a loose index scan), as params_by_key and tags_by_key serve params and tags.
         ("CREATE INDEX latest_metrics_by_key ON latest_metrics (key)",),
+    ),
+    Migration(
+        "0005_metric_buckets",
+        # Each history's extremes per span of steps, kept at logging time, so a chart of a
+        # long history reads a few thousand rows (see metric_buckets.py).
+        (metric_buckets.TABLE_DDL,),
+        run=metric_buckets.backfill,
     ),
 )
 

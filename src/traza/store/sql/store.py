@@ -37,8 +37,10 @@ from traza.exceptions import invalid, not_found
 from traza.search import decode_page_token, encode_page_token, parse_run_filter, parse_run_order_by
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
+from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments
+from traza.store.sql.ingest import SqlIngest
 from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
 from traza.store.sql.purge import SqlPurge
@@ -70,7 +72,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-class SqlStore(SqlExperiments, SqlLoggedModels, SqlRegistry, SqlUiQueries, SqlPurge, Store):
+class SqlStore(
+    SqlExperiments, SqlIngest, SqlLoggedModels, SqlRegistry, SqlUiQueries, SqlPurge, Store
+):
     """A tracking store on a SQL database.
 
     ``artifact_root`` is where new experiments put their artifacts: a URI, an absolute path, or
@@ -416,6 +420,7 @@ class SqlStore(SqlExperiments, SqlLoggedModels, SqlRegistry, SqlUiQueries, SqlPu
             rows,
         )
         cur.executemany((LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()])
+        cur.executemany(metric_buckets.UPSERT, metric_buckets.fold(rid, rows))
 
     def _upsert_tags(self, cur: Cursor, rid: int, tag_rows: Iterable[tuple[str, str]]) -> None:
         latest = dict(tag_rows)  # a key given twice in one batch: the last value wins

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from traza.entities import LifecycleStage
 from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
-from traza.store.sampling import buckets, check_sampling, merge
+from traza.store.sampling import buckets, check_range, check_sampling, merge
+from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.util import marks
 from traza.validation import validate_experiment_id
@@ -66,36 +67,51 @@ class SqlUiQueries:
         return ExperimentKeys(**found)
 
     def get_metric_history_sampled(
-        self, run_id: str, key: str, max_points: int = 1000, x_axis: str = "step"
+        self,
+        run_id: str,
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        x_range: tuple[int, int] | None = None,
     ) -> SampledHistory:
         check_sampling(max_points, x_axis)
+        x_range = check_range(x_range)
         x = "step" if x_axis == "step" else "timestamp"
         where = "WHERE run_id = ? AND key = ?"
         with self.db.read() as cur:
             rid = self._run_row(cur, run_id)[0]
-            cur.execute(
-                f"SELECT min_value, max_value, count FROM latest_metrics {where}", (rid, key)
-            )
+            args: tuple[Any, ...] = (rid, key)
+            cur.execute(f"SELECT min_value, max_value, count FROM latest_metrics {where}", args)
             summary = cur.fetchone()
             if summary is None:
                 return SampledHistory(run_id, key, 0, x_axis=x_axis)
+            origin = 0
+            if x_axis == "relative":
+                cur.execute(
+                    f"SELECT timestamp FROM metrics {where} ORDER BY step, timestamp LIMIT 1", args
+                )
+                origin = int(cur.fetchone()[0])
+            if x_range is not None:
+                where += f" AND {x} >= ? AND {x} <= ?"
+                args += (x_range[0] + origin, x_range[1] + origin)
             # Whether the history fits is asked with a LIMIT: counting a long one is a full scan.
             cur.execute(
                 f"SELECT COUNT(*) FROM (SELECT 1 FROM metrics {where} LIMIT ?) AS head",
-                (rid, key, max_points + 1),
+                (*args, max_points + 1),
             )
             sampled = cur.fetchone()[0] > max_points
             if sampled:
-                rows = self._bucket_extremes(cur, x, where, (rid, key), max_points, int(summary[2]))
+                rows = self._bucket_extremes(
+                    cur, x, where, args, max_points, int(summary[2]), whole=x_range is None
+                )
             else:
                 order = "step, timestamp" if x == "step" else "timestamp, step"
                 cur.execute(
                     f"SELECT {x}, value, is_nan FROM metrics {where} "
                     f"ORDER BY {order}, is_nan, value",
-                    (rid, key),
+                    args,
                 )
                 rows = [(int(p), float(v), bool(n)) for p, v, n in cur.fetchall()]
-        origin = min((p for p, _, _ in rows), default=0) if x_axis == "relative" else 0
         if sampled:
             points = merge(rows, origin)
         else:
@@ -104,8 +120,9 @@ class SqlUiQueries:
         return SampledHistory(
             run_id=run_id,
             key=key,
-            # A sampled history's total is the count the store keeps per key (as logged).
-            total=int(summary[2]) if sampled else len(points),
+            # A sampled or ranged history's total is the count the store keeps per key (as
+            # logged).
+            total=int(summary[2]) if sampled or x_range else len(points),
             points=points,
             min=summary[0],
             max=summary[1],
@@ -114,14 +131,22 @@ class SqlUiQueries:
         )
 
     def _bucket_extremes(
-        self, cur: Cursor, x: str, where: str, args: tuple[Any, ...], max_points: int, total: int
+        self,
+        cur: Cursor,
+        x: str,
+        where: str,
+        args: tuple[Any, ...],
+        max_points: int,
+        total: int,
+        whole: bool,
     ) -> list[tuple[int, float, bool]]:
         """Each bucket's lowest and highest point, and the first and last, as (x, value, nan).
 
         Buckets are step ranges whenever steps are mostly distinct, on the time axes too (the
         points kept are real points, drawn at their time), since step order is the primary
-        key's: the range scans need no sort. Histories logged without steps are bucketed by
-        timestamp instead.
+        key's: the range scans need no sort. Ranges of at least ``BUCKET_STEPS`` steps come
+        from the extremes kept at logging time when those cover the ``whole`` history. Histories
+        logged without steps are bucketed by timestamp instead.
         """
         pick = 0 if x == "step" else 1
         ends: list[tuple[Any, ...]] = []
@@ -140,6 +165,11 @@ class SqlUiQueries:
             cur.execute(f"SELECT MIN(timestamp), MAX(timestamp) FROM metrics {where}", args)
             lo, hi = (int(v) for v in cur.fetchone())
         count, width = buckets(max_points, lo, hi)
+        if whole and column == "step" and lo >= 0 and width >= metric_buckets.BUCKET_STEPS:
+            stored = metric_buckets.extremes(cur, args[0], args[1], lo, hi, count, total)
+            if stored is not None:
+                found.extend(((s, t)[pick], v or 0.0, v is None) for s, t, v in stored)
+                return found
         if self.db.dialect.name == "postgresql":
             cur.execute(
                 f"SELECT MIN(ARRAY[{_VALUE}, step::float8, timestamp::float8]), "
