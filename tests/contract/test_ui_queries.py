@@ -163,3 +163,38 @@ def test_sampled_history_without_steps_by_time(store: Store) -> None:
     assert (50_000 + 3 * 1_234, 99.0) in history.points
     xs = [x for x, _ in history.points]
     assert xs == sorted(xs) and xs[0] == 50_000 and xs[-1] == 50_000 + 3 * 2_999
+
+
+def test_sampled_history_in_an_x_range_gets_the_detail_back(store: Store) -> None:
+    """A zoomed chart asks for its x range: every point there when it fits, sampled when not."""
+    run_id = _run(store)
+    rng = random.Random(3)
+    values = [rng.random() for _ in range(20_000)]
+    _log(store, run_id, [Metric("m", v, 100_000 + 5 * i, i) for i, v in enumerate(values)])
+    whole = store.get_metric_history_sampled(run_id, "m", max_points=200)
+    assert whole.sampled and len(whole.points) <= 200
+    zoomed = store.get_metric_history_sampled(run_id, "m", max_points=200, x_range=(1_000, 1_150))
+    assert not zoomed.sampled and zoomed.total == 20_000
+    assert zoomed.points == tuple((i, values[i]) for i in range(1_000, 1_151))
+    wider = store.get_metric_history_sampled(run_id, "m", max_points=200, x_range=(5_000, 9_999))
+    assert wider.sampled and len(wider.points) <= 200
+    assert wider.points[0] == (5_000, values[5_000]) and wider.points[-1] == (9_999, values[9_999])
+    peak = max(range(5_000, 10_000), key=lambda i: values[i])
+    assert (peak, values[peak]) in wider.points
+    by_time = store.get_metric_history_sampled(
+        run_id,
+        "m",
+        max_points=200,
+        x_axis="timestamp",
+        x_range=(100_000 + 5 * 50, 100_000 + 5 * 60),
+    )
+    assert by_time.points == tuple((100_000 + 5 * i, values[i]) for i in range(50, 61))
+    relative = store.get_metric_history_sampled(
+        run_id, "m", max_points=200, x_axis="relative", x_range=(5 * 50, 5 * 60)
+    )
+    assert relative.points == tuple((5 * i, values[i]) for i in range(50, 61))
+    empty = store.get_metric_history_sampled(run_id, "m", x_range=(50_000, 60_000))
+    assert (empty.points, empty.total) == ((), 20_000)
+    with pytest.raises(TrazaException) as e:
+        store.get_metric_history_sampled(run_id, "m", x_range=(10, 5))
+    assert e.value.error_code == "INVALID_PARAMETER_VALUE"

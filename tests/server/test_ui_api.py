@@ -97,6 +97,11 @@ def test_metric_history(live: Live) -> None:
     _error(f"{url}&run_id={r1}&x_axis=wall", 400, "INVALID_PARAMETER_VALUE")
     _error(f"{url}&run_id={r1}&max_points=0", 400, "INVALID_PARAMETER_VALUE")
     _error(f"{url}&run_id={'0' * 32}", 404, "RESOURCE_DOES_NOT_EXIST")
+    zoomed = _json(f"{url}&run_id={r1}&max_points=100&x_min=10&x_max=12")["series"][0]
+    assert zoomed["points"] == [[10, 10.0], [11, 11.0], [12, 12.0]] and zoomed["total"] == 5_000
+    assert "x_min and x_max go together" in _error(
+        f"{url}&run_id={r1}&x_min=10", 400, "INVALID_PARAMETER_VALUE"
+    )
     _error(f"{live.url}{UI_API}/metrics/history?run_id={r1}", 400, "INVALID_PARAMETER_VALUE")
     many = "&".join(f"run_ids={i:032x}" for i in range(101))
     assert "at most 100 runs" in _error(f"{url}&{many}", 400, "INVALID_PARAMETER_VALUE")

@@ -55,7 +55,8 @@ def experiment_keys(ctx: Context, args: Args) -> Reply:
 def metric_history(ctx: Context, args: Args) -> Reply:
     """``GET metrics/history?run_id=R&key=K&max_points=N&x_axis=step|timestamp|relative``.
 
-    ``run_ids`` may be repeated to get one series per run, in the order given.
+    ``run_ids`` may be repeated to get one series per run, in the order given; ``x_min`` and
+    ``x_max`` keep the points in that x range (a zoomed chart).
     """
     run_ids = list(args.strings("run_ids"))
     single = args.string("run_id") or args.string("run_uuid")
@@ -75,7 +76,11 @@ def metric_history(ctx: Context, args: Args) -> Reply:
     if max_points is None:
         max_points = DEFAULT_MAX_POINTS
     x_axis = args.string("x_axis") or "step"
-    series = ctx.store.get_metric_histories_sampled(run_ids, key, max_points, x_axis)
+    low, high = args.integer("x_min"), args.integer("x_max")
+    if (low is None) != (high is None):
+        raise invalid("x_min and x_max go together: give both, or neither for the whole history.")
+    x_range = None if low is None or high is None else (low, high)
+    series = ctx.store.get_metric_histories_sampled(run_ids, key, max_points, x_axis, x_range)
     return {"series": [s.to_dict() for s in series]}
 
 

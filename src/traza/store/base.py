@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traza.entities import (
     DatasetInput,
@@ -31,6 +31,9 @@ from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
 from traza.exceptions import TrazaException
 from traza.store.purge import PurgeReport
 from traza.store.registry_base import RegistryStore
+
+if TYPE_CHECKING:
+    from traza.transfer.records import IngestBatch, IngestResult
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
 #: MLflow's store default for search_logged_models (the REST request's own default is 50).
@@ -225,19 +228,34 @@ class Store(RegistryStore, ABC):
 
     @abstractmethod
     def get_metric_history_sampled(
-        self, run_id: str, key: str, max_points: int = 1000, x_axis: str = "step"
+        self,
+        run_id: str,
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        x_range: tuple[int, int] | None = None,
     ) -> SampledHistory:
         """At most ``max_points`` points of a history, each bucket's min and max kept.
 
         ``x_axis``: ``step``, ``timestamp`` (ms), or ``relative`` (ms since the series' first
-        point). Downsampled where the data lives, so a long history never crosses the wire.
+        point, its first by step). ``x_range``: only the points whose x is within these bounds
+        (inclusive, in the axis' unit), so a zoomed chart gets its detail back; ``total``,
+        ``min`` and ``max`` stay the whole history's. Downsampled where the data lives, so a
+        long history never crosses the wire.
         """
 
     def get_metric_histories_sampled(
-        self, run_ids: Sequence[str], key: str, max_points: int = 1000, x_axis: str = "step"
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        x_range: tuple[int, int] | None = None,
     ) -> list[SampledHistory]:
         """One sampled series per run, in the order given (a chart overlaying runs)."""
-        return [self.get_metric_history_sampled(r, key, max_points, x_axis) for r in run_ids]
+        return [
+            self.get_metric_history_sampled(r, key, max_points, x_axis, x_range) for r in run_ids
+        ]
 
     @abstractmethod
     def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:
@@ -264,6 +282,19 @@ class Store(RegistryStore, ABC):
             "backend store itself, as `mlflow gc` does. Run `traza gc --backend-store-uri "
             "<the server's --backend-store-uri>` where the database is reachable.",
             error_code="NOT_IMPLEMENTED",
+        )
+
+    # -- moving data between stores (``traza import`` / ``traza sync``) ------------------------
+    def ingest(self, batch: IngestBatch) -> IngestResult:
+        """Write records with their own ids and timestamps, idempotently (see ``transfer``).
+
+        Experiments first, then logged models, runs and registered models, each part in one
+        transaction; what is already there is kept, conflicts are reported in the result.
+        """
+        from traza.exceptions import TrazaException
+
+        raise TrazaException(
+            f"{type(self).__name__} cannot ingest records.", error_code="NOT_IMPLEMENTED"
         )
 
     def flush(self) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
-from traza.store.sampling import check_sampling
+from traza.store.sampling import check_range, check_sampling
 
 UI_API = "/api/traza/v1"
 
@@ -40,17 +40,30 @@ class RestUiQueries:
         return ExperimentKeys.from_dict(data)
 
     def get_metric_history_sampled(
-        self, run_id: str, key: str, max_points: int = 1000, x_axis: str = "step"
+        self,
+        run_id: str,
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        x_range: tuple[int, int] | None = None,
     ) -> SampledHistory:
-        return self.get_metric_histories_sampled([run_id], key, max_points, x_axis)[0]
+        return self.get_metric_histories_sampled([run_id], key, max_points, x_axis, x_range)[0]
 
     def get_metric_histories_sampled(
-        self, run_ids: Sequence[str], key: str, max_points: int = 1000, x_axis: str = "step"
+        self,
+        run_ids: Sequence[str],
+        key: str,
+        max_points: int = 1000,
+        x_axis: str = "step",
+        x_range: tuple[int, int] | None = None,
     ) -> list[SampledHistory]:
         check_sampling(max_points, x_axis)
+        x_range = check_range(x_range)
         if not run_ids:
             return []
         fields = {"run_ids": list(run_ids), "key": key, "max_points": max_points, "x_axis": x_axis}
+        if x_range is not None:
+            fields["x_min"], fields["x_max"] = x_range
         data = self._ui_get("metrics/history", fields)
         return [SampledHistory.from_dict(s) for s in data.get("series", ())]
 

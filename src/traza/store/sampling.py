@@ -30,6 +30,21 @@ def check_sampling(max_points: int, x_axis: str) -> None:
         raise invalid(f"Invalid x_axis {x_axis!r}: use one of {', '.join(X_AXES)}.")
 
 
+def check_range(x_range: tuple[int, int] | None) -> tuple[int, int] | None:
+    if x_range is None:
+        return None
+    if (
+        not isinstance(x_range, tuple | list)
+        or len(x_range) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in x_range)
+    ):
+        raise invalid(f"x_range must be two integers (low, high), got {x_range!r}.")
+    low, high = x_range
+    if low > high:
+        raise invalid(f"x_range must not be reversed: its low end {low} is above {high}.")
+    return int(low), int(high)
+
+
 def buckets(max_points: int, lo: int, hi: int) -> tuple[int, int]:
     """``(count, width)`` of the buckets covering ``[lo, hi]``: ``(x - lo) // width < count``."""
     count = max(1, (max_points - 2) // 2)
