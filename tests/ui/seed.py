@@ -12,6 +12,7 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP4z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
 )
 CSV = 'feature,importance\nage,0.41\n"income, yearly",0.35\nregion,0.24\n'
+LONG, SPIKE = 20_000, 12_345
 HTML = "<html><body><h1 id='report'>Model report</h1><p>All good.</p></body></html>"
 
 
@@ -30,6 +31,7 @@ def seed(url: str, workdir: Path) -> Seeded:
 
     import traza
     import traza.sklearn
+    from traza.entities import Metric
     from traza.models import infer_signature
 
     traza.set_tracking_uri(url)
@@ -90,6 +92,12 @@ def seed(url: str, workdir: Path) -> Seeded:
     client.set_registered_model_alias(seeded.model_name, "champion", version.version)
 
     traza.set_experiment(experiment_id=other)
-    with traza.start_run(run_name="elsewhere"):
+    with traza.start_run(run_name="elsewhere") as run:
+        seeded.runs["elsewhere"] = run.info.run_id
         traza.log_metric("rmse", 2.0)
+        # A history longer than a chart draws, with one spike: sampled, then zoomed into.
+        loss = [Metric("loss", 1.0 + (i % 7) / 10, 0, i) for i in range(LONG)]
+        loss[SPIKE] = Metric("loss", 50.0, 0, SPIKE)
+        for i in range(0, LONG, 1000):
+            client.log_batch(run.info.run_id, metrics=loss[i : i + 1000])
     return seeded

@@ -7,7 +7,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from .seed import Seeded
+from .conftest import SCREENSHOTS
+from .seed import LONG, SPIKE, Seeded
 
 TIMEOUT = 10_000
 RF_FILTER = "params.model = 'rf' and metrics.rmse < 1"
@@ -182,6 +183,30 @@ def test_metric_chart_overlays_runs(page: Any, site: Seeded) -> None:
     accuracy = page.locator("figure.chart[data-metric=accuracy] canvas")
     expect(accuracy).to_have_count(1, timeout=TIMEOUT)
     expect(page.locator("figure.chart[data-metric=rmse] .u-legend")).to_contain_text("rf-large")
+
+
+def test_zooming_into_a_sampled_chart_fetches_the_detail(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"runs/{site.runs['elsewhere']}?tab=metrics")
+    chart = page.locator("figure.chart[data-metric=loss]")
+    expect(chart).to_contain_text(f"of {LONG:,} points drawn", timeout=TIMEOUT)
+    canvas = chart.locator(".chart-canvas")
+    expect(canvas).to_have_attribute("data-zoomed", "false")
+    box = chart.locator(".u-over").bounding_box()
+    y = box["y"] + box["height"] / 2
+    with page.expect_request(lambda r: "metrics/history" in r.url and "x_min=" in r.url) as zoom:
+        page.mouse.move(box["x"] + box["width"] * 0.60, y)
+        page.mouse.down()
+        page.mouse.move(box["x"] + box["width"] * 0.62, y, steps=4)
+        page.mouse.up()
+    x_min = int(re.search(r"x_min=(\d+)", zoom.value.url).group(1))  # type: ignore[union-attr]
+    x_max = int(re.search(r"x_max=(\d+)", zoom.value.url).group(1))  # type: ignore[union-attr]
+    assert SPIKE - 1_000 < x_min < x_max < SPIKE + 1_000 and x_max - x_min < 1_000
+    expect(canvas).to_have_attribute("data-zoomed", "true", timeout=TIMEOUT)
+    expect(chart).to_contain_text(f"Zoomed: {x_max - x_min + 1:,} points in view, every one")
+    page.screenshot(path=str(SCREENSHOTS / "chart-zoomed.png"))
+    chart.locator(".u-over").dblclick()
+    expect(canvas).to_have_attribute("data-zoomed", "false", timeout=TIMEOUT)
+    expect(chart).to_contain_text(f"of {LONG:,} points drawn")
 
 
 def test_compare_two_runs(page: Any, site: Seeded) -> None:

@@ -152,12 +152,16 @@ export async function experimentKeys(ids: string[]): Promise<ExperimentKeys> {
 
 export type XAxis = "step" | "timestamp" | "relative";
 
-/** Downsampled histories of one metric for several runs. */
+/**
+ * Downsampled histories of one metric for several runs; with `range` (x bounds in the axis'
+ * unit: steps, or milliseconds), only the points within it, for a zoomed chart.
+ */
 export async function metricHistories(
   runIds: string[],
   key: string,
   xAxis: XAxis,
   maxPoints = 1000,
+  range?: [number, number],
 ): Promise<Series[]> {
   try {
     const r = await traza<{ series: Series[] }>("metrics/history", {
@@ -165,6 +169,7 @@ export async function metricHistories(
       key,
       x_axis: xAxis,
       max_points: maxPoints,
+      ...(range ? { x_min: range[0], x_max: range[1] } : {}),
     });
     return r.series;
   } catch (e) {
@@ -181,7 +186,7 @@ async function fullHistory(runId: string, key: string, xAxis: XAxis): Promise<Se
   const ms = r.metrics ?? [];
   const t0 = ms.length ? Math.min(...ms.map((m) => m.timestamp)) : 0;
   const points = ms.map((m): [number, number] => {
-    const x = xAxis === "step" ? (m.step ?? 0) : xAxis === "timestamp" ? m.timestamp : (m.timestamp - t0) / 1000;
+    const x = xAxis === "step" ? (m.step ?? 0) : xAxis === "timestamp" ? m.timestamp : m.timestamp - t0;
     return [x, Number(m.value)];
   });
   points.sort((a, b) => a[0] - b[0]);

@@ -31,9 +31,13 @@ export function smooth(values: (number | null)[], weight: number): (number | nul
   });
 }
 
+/** The server's x in the chart's unit: relative time is drawn in seconds. */
+const SECONDS_PER_X = { step: 1, timestamp: 1, relative: 1000 } as const;
+
 function toAligned(series: Series[], settings: ChartSettings): uPlot.AlignedData {
+  const per = SECONDS_PER_X[settings.xAxis];
   const tables = series.map((s): uPlot.AlignedData => {
-    const xs = s.points.map((p) => p[0]);
+    const xs = s.points.map((p) => p[0] / per);
     let ys: (number | null)[] = s.points.map((p) => {
       const v = Number(p[1]);
       return Number.isFinite(v) ? v : null;
@@ -63,11 +67,13 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
   const [series, setSeries] = useState<Series[]>();
   const [error, setError] = useState<Error>();
   const [width, setWidth] = useState(600);
+  const [zoomed, setZoomed] = useState<{ drawn: number; sampled: boolean }>();
   const runKey = runs.map((r) => r.id).join(",");
   const active = runs.some((r) => r.active);
 
+  const maxPoints = Math.max(500, Math.min(4000, width * 2));
   const load = () => {
-    api.metricHistories(runs.map((r) => r.id), metric, settings.xAxis, Math.max(500, Math.min(4000, width * 2))).then(
+    api.metricHistories(runs.map((r) => r.id), metric, settings.xAxis, maxPoints).then(
       (s) => {
         setSeries(s);
         setError(undefined);
@@ -124,13 +130,55 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
       ],
       cursor: { drag: { x: true, y: false }, focus: { prox: 16 } },
       legend: { live: true },
+      hooks: { setScale: [(u, key) => key === "x" && refine(u)] },
     };
     const data = toAligned(ordered, settings);
+    // A zoom into sampled series asks the server for the points of the visible range, so the
+    // detail comes back; a double-click puts the whole series back.
+    const first = data[0][0];
+    const last = data[0][data[0].length - 1];
+    let timer: number | undefined;
+    let ticket = 0;
+    const refine = (u: uPlot) => {
+      const { min, max } = u.scales.x;
+      window.clearTimeout(timer);
+      ticket++;
+      if (!ordered.some((s) => s.sampled) || min == null || max == null || first === undefined) return;
+      if (min <= first && max >= last!) return;
+      const mine = ticket;
+      const per = SECONDS_PER_X[settings.xAxis];
+      const range: [number, number] = [Math.floor(min * per), Math.ceil(max * per)];
+      timer = window.setTimeout(() => {
+        api.metricHistories(ordered.map((s) => s.run_id), metric, settings.xAxis, maxPoints, range).then(
+          (detail) => {
+            if (mine !== ticket || plot.current !== u) return;
+            u.setData(toAligned(detail, settings), false);
+            el.dataset.zoomed = "true";
+            const drawn = detail.reduce((n, s) => n + s.points.length, 0);
+            setZoomed({ drawn, sampled: detail.some((s) => s.sampled) });
+          },
+          (e: Error) => setError(e),
+        );
+      }, 150);
+    };
     plot.current?.destroy();
-    plot.current = new uPlot(opts, data, el);
+    const u = new uPlot(opts, data, el);
+    plot.current = u;
+    el.dataset.zoomed = "false";
+    setZoomed(undefined);
+    const reset = () => {
+      if (el.dataset.zoomed !== "true") return;
+      el.dataset.zoomed = "false";
+      setZoomed(undefined);
+      u.setData(data, true);
+    };
+    u.over.addEventListener("dblclick", reset);
     return () => {
-      plot.current?.destroy();
-      plot.current = null;
+      window.clearTimeout(timer);
+      ticket++;
+      u.over.removeEventListener("dblclick", reset);
+      u.destroy();
+      if (plot.current === u) plot.current = null;
     };
   }, [series, settings.log, settings.smoothing, width, height]);
 
@@ -142,7 +190,11 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
       <div ref={box} class="chart-canvas" />
       {series ? (
         <figcaption class="muted">
-          {total > drawn ? `${drawn.toLocaleString()} of ${total.toLocaleString()} points drawn (downsampled on the server, peaks kept). ` : ""}
+          {zoomed
+            ? `Zoomed: ${zoomed.drawn.toLocaleString()} points in view${zoomed.sampled ? " (downsampled, peaks kept)" : ", every one"}. `
+            : total > drawn
+              ? `${drawn.toLocaleString()} of ${total.toLocaleString()} points drawn (downsampled on the server, peaks kept). `
+              : ""}
           Drag to zoom, double-click to reset.
         </figcaption>
       ) : (
