@@ -1,0 +1,161 @@
+"""Moving data: ``traza import`` against MLflow's ``mlflow migrate-filestore``, and ``traza sync``.
+
+The data: an MLflow file store (MLflow 3.17.2's layout, written directly: MLflow's ``FileStore``
+takes ~75 ms a run on this machine; ``migrate-filestore`` reading it checks it): one
+experiment, N runs, each with 5 params, 3 tags and 100 metric points (4 keys x 25 steps), so
+10,000 runs hold 1,000,000 points (``--quick``: 200 runs, 20,000 points). Then, one run each, wall
+clock of the whole command in a fresh process (imports included, as a user sees it):
+
+- ``mlflow migrate-filestore --source mlruns --target sqlite:///mlflow.db``: MLflow's way of
+  moving that file store into a database (its SQLite database is then the next step's input);
+- ``traza import mlruns --to traza-a``: the same job, file store into a Traza store;
+- ``traza import mlflow.db --to traza-b``: MLflow's SQLite database into a Traza store;
+- ``traza sync``: 1,000 new runs (100 points each) from one Traza store into another that already
+  has 1,000; then the same sync again with nothing new.
+
+mlflow-export-import (PyPI) is not run: its last release (1.2.0, 2023) predates MLflow 3 and
+copies run by run through the REST client; ``migrate-filestore`` is MLflow 3.17.2's own bulk path.
+
+    python benchmarks/transfer.py            # 10,000 runs, 1,000,000 points (several minutes)
+    python benchmarks/transfer.py --quick    # 200 runs, 20,000 points, 100-run sync (< 60 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def write_file_store(root: Path, runs: int) -> None:
+    """MLflow's file store layout, written directly (MLflow's own FileStore takes ~75 ms a run
+    here, 12 minutes for 10,000): the files MLflow 3.17.2 writes, which it then reads."""
+    t0 = 1_700_000_000_000
+    for eid, name in (("0", "Default"), ("1", "bench")):
+        folder = root / eid
+        folder.mkdir(parents=True)
+        (folder / "meta.yaml").write_text(
+            f"artifact_location: {folder}\ncreation_time: {t0}\nexperiment_id: '{eid}'\n"
+            f"last_update_time: {t0}\nlifecycle_stage: active\nname: {name}\n"
+        )
+    for i in range(runs):
+        rid = f"{i:032x}"
+        run = root / "1" / rid
+        for sub in ("metrics", "params", "tags", "artifacts"):
+            (run / sub).mkdir(parents=True)
+        (run / "meta.yaml").write_text(
+            f"artifact_uri: {run}/artifacts\nend_time: {t0 + i + 1000}\nentry_point_name: ''\n"
+            f"experiment_id: '1'\nlifecycle_stage: active\nrun_id: {rid}\nrun_name: run-{i}\n"
+            "source_name: ''\nsource_type: 4\nsource_version: ''\n"
+            f"start_time: {t0 + i}\nstatus: 3\ntags: []\nuser_id: bench\n"
+        )
+        for key in ("loss", "acc", "val_loss", "val_acc"):
+            (run / "metrics" / key).write_text(
+                "".join(f"{t0 + i * 100 + s} {(i + s) / 25.0} {s}\n" for s in range(25))
+            )
+        for j in range(5):
+            (run / "params" / f"p{j}").write_text(str(i * j))
+        for j in range(3):
+            (run / "tags" / f"t{j}").write_text(f"v{j}")
+        (run / "tags" / "mlflow.runName").write_text(f"run-{i}")
+
+
+LOG_TRAZA_RUNS = """
+import sys
+import traza
+from traza.entities import Metric, Param, RunTag
+
+uri, runs, offset = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+client = traza.MlflowClient(uri)
+exp = client.get_experiment_by_name("bench")
+eid = exp.experiment_id if exp else client.create_experiment("bench")
+t0 = 1_700_000_000_000
+for i in range(offset, offset + runs):
+    run = client.create_run(eid, run_name=f"run-{i}", start_time=t0 + i)
+    rid = run.info.run_id
+    metrics = [Metric(k, (i + s) / 25.0, t0 + i * 100 + s, s)
+               for k in ("loss", "acc", "val_loss", "val_acc") for s in range(25)]
+    client.log_batch(rid, metrics=metrics, params=[Param(f"p{j}", str(i * j)) for j in range(5)],
+                     tags=[RunTag(f"t{j}", f"v{j}") for j in range(3)])
+    client.set_terminated(rid)
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
+    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    env["PYTHONWARNINGS"] = "ignore"
+    return env
+
+
+def timed(cmd: list[str], cwd: Path) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="200 runs, 100-run sync")
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--sync-runs", type=int, default=None)
+    args = parser.parse_args()
+    runs = args.runs or (200 if args.quick else 10_000)
+    sync_runs = args.sync_runs or (100 if args.quick else 1_000)
+    python, traza = str(VENV_BIN / "python"), str(VENV_BIN / "traza")
+    with tempfile.TemporaryDirectory(prefix="traza-bench-transfer-") as tmp:
+        work = Path(tmp)
+        print(f"MLflow file store: {runs:,} runs, {runs * 100:,} metric points")
+        write_file_store(work / "mlruns", runs)
+        migrate = timed(
+            [
+                str(VENV_BIN / "mlflow"),
+                "migrate-filestore",
+                "--source",
+                str(work / "mlruns"),
+                "--target",
+                f"sqlite:///{work / 'mlflow.db'}",
+                "--no-progress",
+            ],
+            work,
+        )
+        import sqlite3
+
+        with sqlite3.connect(work / "mlflow.db") as db:  # MLflow read every run we wrote
+            migrated = db.execute("SELECT COUNT(*), (SELECT COUNT(*) FROM metrics) FROM runs")
+            assert tuple(migrated.fetchone()) == (runs, runs * 100), "migrate-filestore lost data"
+        from_files = timed([traza, "import", str(work / "mlruns"), "--to", "traza-a"], work)
+        from_db = timed([traza, "import", str(work / "mlflow.db"), "--to", "traza-b"], work)
+        again = timed([traza, "import", str(work / "mlflow.db"), "--to", "traza-b"], work)
+        rows = [
+            ("mlflow migrate-filestore (file store -> SQLite)", migrate, None),
+            ("traza import mlruns/ (file store -> Traza)", from_files, migrate / from_files),
+            ("traza import mlflow.db (SQLite -> Traza)", from_db, migrate / from_db),
+            ("traza import mlflow.db again (nothing new)", again, migrate / again),
+        ]
+        print(f"\n{'import':<52} {'seconds':>9} {'vs MLflow':>10}")
+        for label, seconds, ratio in rows:
+            print(f"{label:<52} {seconds:>9.2f} {f'{ratio:.1f}x' if ratio else '':>10}")
+
+        source, target = str(work / "src"), str(work / "dst")
+        timed([python, "-c", LOG_TRAZA_RUNS, source, str(sync_runs), "0"], work)
+        timed([traza, "sync", source, target], work)
+        timed([python, "-c", LOG_TRAZA_RUNS, source, str(sync_runs), str(sync_runs)], work)
+        sync_new = timed([traza, "sync", source, target], work)
+        sync_none = timed([traza, "sync", source, target], work)
+        print(f"\n{'sync (Traza store -> Traza store)':<52} {'seconds':>9}")
+        print(f"{f'{sync_runs:,} new runs (target has {sync_runs:,})':<52} {sync_new:>9.2f}")
+        print(f"{'nothing new':<52} {sync_none:>9.2f}")
+
+
+if __name__ == "__main__":
+    main()
