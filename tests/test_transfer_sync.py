@@ -145,3 +145,36 @@ def test_interrupted_sync_is_completed_by_rerunning(
     output = sync(a, b)
     assert "runs: 3 new, 2 unchanged" in output
     assert state(a) == state(b)
+
+
+def test_sync_into_a_traza_server_keeps_ids_and_copies_artifacts(tmp_path: Path) -> None:
+    from tests.conftest import served_store
+
+    from traza.store.uri import open_store
+
+    cluster, home = tmp_path / "cluster-mlruns", tmp_path / "server-store"
+    run_id = log_offline(cluster)
+    backend = open_store(str(home))
+    with served_store(backend, tmp_path / "served-artifacts") as url:
+        result = CliRunner().invoke(
+            main, ["sync", str(cluster), url, "--copy-artifacts"], catch_exceptions=False
+        )
+        assert result.exit_code == 0, result.output
+        assert "runs: 1 new" in result.output and "artifact folders copied: 1" in result.output
+        served = state(url)
+        local = state(cluster)
+        for d in (served, local):
+            for run in d["runs"].values():
+                run.pop("artifact_uri")
+            for e in d["experiments"].values():
+                e.pop("artifact_location", None)
+        assert served == local
+        client = traza.MlflowClient(url)
+        assert client.get_run(run_id).info.start_time == (
+            traza.MlflowClient(str(cluster)).get_run(run_id).info.start_time
+        )
+        local_path = client.download_artifacts(run_id, "model/weights.txt", str(tmp_path))
+        assert Path(local_path).read_text() == "weights"
+        again = CliRunner().invoke(main, ["sync", str(cluster), url], catch_exceptions=False)
+        assert "runs: 1 unchanged" in again.output
+    backend.close()

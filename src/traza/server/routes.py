@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from traza.server import artifacts, logged_models, registry, tracking, ui_api
+from traza.server import artifacts, ingest, logged_models, registry, tracking, ui_api
 
 V2 = ("/api/2.0", "/ajax-api/2.0")
 V3 = ("/api/3.0", "/ajax-api/3.0")
@@ -106,5 +106,9 @@ WEB_UI: list[Route] = [
 ]
 
 
+#: ``traza sync`` into a server: records with their own ids (see ``server/ingest.py``).
+INGEST: list[Route] = [Route("POST", "/ingest", ingest.ingest, prefixes=UI[:1])]
+
+
 def all_routes() -> list[Route]:
-    return [*TRACKING, *LOGGED_MODELS, *ARTIFACT_PROXY, *REGISTRY, *WEB_UI]
+    return [*TRACKING, *LOGGED_MODELS, *ARTIFACT_PROXY, *REGISTRY, *WEB_UI, *INGEST]

@@ -36,6 +36,7 @@ from traza.store.base import (
     SEARCH_MAX_RESULTS_DEFAULT,
     Store,
 )
+from traza.store.rest_ingest import RestIngest
 from traza.store.rest_registry import RestRegistry
 from traza.store.rest_ui import RestUiQueries
 from traza.validation import validate_metrics
@@ -59,7 +60,7 @@ def _kv(items: Sequence[Any]) -> list[dict[str, str]]:
     return [{"key": i.key, "value": i.value} for i in items]
 
 
-class RestStore(RestRegistry, RestUiQueries, Store):
+class RestStore(RestRegistry, RestUiQueries, RestIngest, Store):
     def __init__(self, tracking_uri: str) -> None:
         from traza.http import HttpClient
 
