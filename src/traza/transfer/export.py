@@ -1,0 +1,731 @@
+"""``traza export``: copy a Traza store into MLflow (an MLflow server or MLflow's own database).
+
+Reads through Traza's :class:`~traza.store.base.Store` and writes through the real ``mlflow``
+client (installed separately: it is not a dependency of Traza), so whatever MLflow accepts is
+what lands. MLflow chooses its own run, experiment and logged-model ids, so the export keeps a
+mapping in the target itself, which makes a second export of the same store idempotent:
+
+- experiments are matched by name (``Default`` is MLflow's experiment ``0``);
+- each exported run carries the tag ``traza.source_run_id`` and, once every part of it has
+  landed, ``traza.export_digest`` (a hash of the source run's state). A run whose digest still
+  matches is left alone; one whose source changed since (or whose export was interrupted) gets
+  only what it lacks: new params, tags, metric points, inputs, outputs and the artifacts;
+- logged models carry ``traza.source_model_id``;
+- registered models are matched by name and versions by number. Version numbers are kept:
+  a number the source no longer has (a deleted version) becomes a placeholder version in MLflow
+  that is deleted at once, as MLflow never reuses a number.
+
+Kept as in the source: start and end times, status, lifecycle (deleted runs and experiments
+are exported, then deleted), metric histories with their steps, timestamps and model/dataset
+links, parent runs (``mlflow.parentRunId`` mapped to the new ids), dataset inputs with their
+tags, model outputs, artifacts, logged models with their params, tags and artifacts, and
+registered models with descriptions, tags, versions (source, run, tags, description, stage) and
+aliases. Not exported: logged models in the deleted stage (the store interface hides them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import tempfile
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from traza.entities import (
+    Experiment,
+    LifecycleStage,
+    LoggedModel,
+    Metric,
+    PagedList,
+    Run,
+    ViewType,
+)
+from traza.entities.registry import ModelVersion, RegisteredModel
+from traza.exceptions import TrazaException, invalid
+from traza.store.base import Store
+
+SOURCE_RUN_TAG = "traza.source_run_id"
+DIGEST_TAG = "traza.export_digest"
+SOURCE_MODEL_TAG = "traza.source_model_id"
+PARENT_TAG = "mlflow.parentRunId"
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+#: MLflow's log_batch limits.
+METRICS_PER_BATCH = 1000
+PARAMS_PER_BATCH = 100
+TAGS_PER_BATCH = 100
+_TERMINAL = ("FINISHED", "FAILED", "KILLED")
+_TARGET_SCHEMES = ("http", "https", "sqlite", "postgresql", "postgres", "mysql", "mssql", "file")
+
+T = TypeVar("T")
+
+
+def load_mlflow() -> Any:
+    """The ``mlflow`` package, or a clear error saying how to get it."""
+    try:
+        return importlib.import_module("mlflow")
+    except ImportError:
+        raise TrazaException(
+            "Exporting to MLflow needs the mlflow package, which Traza does not install: "
+            "pip install mlflow (in this environment), then run the export again.",
+            error_code="INVALID_STATE",
+        ) from None
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote, per kind, and what it left out and why."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def skip(self, kind: str, ident: str, reason: str) -> None:
+        self.skipped.append((kind, ident, reason))
+
+    def lines(self) -> list[str]:
+        order = [
+            "experiments created",
+            "experiments matched",
+            "runs created",
+            "runs updated",
+            "runs unchanged",
+            "params",
+            "tags",
+            "metric points",
+            "dataset inputs",
+            "model outputs",
+            "artifact roots uploaded",
+            "logged models created",
+            "logged models matched",
+            "registered models created",
+            "registered models matched",
+            "model versions created",
+            "model versions matched",
+            "aliases",
+        ]
+        keys = order + sorted(k for k in self.counts if k not in order)
+        out = [f"{k}: {self.counts[k]}" for k in keys if self.counts.get(k)]
+        out += [f"skipped {kind} {ident}: {reason}" for kind, ident, reason in self.skipped]
+        return out
+
+
+def _pages(fetch: Callable[[str | None], PagedList[T]]) -> Iterator[T]:
+    token: str | None = None
+    while True:
+        page = fetch(token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _error_code(error: Exception) -> str:
+    """The MLflow error code of an exception (``RESOURCE_DOES_NOT_EXIST``...), or ``""``."""
+    return str(getattr(error, "error_code", "") or "")
+
+
+def _point_key(key: str, value: float, timestamp: int, step: int) -> tuple[Any, ...]:
+    """A metric point as a comparable tuple (NaN equal to NaN)."""
+    return (key, "nan" if math.isnan(value) else float(value), int(timestamp), int(step))
+
+
+@contextmanager
+def _mlflow_errors(target_uri: str) -> Iterator[None]:
+    """MLflow's own errors as Traza's (a clean CLI message naming the target)."""
+    try:
+        yield
+    except TrazaException:
+        raise
+    except Exception as e:
+        if not any(c.__name__ == "MlflowException" for c in type(e).__mro__):
+            raise
+        message = " ".join(str(getattr(e, "message", e)).split())
+        raise TrazaException(
+            f"MLflow at {target_uri} refused the export: {message}",
+            error_code=_error_code(e) or "INTERNAL_ERROR",
+        ) from e
+
+
+def _own_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A logged model's tags but those MLflow keeps itself (the versions registered from it)."""
+    return {k: v for k, v in tags.items() if k != MODEL_VERSIONS_TAG}
+
+
+class MlflowExporter:
+    """Exports a Traza store into the MLflow tracking URI ``target_uri``."""
+
+    def __init__(
+        self,
+        source: Store,
+        target_uri: str,
+        progress: Callable[[str], None] | None = None,
+        source_tracking_uri: str | None = None,
+    ) -> None:
+        self.mlflow = load_mlflow()
+        self.entities = importlib.import_module("mlflow.entities")
+        self.source = source
+        self.source_tracking_uri = source_tracking_uri
+        self.target_uri = target_uri
+        with _mlflow_errors(target_uri):
+            self.client = self.mlflow.MlflowClient(tracking_uri=target_uri, registry_uri=target_uri)
+        self.progress = progress or (lambda _message: None)
+        self.summary = ExportSummary()
+        self.run_ids: dict[str, str] = {}  # source run id -> target run id
+        self.model_ids: dict[str, str] = {}  # source logged model id -> target id
+        self.run_roots: dict[str, str] = {}  # source run's artifact root -> target run id
+        self._source_model_tags: dict[str, dict[str, str]] = {}
+
+    # -- the whole export ----------------------------------------------------------------------
+    def export(self, experiment_ids: Sequence[str] | None = None) -> ExportSummary:
+        # MLflow resolves models:/ sources of new versions through its global tracking URI.
+        previous = self.mlflow.get_tracking_uri() if self.mlflow.is_tracking_uri_set() else None
+        self.mlflow.set_tracking_uri(self.target_uri)
+        try:
+            with _mlflow_errors(self.target_uri):
+                return self._export(experiment_ids)
+        finally:
+            self.mlflow.set_tracking_uri(previous)
+
+    def _export(self, experiment_ids: Sequence[str] | None) -> ExportSummary:
+        started = time.monotonic()
+        if experiment_ids:
+            experiments = [self.source.get_experiment(str(e)) for e in experiment_ids]
+        else:
+            experiments = list(
+                _pages(
+                    lambda token: self.source.search_experiments(
+                        ViewType.ALL, 1000, None, None, token
+                    )
+                )
+            )
+        for n, experiment in enumerate(experiments, 1):
+            self.progress(
+                f"[{n}/{len(experiments)}] experiment {experiment.name!r} "
+                f"({experiment.experiment_id})"
+            )
+            self._experiment(experiment)
+        self._registered_models()
+        self._model_version_links()
+        self.summary.seconds = time.monotonic() - started
+        return self.summary
+
+    # -- experiments ---------------------------------------------------------------------------
+    def _experiment(self, experiment: Experiment) -> None:
+        client = self.client
+        target = client.get_experiment_by_name(experiment.name)
+        if target is None:
+            target_id = str(client.create_experiment(experiment.name, tags=experiment.tags))
+            self.summary.counts["experiments created"] += 1
+            target_deleted = False
+        else:
+            target_id = str(target.experiment_id)
+            self.summary.counts["experiments matched"] += 1
+            target_deleted = target.lifecycle_stage == LifecycleStage.DELETED
+            if target_deleted:
+                client.restore_experiment(target_id)
+            for key, value in experiment.tags.items():
+                if target.tags.get(key) != value:
+                    client.set_experiment_tag(target_id, key, value)
+        self._runs(experiment, target_id)
+        if experiment.lifecycle_stage == LifecycleStage.DELETED:
+            client.delete_experiment(target_id)
+
+    # -- runs ----------------------------------------------------------------------------------
+    def _runs(self, experiment: Experiment, target_id: str) -> None:
+        source_runs = list(
+            _pages(
+                lambda token: self.source.search_runs(
+                    [experiment.experiment_id], None, ViewType.ALL, 1000, None, token
+                )
+            )
+        )
+        if not source_runs:
+            self._logged_models(experiment, target_id)
+            return
+        existing: dict[str, Any] = {}
+        for run in _pages(
+            lambda token: self.client.search_runs([target_id], "", ViewType.ALL, 1000, None, token)
+        ):
+            source_id = run.data.tags.get(SOURCE_RUN_TAG)
+            if source_id:
+                existing[source_id] = run
+        # Every run first exists (so parents, logged models and outputs can name it)...
+        fresh: set[str] = set()
+        for run in source_runs:
+            found = existing.get(run.info.run_id)
+            if found is None:
+                found = self._create_run(run, target_id)
+                fresh.add(run.info.run_id)
+            self.run_ids[run.info.run_id] = found.info.run_id
+            self.run_roots[run.info.artifact_uri.rstrip("/")] = found.info.run_id
+        self._logged_models(experiment, target_id)
+        # ...then gets its data.
+        for n, run in enumerate(source_runs, 1):
+            self._sync_run(run, existing.get(run.info.run_id), run.info.run_id in fresh)
+            if n % 100 == 0 or n == len(source_runs):
+                self.progress(f"  runs {n}/{len(source_runs)}")
+
+    def _create_run(self, run: Run, target_experiment_id: str) -> Any:
+        tags = {SOURCE_RUN_TAG: run.info.run_id}
+        if run.info.user_id and "mlflow.user" not in run.data.tags:
+            tags["mlflow.user"] = run.info.user_id
+        elif "mlflow.user" in run.data.tags:
+            tags["mlflow.user"] = run.data.tags["mlflow.user"]
+        created = self.client.create_run(
+            target_experiment_id,
+            start_time=run.info.start_time,
+            tags=tags,
+            run_name=run.info.run_name or None,
+        )
+        self.summary.counts["runs created"] += 1
+        return created
+
+    def _digest(self, run: Run) -> str:
+        """A hash of everything an export writes for ``run`` (and the ids it maps to)."""
+        summaries = [
+            (s.key, s.count, s.last_step, s.last_timestamp, repr(s.latest))
+            for s in self.source.get_metric_summaries(run.info.run_id)
+        ]
+        state = {
+            "info": [
+                run.info.status,
+                run.info.start_time,
+                run.info.end_time,
+                run.info.lifecycle_stage,
+                run.info.run_name,
+            ],
+            "params": sorted(run.data.params.items()),
+            "tags": sorted(self._target_tags(run).items()),
+            "metrics": sorted(summaries),
+            "inputs": [d.to_dict() for d in run.inputs.dataset_inputs],
+            "outputs": [
+                [self.model_ids.get(o.model_id), o.step] for o in run.outputs.model_outputs
+            ],
+            "artifacts": self._artifact_listing(run.info.artifact_uri),
+        }
+        return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _target_tags(self, run: Run) -> dict[str, str]:
+        tags = dict(run.data.tags)
+        parent = tags.get(PARENT_TAG)
+        if parent:
+            tags[PARENT_TAG] = self.run_ids.get(parent, parent)
+        return tags
+
+    def _sync_run(self, run: Run, target: Any, fresh: bool) -> None:
+        client = self.client
+        source_id = run.info.run_id
+        target_id = self.run_ids[source_id]
+        if target is None:
+            target = client.get_run(target_id)
+        digest = self._digest(run)
+        if not fresh and target.data.tags.get(DIGEST_TAG) == digest:
+            self.summary.counts["runs unchanged"] += 1
+            self._sync_lifecycle(run, target)
+            return
+        if target.info.lifecycle_stage == LifecycleStage.DELETED:
+            client.restore_run(target_id)
+        if not fresh:
+            self.summary.counts["runs updated"] += 1
+        self._sync_params_and_tags(run, target, target_id)
+        self._sync_metrics(run, target, target_id, fresh)
+        self._sync_inputs_outputs(run, target, target_id)
+        if self._upload_artifacts(run.info.artifact_uri, target_id):
+            self.summary.counts["artifact roots uploaded"] += 1
+        status = run.info.status
+        if status in _TERMINAL:
+            client.set_terminated(target_id, status, run.info.end_time)
+        elif status != target.info.status:
+            client.update_run(target_id, status=status)
+        client.set_tag(target_id, DIGEST_TAG, digest)
+        if run.info.lifecycle_stage == LifecycleStage.DELETED:
+            client.delete_run(target_id)
+
+    def _sync_lifecycle(self, run: Run, target: Any) -> None:
+        wanted = run.info.lifecycle_stage
+        if target.info.lifecycle_stage == wanted:
+            return
+        if wanted == LifecycleStage.DELETED:
+            self.client.delete_run(target.info.run_id)
+        else:
+            self.client.restore_run(target.info.run_id)
+
+    def _sync_params_and_tags(self, run: Run, target: Any, target_id: str) -> None:
+        e = self.entities
+        have = target.data.params
+        params = []
+        for key, value in run.data.params.items():
+            if key not in have:
+                params.append(e.Param(key, value))
+            elif have[key] != value:
+                self.summary.skip(
+                    "param",
+                    f"{run.info.run_id}/{key}",
+                    f"the MLflow run already has {key}={have[key]!r} (a param cannot change)",
+                )
+        tags = [
+            e.RunTag(k, v)
+            for k, v in self._target_tags(run).items()
+            if target.data.tags.get(k) != v and k != "mlflow.user"
+        ]
+        for chunk in _chunks(params, PARAMS_PER_BATCH):
+            self.client.log_batch(target_id, params=chunk)
+        for chunk in _chunks(tags, TAGS_PER_BATCH):
+            self.client.log_batch(target_id, tags=chunk)
+        self.summary.counts["params"] += len(params)
+        self.summary.counts["tags"] += len(tags)
+
+    def _sync_metrics(self, run: Run, target: Any, target_id: str, fresh: bool) -> None:
+        e = self.entities
+        keys = sorted({m.key for m in run.data.metric_objs})
+        pending: list[Any] = []
+        for key in keys:
+            history: list[Metric] = list(self.source.get_metric_history(run.info.run_id, key))
+            if not fresh and key in target.data.metrics:
+                present = Counter(
+                    _point_key(m.key, m.value, m.timestamp, m.step)
+                    for m in self.client.get_metric_history(target_id, key)
+                )
+                missing = []
+                for m in history:
+                    point = _point_key(m.key, m.value, m.timestamp, m.step)
+                    if present[point] > 0:
+                        present[point] -= 1
+                    else:
+                        missing.append(m)
+                history = missing
+            for m in history:
+                model_id = self.model_ids.get(m.model_id) if m.model_id else None
+                pending.append(
+                    e.Metric(
+                        m.key,
+                        m.value,
+                        m.timestamp,
+                        m.step,
+                        model_id=model_id,
+                        dataset_name=m.dataset_name,
+                        dataset_digest=m.dataset_digest,
+                    )
+                )
+                if len(pending) >= METRICS_PER_BATCH:
+                    self.client.log_batch(target_id, metrics=pending)
+                    self.summary.counts["metric points"] += len(pending)
+                    pending = []
+        if pending:
+            self.client.log_batch(target_id, metrics=pending)
+            self.summary.counts["metric points"] += len(pending)
+
+    def _sync_inputs_outputs(self, run: Run, target: Any, target_id: str) -> None:
+        e = self.entities
+        have = {
+            (d.dataset.name, d.dataset.digest)
+            for d in getattr(target.inputs, "dataset_inputs", None) or ()
+        }
+        datasets = [
+            e.DatasetInput(
+                e.Dataset(
+                    d.dataset.name,
+                    d.dataset.digest,
+                    d.dataset.source_type,
+                    d.dataset.source,
+                    d.dataset.schema,
+                    d.dataset.profile,
+                ),
+                [e.InputTag(t.key, t.value) for t in d.tags],
+            )
+            for d in run.inputs.dataset_inputs
+            if (d.dataset.name, d.dataset.digest) not in have
+        ]
+        if datasets:
+            self.client.log_inputs(target_id, datasets=datasets)
+            self.summary.counts["dataset inputs"] += len(datasets)
+        outputs_have = {o.model_id for o in getattr(target.outputs, "model_outputs", None) or ()}
+        outputs = []
+        for o in run.outputs.model_outputs:
+            mapped = self.model_ids.get(o.model_id)
+            if mapped is None:
+                self.summary.skip(
+                    "model output",
+                    f"{run.info.run_id}/{o.model_id}",
+                    "the logged model was not exported (it is deleted or in another experiment)",
+                )
+            elif mapped not in outputs_have:
+                outputs.append(e.LoggedModelOutput(mapped, o.step))
+        if outputs:
+            self.client.log_outputs(target_id, outputs)
+            self.summary.counts["model outputs"] += len(outputs)
+
+    # -- artifacts -----------------------------------------------------------------------------
+    def _local_root(self, artifact_uri: str) -> Path | None:
+        from traza.artifacts import get_repository
+        from traza.artifacts.local import LocalArtifactRepository
+
+        repo = get_repository(artifact_uri, self.source_tracking_uri)
+        return repo.root if isinstance(repo, LocalArtifactRepository) else None
+
+    def _artifact_listing(self, artifact_uri: str) -> list[tuple[str, int | None]]:
+        """Every file under an artifact root with its size (empty when there is none)."""
+        local = self._local_root(artifact_uri)
+        if local is not None:
+            if not local.is_dir():
+                return []
+            return sorted(
+                (str(p.relative_to(local)), p.stat().st_size)
+                for p in local.rglob("*")
+                if p.is_file()
+            )
+        from traza.artifacts import get_repository
+
+        repo = get_repository(artifact_uri, self.source_tracking_uri)
+        found: list[tuple[str, int | None]] = []
+        folders: list[str | None] = [None]
+        while folders:
+            for info in repo.list_artifacts(folders.pop()):
+                if info.is_dir:
+                    folders.append(info.path)
+                else:
+                    found.append((info.path, info.file_size))
+        return sorted(found)
+
+    def _upload_artifacts(self, artifact_uri: str, target_id: str, model: bool = False) -> bool:
+        """Copy an artifact root into the target run (or logged model); False if it is empty."""
+        upload = self.client.log_model_artifacts if model else self.client.log_artifacts
+        local = self._local_root(artifact_uri)
+        if local is not None:
+            if not local.is_dir() or not any(local.iterdir()):
+                return False
+            upload(target_id, str(local))
+            return True
+        if not self._artifact_listing(artifact_uri):
+            return False
+        from traza.artifacts import get_repository
+
+        repo = get_repository(artifact_uri, self.source_tracking_uri)
+        with tempfile.TemporaryDirectory(prefix="traza-export-") as tmp:
+            for info in repo.list_artifacts(None):
+                repo.download_artifacts(info.path, Path(tmp))
+            upload(target_id, tmp)
+        return True
+
+    # -- logged models -------------------------------------------------------------------------
+    def _logged_models(self, experiment: Experiment, target_id: str) -> None:
+        models: list[LoggedModel] = list(
+            _pages(
+                lambda token: self.source.search_logged_models(
+                    [experiment.experiment_id], max_results=1000, page_token=token
+                )
+            )
+        )
+        if not models:
+            return
+        existing: dict[str, Any] = {}
+        for m in _pages(
+            lambda token: self.client.search_logged_models(
+                [target_id], max_results=1000, page_token=token
+            )
+        ):
+            source_id = (m.tags or {}).get(SOURCE_MODEL_TAG)
+            if source_id:
+                existing[source_id] = m
+        for model in models:
+            self._source_model_tags[model.model_id] = dict(model.tags)
+            found = existing.get(model.model_id)
+            if found is not None:
+                self.model_ids[model.model_id] = found.model_id
+                self.summary.counts["logged models matched"] += 1
+                missing = {k: v for k, v in _own_tags(model.tags).items() if found.tags.get(k) != v}
+                if missing:
+                    self.client.set_logged_model_tags(found.model_id, missing)
+                continue
+            source_run = (
+                self.run_ids.get(model.source_run_id or "") if model.source_run_id else None
+            )
+            created = self.client.create_logged_model(
+                target_id,
+                name=model.name,
+                source_run_id=source_run,
+                tags={**_own_tags(model.tags), SOURCE_MODEL_TAG: model.model_id},
+                params=dict(model.params) or None,
+                model_type=model.model_type,
+            )
+            self.model_ids[model.model_id] = created.model_id
+            self._upload_artifacts(model.artifact_location, created.model_id, model=True)
+            status = str(getattr(model.status, "value", model.status))
+            if status in ("READY", "FAILED"):
+                self.client.finalize_logged_model(created.model_id, status)
+            self.summary.counts["logged models created"] += 1
+
+    def _model_version_links(self) -> None:
+        """Give exported logged models the ``mlflow.modelVersions`` tag of the source.
+
+        An MLflow server sets it on every version it creates from a logged model; MLflow's
+        stores used directly do not, so it is copied where the target still lacks it.
+        """
+        for source_id, target_id in self.model_ids.items():
+            links = self._source_model_tags.get(source_id, {}).get(MODEL_VERSIONS_TAG)
+            if links and MODEL_VERSIONS_TAG not in (
+                self.client.get_logged_model(target_id).tags or {}
+            ):
+                self.client.set_logged_model_tags(target_id, {MODEL_VERSIONS_TAG: links})
+
+    # -- the model registry --------------------------------------------------------------------
+    def _registered_models(self) -> None:
+        models: list[RegisteredModel] = list(
+            _pages(lambda token: self.source.search_registered_models(None, 1000, None, token))
+        )
+        for n, model in enumerate(models, 1):
+            self.progress(f"[{n}/{len(models)}] registered model {model.name!r}")
+            # The full model (search results may leave out aliases).
+            self._registered_model(self.source.get_registered_model(model.name))
+
+    def _registered_model(self, model: RegisteredModel) -> None:
+        client = self.client
+        try:
+            target = client.get_registered_model(model.name)
+        except Exception as e:
+            if _error_code(e) != "RESOURCE_DOES_NOT_EXIST":
+                raise
+            target = client.create_registered_model(
+                model.name, tags=model.tags or None, description=model.description
+            )
+            self.summary.counts["registered models created"] += 1
+        else:
+            self.summary.counts["registered models matched"] += 1
+            if (target.description or "") != (model.description or ""):
+                client.update_registered_model(model.name, description=model.description or "")
+            for key, value in model.tags.items():
+                if target.tags.get(key) != value:
+                    client.set_registered_model_tag(model.name, key, value)
+        quoted = model.name.replace("'", "\\'")
+        versions: list[ModelVersion] = sorted(
+            _pages(
+                lambda token: self.source.search_model_versions(
+                    f"name = '{quoted}'", 10_000, None, token
+                )
+            ),
+            key=lambda v: int(v.version),
+        )
+        have = {int(v.version): v for v in client.search_model_versions(f"name = '{quoted}'")}
+        mapped: dict[str, str] = {}
+        for version in versions:
+            number = self._model_version(model.name, version, have)
+            if number is not None:
+                mapped[version.version] = number
+        target_aliases = dict(getattr(target, "aliases", None) or {})
+        for alias, version_number in model.aliases.items():
+            number = mapped.get(str(version_number))
+            if number is None:
+                self.summary.skip(
+                    "alias", f"{model.name}@{alias}", "the version it names was not exported"
+                )
+            elif str(target_aliases.get(alias)) != number:
+                client.set_registered_model_alias(model.name, alias, number)
+                self.summary.counts["aliases"] += 1
+
+    def _version_source(self, version: ModelVersion) -> tuple[str, str | None, str | None] | None:
+        """(source, run id, logged model id) of a version in the target, or None if unmappable."""
+        run_id = self.run_ids.get(version.run_id) if version.run_id else None
+        if version.run_id and run_id is None:
+            return None
+        model_id = None
+        if version.model_id:
+            model_id = self.model_ids.get(version.model_id)
+            if model_id is None:
+                return None
+        source = version.source or ""
+        if model_id is not None:
+            source = f"models:/{model_id}"
+        elif source.startswith("runs:/") and version.run_id:
+            rest = source[len("runs:/") :].partition("/")[2]
+            source = f"runs:/{run_id}/{rest}" if rest else f"runs:/{run_id}"
+        else:
+            for root, target_run in self.run_roots.items():
+                if source == root or source.startswith(root + "/"):
+                    rest = source[len(root) :].lstrip("/")
+                    source = f"runs:/{target_run}/{rest}" if rest else f"runs:/{target_run}"
+                    break
+        return source, run_id, model_id
+
+    def _model_version(self, name: str, version: ModelVersion, have: dict[int, Any]) -> str | None:
+        client = self.client
+        number = int(version.version)
+        found = have.get(number)
+        if found is None:
+            where = self._version_source(version)
+            if where is None:
+                self.summary.skip(
+                    "model version",
+                    f"{name}/{version.version}",
+                    "its run or logged model was not exported (export its experiment too)",
+                )
+                return None
+            source, run_id, model_id = where
+            while True:
+                created = client.create_model_version(
+                    name,
+                    source,
+                    run_id=run_id,
+                    tags=version.tags or None,
+                    run_link=version.run_link,
+                    description=version.description,
+                    await_creation_for=0,
+                    model_id=model_id,
+                )
+                got = int(created.version)
+                if got < number:  # a number the source deleted: keep the numbering
+                    client.delete_model_version(name, str(got))
+                    continue
+                break
+            if got != number:
+                self.summary.skip(
+                    "model version number",
+                    f"{name}/{version.version}",
+                    f"MLflow had already used that number; exported as version {got}",
+                )
+            self.summary.counts["model versions created"] += 1
+            found = created
+        else:
+            self.summary.counts["model versions matched"] += 1
+            for key, value in version.tags.items():
+                if found.tags.get(key) != value:
+                    client.set_model_version_tag(name, found.version, key, value)
+            if (found.description or "") != (version.description or ""):
+                client.update_model_version(name, found.version, version.description or "")
+        stage = version.current_stage
+        if stage and stage != "None" and found.current_stage != stage:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                client.transition_model_version_stage(name, found.version, stage)
+        return str(found.version)
+
+
+def export_to_mlflow(
+    source: Store,
+    target_uri: str,
+    experiment_ids: Sequence[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+    source_tracking_uri: str | None = None,
+) -> ExportSummary:
+    """Export ``source`` (all of it, or these experiments) to the MLflow URI ``target_uri``."""
+    scheme = target_uri.split(":", 1)[0].split("+", 1)[0] if ":" in target_uri else ""
+    if scheme not in _TARGET_SCHEMES:
+        raise invalid(
+            f"Cannot export to {target_uri!r}: give an MLflow tracking URI, an MLflow server "
+            "(http://host:5000) or a database for MLflow (sqlite:///mlflow.db, "
+            "postgresql://user@host/db, mysql://...)."
+        )
+    exporter = MlflowExporter(source, target_uri, progress, source_tracking_uri)
+    return exporter.export(experiment_ids)
