@@ -86,16 +86,52 @@ def _relative(path: Path, base: Path | None) -> str:
         return str(path)
 
 
+def record_for_command(
+    client: Any, run_id: str, directory: Path, command: str, env_path: Path | None = None
+) -> None:
+    """Record the lineage of a run the projects runner is about to start: ``command`` run in
+    ``directory`` (a stage's folder and command), in the environment at ``env_path`` (``None``:
+    this interpreter's). The child's own ``start_run`` then finds the lineage there."""
+    if not enabled():
+        return
+    try:
+        from traza.lineage import dvc, environment
+
+        root = dvc.find_root(str(directory))
+        if root is None:
+            return
+        stage = dvc.stage_for_command(root, directory.resolve(), command)
+        if stage is None:
+            return
+        snapshot = environment.snapshot(env_path)
+        _record_stage(client, run_id, root, stage, {}, snapshot)
+    except Exception as e:
+        _log.warning("traza: could not record the DVC lineage of run %s: %s", run_id, e)
+
+
 def _record(client: Any, run_id: str, root: Path, existing: dict[str, str]) -> None:
-    from traza import context
-    from traza.entities import Dataset, DatasetInput, InputTag, Param, RunTag
-    from traza.lineage import dvc, environment, gitinfo
+    from traza.lineage import dvc, environment
 
     cwd = Path.cwd().resolve()
     stage = dvc.current_stage(root, cwd, sys.argv, _main_module())
     if stage is None:
         _log.debug("traza: no stage of a dvc.yaml in %s runs %s", cwd, sys.argv[:1])
         return
+    _record_stage(client, run_id, root, stage, existing, environment.snapshot())
+
+
+def _record_stage(
+    client: Any,
+    run_id: str,
+    root: Path,
+    stage: Any,
+    existing: dict[str, str],
+    env: Any,
+) -> None:
+    from traza import context
+    from traza.entities import Dataset, DatasetInput, InputTag, Param, RunTag
+    from traza.lineage import dvc, environment, gitinfo
+
     git = gitinfo.describe(stage.wdir)
     base = git.work_tree if git is not None else None
     tags = {
@@ -103,7 +139,7 @@ def _record(client: Any, run_id: str, root: Path, existing: dict[str, str]) -> N
         CMD_TAG: stage.cmd,
         WDIR_TAG: _relative(stage.wdir, base),
         ROOT_TAG: _relative(root, base),
-        PYTHON_TAG: ".".join(str(x) for x in sys.version_info[:3]),
+        PYTHON_TAG: env.python_version,
     }
     if git is not None:
         tags[GIT_ROOT_TAG] = str(git.main_work_tree)
@@ -144,7 +180,6 @@ def _record(client: Any, run_id: str, root: Path, existing: dict[str, str]) -> N
     client.log_batch(run_id, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()])
     if inputs:
         client.log_inputs(run_id, inputs)
-    env = environment.snapshot()
     folder = environment.ARTIFACT_DIR
     client.log_text(run_id, env.python_env_yaml(), f"{folder}/{environment.PYTHON_ENV_FILE}")
     client.log_text(run_id, env.requirements_txt(), f"{folder}/{environment.REQUIREMENTS_FILE}")

@@ -249,6 +249,16 @@ def current_stage(
     return (exact or [s for _, s in matches])[0]
 
 
+def stage_for_command(root: Path, wdir: Path, command: str) -> Stage | None:
+    """The stage whose folder is ``wdir`` and whose command is ``command`` (word for word)."""
+    words = _script_tokens(command)
+    for dvcfile in _dvcfiles_between(wdir, root):
+        for stage in load_stages(dvcfile, root).values():
+            if stage.wdir == wdir and any(_script_tokens(c) == words for c in stage.commands):
+                return stage
+    return None
+
+
 # -- hashes ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hash:

@@ -12,6 +12,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 ARTIFACT_DIR = "environment"
 PYTHON_ENV_FILE = "python_env.yaml"
@@ -25,6 +26,7 @@ def _normalize(name: str) -> str:
 
 @dataclass(frozen=True)
 class Snapshot:
+    prefix: str  # the environment's folder
     python_version: str
     requirements: tuple[str, ...]  # "name==version" or "name @ url"
     build_dependencies: tuple[str, ...]
@@ -38,7 +40,7 @@ class Snapshot:
 
     def requirements_txt(self) -> str:
         lines = [
-            f"# The packages installed in {sys.prefix} (Python {self.python_version}) when the "
+            f"# The packages installed in {self.prefix} (Python {self.python_version}) when the "
             "run started, recorded by Traza.",
             *self.requirements,
         ]
@@ -48,16 +50,24 @@ class Snapshot:
         return "\n".join(lines) + "\n"
 
 
-def snapshot() -> Snapshot:
+def snapshot(env_path: Path | None = None) -> Snapshot:
     """The running interpreter's version and installed distributions (first on ``sys.path``
-    wins, as imports do)."""
+    wins, as imports do), or those of the virtual environment at ``env_path``."""
     from importlib import metadata
+
+    if env_path is None:
+        prefix, version, search = sys.prefix, _running_version(), None
+    else:
+        prefix, version = str(env_path), _venv_version(env_path)
+        search = [str(p) for p in sorted(env_path.glob("lib/python*/site-packages"))]
+        search += [str(p) for p in env_path.glob("Lib/site-packages")]
 
     seen: set[str] = set()
     requirements: list[str] = []
     build: list[str] = []
     local: list[str] = []
-    for dist in metadata.distributions():
+    found = metadata.distributions() if search is None else metadata.distributions(path=search)
+    for dist in found:
         name = dist.metadata["Name"]
         if not name:
             continue
@@ -65,8 +75,8 @@ def snapshot() -> Snapshot:
         if key in seen:
             continue
         seen.add(key)
-        version = dist.version
-        pinned = f"{name}=={version}"
+        installed = dist.version
+        pinned = f"{name}=={installed}"
         origin = _direct_url(dist)
         if key in _BUILD_TOOLS:
             build.append(pinned)
@@ -78,8 +88,22 @@ def snapshot() -> Snapshot:
             requirements.append(f"{name} @ {origin}")
     requirements.sort(key=_sort_key)
     build.sort(key=_sort_key)
-    version = ".".join(str(x) for x in sys.version_info[:3])
-    return Snapshot(version, tuple(requirements), tuple(build), tuple(sorted(local)))
+    return Snapshot(prefix, version, tuple(requirements), tuple(build), tuple(sorted(local)))
+
+
+def _running_version() -> str:
+    return ".".join(str(x) for x in sys.version_info[:3])
+
+
+def _venv_version(env_path: Path) -> str:
+    """The Python version a virtual environment was made with (its ``pyvenv.cfg``)."""
+    cfg = env_path / "pyvenv.cfg"
+    if cfg.is_file():
+        for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() in ("version_info", "version"):
+                return value.strip()
+    return _running_version()
 
 
 def _sort_key(line: str) -> str:

@@ -48,6 +48,7 @@ class _Prepared:
     python_version: str | None
     env_vars: dict[str, str]
     mlflow_importable: bool
+    env_path: Path | None = None  # the virtual environment's folder (None: local or docker)
 
 
 def run(
@@ -134,6 +135,7 @@ def _prepare(
         docker.check_environment(project.docker_env)
         docker.check_engine()
         manager, python, python_version, env_vars, has_mlflow = "docker", None, None, {}, False
+        env_path = None
     else:
         from traza.environments import prepare_environment
 
@@ -142,11 +144,12 @@ def _prepare(
         )
         manager, python, python_version = env.manager, env.python, env.python_version
         env_vars, has_mlflow = dict(env.env_vars), _has_mlflow(env.path)
+        env_path = env.path
     values = params.command_values(entry, resolved, source.directory, work)
     command = params.format_command(entry, values, resolved.extra)
     return _Prepared(
         source, project, entry, resolved, command, manager, python, python_version, env_vars,
-        has_mlflow,
+        has_mlflow, env_path,
     )  # fmt: skip
 
 
@@ -317,6 +320,12 @@ def _start(
         logged = prepared.resolved.to_log
         if logged and created:
             client.log_batch(run_id, params=[Param(k, v) for k, v in logged.items()])
+        if created and image is None:  # a DVC stage's command: its data, params, Git, packages
+            from traza import lineage
+
+            lineage.record_for_command(
+                client, run_id, prepared.source.directory, prepared.command, prepared.env_path
+            )
         tracking_uri = store_uri(client.tracking_uri)
         mlflow_uri = tracking_uri
         if not tracking_uri.startswith(("http://", "https://")) and prepared.mlflow_importable:
@@ -385,7 +394,7 @@ def run_command(
     entry = EntryPoint(entry_point, command)
     prepared = _Prepared(
         source, project, entry, params.Resolved({}, {}), command, env.manager, env.python,
-        env.python_version, dict(env.env_vars), _has_mlflow(env.path),
+        env.python_version, dict(env.env_vars), _has_mlflow(env.path), env.path,
     )  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="traza-run-"))
     client = TrazaClient()

@@ -1,0 +1,209 @@
+"""Lineage details: DVC 3's md5s against the real ``dvc``, stage params, runs started outside
+DVC (nothing recorded, no subprocess), problems as warnings, and ``traza run`` of a stage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import traza
+from traza.client import TrazaClient
+from traza.lineage import dvc
+
+BIN = Path(sys.executable).parent
+DVC = str(BIN / "dvc")
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "salary"
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAZA_", "MLFLOW_", "DVC_"))}
+    env.update(
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.com", DVC_NO_ANALYTICS="1",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )  # fmt: skip
+    return env
+
+
+def _sh(args: list[str], cwd: Path) -> str:
+    done = subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
+    assert done.returncode == 0, f"{args}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def _git_dvc_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    _sh(["git", "-c", "init.defaultBranch=main", "init", "-q"], path)
+    _sh([DVC, "init", "-q"], path)
+    return path
+
+
+def test_md5s_are_the_ones_dvc_writes(tmp_path: Path) -> None:
+    repo = _git_dvc_repo(tmp_path / "repo")
+    folder = repo / "images"
+    (folder / "sub" / "deeper").mkdir(parents=True)
+    (folder / "a.txt").write_text("first\r\nwith a windows line end\n")
+    (folder / "B.txt").write_bytes(bytes(range(256)) * 40)
+    (folder / "sub" / "ñandú é.csv").write_text("x,y\n1,2\n")
+    (folder / "sub" / "deeper" / "empty").write_bytes(b"")
+    (folder / "sub-file").write_text("sorted after sub/ in DVC's listing?\n")
+    (repo / "table.csv").write_text("a,b\n1,2\n3,4\n")
+    _sh([DVC, "add", "-q", "images", "table.csv"], repo)
+    for name in ("images", "table.csv"):
+        recorded = yaml.safe_load((repo / f"{name}.dvc").read_text())["outs"][0]
+        ours = dvc.path_hash(repo / name)
+        assert ours.md5 == recorded["md5"], name
+        assert ours.size == recorded["size"]
+        assert ours.nfiles == recorded.get("nfiles")
+        # DVC keeps each object where dvc.cache_object says (the listing too, for folders).
+        assert dvc.cache_object(dvc.cache_dir(repo), recorded["md5"]).is_file()
+        assert dvc.is_data([], (repo / name).resolve(), repo.resolve())
+    assert not dvc.is_data([], (repo / ".gitignore").resolve(), repo.resolve())
+
+
+def _stage_repo(root: Path) -> Path:
+    """A folder DVC would read as a repository with one stage (no dvc call needed to read it)."""
+    (root / ".dvc").mkdir(parents=True)
+    (root / "data").mkdir()
+    (root / "data" / "x.csv").write_text("x\n1\n")
+    (root / "dvc.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "stages": {
+                    "train": {
+                        "cmd": "python train.py --lr ${opt.lr}",
+                        "deps": ["data/x.csv", "train.py"],
+                        "params": ["opt", {"extra.yaml": ["model.depth"]}],
+                        "outs": ["model.bin"],
+                    }
+                }
+            }
+        )
+    )
+    (root / "params.yaml").write_text("opt:\n  lr: 0.1\n  layers: [3, 4]\nunused: 1\n")
+    (root / "extra.yaml").write_text("model:\n  depth: 5\n  other: x\n")
+    (root / "train.py").write_text("print('training')\n")
+    return root
+
+
+def test_a_run_in_a_stage_records_its_params_and_inputs(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = _stage_repo(isolated / "repo")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DVC_STAGE", "train")  # as dvc repro sets it for the stage's command
+    traza.set_tracking_uri(str(isolated / "store"))
+    with traza.start_run() as run:
+        pass
+    got = TrazaClient(str(isolated / "store")).get_run(run.info.run_id)
+    assert got.data.tags["traza.dvc.stage"] == "train"
+    assert got.data.tags["traza.dvc.cmd"] == "python train.py --lr 0.1"  # ${opt.lr} filled in
+    assert "traza.source.git.dirty" not in got.data.tags  # not in Git: nothing claimed
+    assert got.data.params == {
+        "opt.lr": "0.1",
+        "opt.layers": "[3, 4]",
+        "extra.yaml:model.depth": "5",
+    }
+    inputs = {i.dataset.name: i for i in got.inputs.dataset_inputs}
+    assert set(inputs) == {"data/x.csv", "train.py"}
+    assert inputs["data/x.csv"].dataset.digest == dvc.file_md5(repo / "data" / "x.csv")
+    contexts = {n: [t.value for t in i.tags] for n, i in inputs.items()}
+    assert contexts == {"data/x.csv": ["code"], "train.py": ["code"]}  # no stage writes them
+    # The md5s are remembered for the next run, by size, mtime and inode.
+    cached = json.loads((repo / ".dvc" / "tmp" / "traza-md5.json").read_text())
+    assert {v[3] for v in cached.values()} == {i.dataset.digest for i in inputs.values()}
+
+
+def test_outside_dvc_nothing_is_recorded_and_no_process_is_started(isolated: Path) -> None:
+    started: list[Any] = []
+    watching = [True]
+
+    def hook(event: str, args: Any) -> None:
+        if watching[0] and event in ("subprocess.Popen", "os.system", "os.posix_spawn"):
+            started.append((event, args))
+
+    sys.addaudithook(hook)
+    try:
+        traza.set_tracking_uri(str(isolated / "store"))
+        traza.start_run()  # the store's first use may open files, never a process
+        traza.end_run()
+        started.clear()
+        with traza.start_run() as run:
+            pass
+    finally:
+        watching[0] = False
+    assert started == []
+    got = TrazaClient(str(isolated / "store")).get_run(run.info.run_id)
+    assert not [k for k in got.data.tags if k.startswith("traza.dvc")]
+    assert got.inputs.dataset_inputs == ()
+    assert TrazaClient(str(isolated / "store")).list_artifacts(run.info.run_id) == []
+    assert dvc.find_root(str(isolated)) is None
+
+
+def test_a_broken_dvc_yaml_is_a_warning_not_a_failure(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = _stage_repo(isolated / "repo")
+    (repo / "dvc.yaml").write_text("stages:\n  train: [unclosed\n")
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DVC_STAGE", "train")
+    traza.set_tracking_uri(str(isolated / "store"))
+    with caplog.at_level(logging.WARNING, logger="traza"), traza.start_run() as run:
+        traza.log_metric("still", 1.0)
+    got = TrazaClient(str(isolated / "store")).get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.metrics == {"still": 1.0}
+    assert f"could not record the DVC lineage of run {run.info.run_id}" in caplog.text
+    monkeypatch.setenv("TRAZA_DVC_LINEAGE", "0")  # and it can be turned off
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="traza"), traza.start_run():
+        pass
+    assert caplog.text == ""
+
+
+def test_traza_run_of_the_stage_entry_point_records_the_lineage(isolated: Path) -> None:
+    repo = isolated / "salary"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("mlruns", "__pycache__"))
+    _git_dvc_repo(repo)
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "salary"], repo)
+    head = _sh(["git", "rev-parse", "HEAD"], repo).strip()
+    store = str(isolated / "store")
+    traza.set_tracking_uri(store)
+    from traza.projects import run as run_project
+
+    for entry_point in ("preparacion_datos", "entrenamiento_evaluacion"):
+        run_project(str(repo), entry_point, experiment_name="stages", env_manager="local")
+    client = TrazaClient(store)
+    experiment = client.get_experiment_by_name("stages")
+    assert experiment is not None
+    runs = {
+        r.data.tags["mlflow.project.entryPoint"]: r
+        for r in client.search_runs([experiment.experiment_id], "")
+    }
+    trained = runs["entrenamiento_evaluacion"]
+    assert trained.data.tags["mlflow.source.type"] == "PROJECT"
+    assert trained.data.tags["traza.dvc.stage"] == "entrenamiento_evaluacion"
+    assert trained.data.tags["mlflow.source.git.commit"] == head
+    assert trained.data.tags["traza.source.git.dirty"] == "false"
+    assert trained.data.params["train.n_jobs"] == "1"
+    assert trained.data.metrics["r2"] > 0.98
+    inputs = {i.dataset.name: i.dataset.digest for i in trained.inputs.dataset_inputs}
+    assert inputs["data/processed"] == dvc.path_hash(repo / "data" / "processed").md5
+    # The data stage's script logs nothing: the runner recorded its lineage when it made the run.
+    prepared = runs["preparacion_datos"]
+    assert prepared.data.tags["traza.dvc.stage"] == "preparacion_datos"
+    assert prepared.data.params["data.rows"] == "300"
+    assert {i.dataset.name for i in prepared.inputs.dataset_inputs} == {
+        "generate_data.py",
+        "src/model_eng/stage_0_prepare_data.py",
+    }
