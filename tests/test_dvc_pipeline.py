@@ -255,7 +255,7 @@ def test_reproduce_refuses_when_the_data_is_not_in_the_cache(pipeline: Pipeline)
         in done.stderr
     )
     assert f"data/processed (md5 {md5})" in done.stderr
-    assert "the repository has no DVC remote" in done.stderr
+    assert "fetching from a remote did not help: the repository has no DVC remote" in done.stderr
     assert "dvc push" in done.stderr
     assert len(_stage_runs(pipeline.store)) == before  # refused before any run was created
     worktrees = _run(["git", "worktree", "list"], pipeline.repo, pipeline.env).stdout
@@ -281,3 +281,37 @@ def test_reproduce_refuses_a_run_without_a_commit(tmp_path: Path) -> None:
         f"Cannot reproduce run {run.info.run_id}: it recorded no Git commit "
         "(mlflow.source.git.commit)" in done.stderr
     )
+
+
+def test_reproduce_fetches_data_missing_from_the_cache_from_the_dvc_remote(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    first = pipeline.run(0)
+    repo = pipeline.repo
+    # A local remote in .dvc/config.local (not committed), holding everything; then no cache.
+    _run([DVC, "remote", "add", "--local", "-d", "storage", str(tmp_path / "remote")], repo,
+         pipeline.env)  # fmt: skip
+    cache = repo / ".dvc" / "cache"
+    aside = repo / ".dvc" / "cache-aside"
+    try:
+        _run([DVC, "push", "-q", "--all-commits"], repo, pipeline.env)  # both data versions
+        cache.rename(aside)
+        done = _run(
+            [TRAZA, "--tracking-uri", pipeline.store, "reproduce", first.info.run_id,
+             "--env-manager", "local"],
+            repo, pipeline.env,
+        )  # fmt: skip
+        md5 = _inputs(first)["data/processed"].dataset.digest
+        assert "Fetching 1 data version(s) from the DVC remote" in done.stderr
+        assert dvc_object(cache, md5).is_file()  # fetched into the repository's cache
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        if aside.exists():
+            aside.rename(cache)
+        _run([DVC, "remote", "remove", "--local", "storage"], repo, pipeline.env)
+    assert "3 of 3 metrics match" in done.stdout
+    assert not (repo / ".traza-reproduce").exists()
+
+
+def dvc_object(cache: Path, md5: str) -> Path:
+    return cache / "files" / "md5" / md5[:2] / md5[2:]

@@ -208,40 +208,68 @@ def _dvc_executable() -> str | None:
 
 
 def _has_remote(dvc_root: Path) -> bool:
+    """Whether a ``['remote "name"']`` section is configured."""
+    import re
+
+    section = re.compile(r"""^\s*\[\s*['"]?remote\b""", re.MULTILINE)
     for name in ("config", "config.local"):
         path = dvc_root / dvc.DVC_DIR / name
-        if path.is_file() and "remote" in path.read_text(encoding="utf-8", errors="replace"):
+        if path.is_file() and section.search(path.read_text(encoding="utf-8", errors="replace")):
             return True
     return False
 
 
-def _pull(dvc_root: Path, tree: Path, wanted: list[_Input], say: Callable[[str], None]) -> str:
-    """``dvc pull`` of the recorded versions through temporary ``.dvc`` files; the reason it
-    could not run, or ``""``."""
+def _pull(dvc_root: Path, wanted: list[_Input], say: Callable[[str], None]) -> str:
+    """``dvc fetch`` the recorded versions from the remote into the cache, through temporary
+    ``.dvc`` files (in a folder of their own, so their outputs overlap no stage's); the reason
+    it could not, or ``""``."""
     exe = _dvc_executable()
     if exe is None:
         return "the dvc command is not installed here (pip install 'traza[dvc]')"
     if not _has_remote(dvc_root):
         return "the repository has no DVC remote"
+    folder = dvc_root / ".traza-reproduce"
+    folder.mkdir(exist_ok=True)
     files = []
     for n, item in enumerate(wanted):
-        target = (tree / item.repo_path).resolve()
-        relative = os.path.relpath(target, dvc_root)
-        spec = dvc_root / f".traza-reproduce-{n}.dvc"
-        spec.write_text(f"outs:\n- md5: {item.md5}\n  path: {relative}\n  hash: md5\n")
-        files.append(spec)
-    say(f"Pulling {len(files)} dependency version(s) from the DVC remote ...")
+        spec = folder / f"{n}.dvc"
+        spec.write_text(f"outs:\n- md5: {item.md5}\n  path: 'v{n}'\n  hash: md5\n")
+        files.append(str(spec.relative_to(dvc_root)))
+    say(f"Fetching {len(files)} data version(s) from the DVC remote ...")
     try:
         done = subprocess.run(
-            [exe, "pull", "--quiet", *(f.name for f in files)],
+            [exe, "fetch", "--quiet", *files],
             cwd=dvc_root, capture_output=True, text=True, check=False,
         )  # fmt: skip
     finally:
-        for f in files:
-            f.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
     if done.returncode != 0:
-        return f"dvc pull failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}"
+        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["(no output)"]
+        return f"dvc fetch failed: {last[0]}"
     return ""
+
+
+def _share_config(original_root: Path, dvc_root: Path, cache: Path) -> None:
+    """The work tree's ``.dvc/config.local``: the original repository's remotes (as configured
+    now, relative paths made absolute) and its cache, so ``dvc fetch`` there fills the cache
+    the run's data is restored from."""
+    import configparser
+
+    merged = configparser.ConfigParser(interpolation=None)
+    base = original_root / dvc.DVC_DIR
+    for name in ("config", "config.local"):
+        with contextlib.suppress(configparser.Error, OSError):
+            merged.read(base / name, encoding="utf-8")
+    for section in merged.sections():
+        for key in ("url", "dir"):
+            value = merged.get(section, key, fallback=None)
+            if value and "://" not in value and not os.path.isabs(value):
+                merged.set(section, key, str((base / value).resolve()))
+    if not merged.has_section("cache"):
+        merged.add_section("cache")
+    merged.set("cache", "dir", str(cache))
+    with (dvc_root / dvc.DVC_DIR / "config.local").open("w", encoding="utf-8") as f:
+        merged.write(f)
 
 
 def _restore_data(
@@ -260,11 +288,11 @@ def _restore_data(
         if _copy_object(cache, item.md5, dest):
             missing.append(item)
     if missing:
-        why = _pull(dvc_root, tree, missing, say)
+        why = _pull(dvc_root, missing, say)
         still = [m for m in missing if why or _copy_object(cache, m.md5, tree / m.repo_path)]
         if still:
             listed = ", ".join(f"{m.path} (md5 {m.md5})" for m in still)
-            reason = f"; pulling from a remote did not help: {why}" if why else ""
+            reason = f"; fetching from a remote did not help: {why or 'it lacks them too'}"
             raise ReproduceError(
                 f"Cannot reproduce run {run_id}: the data it used is not in the DVC cache "
                 f"({cache}): {listed}{reason}. Push it from where the run was made (dvc push) "
@@ -384,7 +412,7 @@ def reproduce(
         original_root = (repository / tags.get(lineage.ROOT_TAG, ".")).resolve()
         cache = dvc.cache_dir(original_root)
         if (dvc_root / dvc.DVC_DIR).is_dir():  # dvc in the copy shares the original's cache
-            (dvc_root / dvc.DVC_DIR / "config.local").write_text(f"[cache]\n    dir = {cache}\n")
+            _share_config(original_root, dvc_root, cache)
         notes += _restore_data(inputs, tree, dvc_root, cache, run_id, say)
         stage = _stage_in(dvc_root, stage_name)
         if stage is not None:
