@@ -100,4 +100,18 @@ def seed(url: str, workdir: Path) -> Seeded:
         loss[SPIKE] = Metric("loss", 50.0, 0, SPIKE)
         for i in range(0, LONG, 1000):
             client.log_batch(run.info.run_id, metrics=loss[i : i + 1000])
+        # What traza.lineage records for a run started by a DVC stage.
+        traza.set_tags(
+            {
+                "traza.dvc.stage": "entrenamiento_evaluacion",
+                "traza.dvc.cmd": "python src/model_eng/stage_1_2_train_evaluate.py",
+                "mlflow.source.git.commit": "0123456789abcdef0123456789abcdef01234567",
+                "traza.source.git.dirty": "true",
+                "traza.source.git.changes": "params.yaml",
+                "traza.python.version": "3.11.7",
+            }
+        )
+    with traza.start_run(run_name="reproduction") as run:
+        seeded.runs["reproduction"] = run.info.run_id
+        traza.set_tag("traza.reproduced_from", seeded.runs["elsewhere"])
     return seeded

@@ -128,6 +128,22 @@ def test_run_page_overview_and_description(page: Any, site: Seeded) -> None:
     expect(details.get_by_role("link", name=site.runs["sweep"])).to_be_visible(timeout=TIMEOUT)
 
 
+def test_run_page_shows_lineage(page: Any, site: Seeded) -> None:
+    open_page(page, site, f"runs/{site.runs['elsewhere']}")
+    lineage = page.get_by_role("table", name="Lineage")
+    expect(lineage).to_contain_text("entrenamiento_evaluacion", timeout=TIMEOUT)
+    expect(lineage).to_contain_text("python src/model_eng/stage_1_2_train_evaluate.py")
+    expect(lineage).to_contain_text("0123456789ab")
+    expect(lineage).to_contain_text("uncommitted changes")
+    expect(lineage).to_contain_text(f"traza reproduce {site.runs['elsewhere']}")
+    page.screenshot(path=str(SCREENSHOTS / "run-lineage.png"), full_page=True)
+    lineage.get_by_role("link", name="requirements.txt").click()
+    assert "artifact=environment%2Frequirements.txt" in page.url
+    open_page(page, site, f"runs/{site.runs['reproduction']}")
+    link = page.get_by_role("table", name="Lineage").get_by_role("link")
+    expect(link).to_have_text(site.runs["elsewhere"], timeout=TIMEOUT)
+
+
 def test_artifact_previews(page: Any, site: Seeded) -> None:
     open_page(page, site, f"runs/{site.runs['rf-small']}?tab=artifacts")
     tree = page.get_by_role("navigation", name="Artifacts")

@@ -68,8 +68,9 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
     [info.run_id],
   );
   const summaries = useAsync(() => api.metricSummaries(run), [info.run_id, data.metrics?.length]);
-  const userTags = tags.filter((t) => !t.key.startsWith("mlflow."));
-  const systemTags = tags.filter((t) => t.key.startsWith("mlflow.") && t.key !== NOTE);
+  const system = (key: string) => key.startsWith("mlflow.") || key.startsWith("traza.");
+  const userTags = tags.filter((t) => !system(t.key));
+  const systemTags = tags.filter((t) => system(t.key) && t.key !== NOTE);
   const datasets = run.inputs?.dataset_inputs ?? [];
   const models = run.outputs?.model_outputs ?? [];
   return (
@@ -184,6 +185,7 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
           <p class="muted">No dataset inputs.</p>
         )}
       </section>
+      <Lineage run={run} />
       <section aria-labelledby="ov-models">
         <h2 id="ov-models">Logged models ({models.length})</h2>
         {models.length ? (
@@ -202,6 +204,61 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
         )}
       </section>
     </div>
+  );
+}
+
+/** What made the run, as Traza records it when a run starts in a DVC stage (traza.lineage). */
+function Lineage({ run }: { run: Run }) {
+  const tags = run.data.tags;
+  const tag = (key: string) => tagValue(tags, key);
+  const stage = tag("traza.dvc.stage");
+  const from = tag("traza.reproduced_from");
+  const commit = tag("mlflow.source.git.commit");
+  if (!stage && !from) return null;
+  const id = run.info.run_id;
+  const dirty = tag("traza.source.git.dirty") === "true";
+  const changes = tag("traza.source.git.changes");
+  const environment = (path: string, label: string) => (
+    <Link to={["runs", id]} query={{ tab: "artifacts", artifact: `environment/${path}` }} class="chip">
+      {label}
+    </Link>
+  );
+  const rows: [string, preact.ComponentChildren][] = [];
+  if (stage) rows.push(["DVC stage", <code>{stage}</code>]);
+  const cmd = tag("traza.dvc.cmd");
+  if (cmd) rows.push(["Command", <code>{cmd}</code>]);
+  const wdir = tag("traza.dvc.wdir");
+  if (wdir) rows.push(["Stage folder", <code>{wdir}</code>]);
+  if (commit) {
+    rows.push([
+      "Code",
+      <span>
+        <code>{commit.slice(0, 12)}</code>{" "}
+        {dirty ? <span class="status status-killed" title={changes ?? ""}>uncommitted changes</span> : <span class="muted">clean tree</span>}
+      </span>,
+    ]);
+  }
+  if (dirty && changes) rows.push(["Changed files", <code class="small">{changes}</code>]);
+  const python = tag("traza.python.version");
+  if (python) rows.push(["Python", python]);
+  if (stage) {
+    rows.push([
+      "Environment",
+      <span>
+        {environment("requirements.txt", "requirements.txt")} {environment("python_env.yaml", "python_env.yaml")}
+      </span>,
+    ]);
+  }
+  if (from) rows.push(["Reproduced from", <Link to={["runs", from]}>{from}</Link>]);
+  if (stage && commit) rows.push(["Reproduce", <code>traza reproduce {id}</code>]);
+  return (
+    <section aria-labelledby="ov-lineage">
+      <h2 id="ov-lineage">Lineage</h2>
+      <p class="muted">
+        The data versions are the run's dataset inputs (DVC md5s); its code and environment are below.
+      </p>
+      <KeyValues label="Lineage" rows={rows} />
+    </section>
   );
 }
 
