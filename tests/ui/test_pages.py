@@ -140,7 +140,9 @@ def test_run_page_shows_lineage(page: Any, site: Seeded) -> None:
     lineage.get_by_role("link", name="requirements.txt").click()
     assert "artifact=environment%2Frequirements.txt" in page.url
     open_page(page, site, f"runs/{site.runs['reproduction']}")
-    link = page.get_by_role("table", name="Lineage").get_by_role("link")
+    link = page.get_by_role("table", name="Lineage").get_by_role(
+        "link", name=site.runs["elsewhere"]
+    )
     expect(link).to_have_text(site.runs["elsewhere"], timeout=TIMEOUT)
 
 
