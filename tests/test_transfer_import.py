@@ -72,6 +72,19 @@ def comparable(d: dict[str, Any]) -> dict[str, Any]:
     return d
 
 
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two dumps differ, as paths (for readable failures)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b), key=str):
+            if key not in a or key not in b:
+                out.append(f"{path}/{key}: only in {'right' if key not in a else 'left'}")
+            else:
+                out += differences(a[key], b[key], f"{path}/{key}")
+        return out
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
 def run_import(*args: str) -> str:
     result = CliRunner().invoke(main, ["import", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -256,3 +269,58 @@ def test_bad_sources_are_refused_naming_what_is_wrong(tmp_path: Path, written: W
     traza_store = tmp_path / "tz"
     open_store(str(traza_store)).close()
     assert "traza sync" in fails(str(traza_store))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_import_from_a_live_mlflow_server(tmp_path: Path, written: Written) -> None:
+    import time
+    import urllib.request
+
+    db = written.copy(tmp_path)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{db}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        env=mlflow_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            assert server.poll() is None, "mlflow server exited"
+            time.sleep(0.3)
+        target = tmp_path / "from-server"
+        output = run_import(url, "--to", str(target))
+        assert "runs: 4 new" in output and "registered models: 1 new" in output
+        assert differences(comparable(traza_dump(str(target))), written.expected) == []
+        again = run_import(url, "--to", str(target))
+        assert "runs: 4 unchanged" in again and "metric points written: 0" in again
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

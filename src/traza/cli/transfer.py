@@ -66,16 +66,16 @@ def import_command(
     from traza.transfer.pipeline import Transfer
 
     uri = _target_uri(ctx, target)
-    reader = open_mlflow_source(source)
+    store = open_store(uri)
     try:
-        store = open_store(uri)
+        reader = open_mlflow_source(source, store)
         try:
             with _progress(reader.run_count(), "Importing runs") as update:
                 summary = Transfer(reader, store, uri, copy_artifacts, update).run()
         finally:
-            store.close()
+            reader.close()
     finally:
-        reader.close()
+        store.close()
     _report(summary)
 
 

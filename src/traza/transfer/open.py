@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from traza.exceptions import TrazaException
+from traza.store.base import Store
 from traza.transfer.source import Source
 
 
@@ -12,14 +13,13 @@ def _bad(message: str) -> TrazaException:
     return TrazaException(message, error_code="INVALID_PARAMETER_VALUE")
 
 
-def open_mlflow_source(location: str) -> Source:
+def open_mlflow_source(location: str, target: Store) -> Source:
     """An MLflow store: ``mlruns/`` folder, SQLite file or ``sqlite:///``, ``postgresql://``,
     or a server's ``http(s)://`` URL."""
     if location.startswith(("http://", "https://")):
-        raise _bad(
-            f"{location}: importing from a running MLflow server is not supported yet; import "
-            "its backend store (the database or mlruns/ folder) instead."
-        )
+        from traza.transfer.mlflow_rest import MlflowRestSource
+
+        return MlflowRestSource(location, target)
     if location.startswith(("sqlite:", "postgresql:", "postgresql+", "postgres:")):
         from traza.transfer.mlflow_sql import MlflowSqlSource
 

@@ -58,6 +58,10 @@ class TrazaSource:
         self.unchanged_runs = 0
         self._experiments: list[ExperimentRecord] | None = None
         self._runs: list[Run] | None = None
+        #: (run id, key, timestamp, step, value) -> (model id, dataset name, dataset digest), from
+        #: the logged models' metrics, for sources whose histories do not carry the link (an
+        #: MLflow server's get-history).
+        self._links: dict[tuple[object, ...], tuple[str | None, ...]] = {}
 
     def experiments(self) -> list[ExperimentRecord]:
         if self._experiments is None:
@@ -104,6 +108,9 @@ class TrazaSource:
                 self._experiment_ids(), max_results=_PAGE, page_token=token
             )
             for m in page:
+                for x in m.metrics or ():
+                    point = (x.run_id, x.key, x.timestamp, x.step, x.value)
+                    self._links[point] = (m.model_id, x.dataset_name, x.dataset_digest)
                 yield LoggedModelRecord(
                     model_id=m.model_id,
                     experiment_id=m.experiment_id,
@@ -160,20 +167,28 @@ class TrazaSource:
                 else:
                     yield record
 
+    def _summaries(self, run: Run) -> dict[str, tuple[int | None, int, int]]:
+        """Per metric key of a source run: (point count, last step, last timestamp)."""
+        return {
+            s.key: (s.count, s.last_step, s.last_timestamp)
+            for s in self.store.get_metric_summaries(run.info.run_id)
+        }
+
     def _record(self, run: Run, old: Run | None) -> RunRecord | None:
         info = run.info
         keys = [m.key for m in run.data.metric_objs]
         partial = False
         if old is not None:
-            mine = {
-                s.key: (s.count, s.last_step, s.last_timestamp)
-                for s in self.store.get_metric_summaries(info.run_id)
-            }
+            mine = self._summaries(run)
             theirs = {
                 s.key: (s.count, s.last_step, s.last_timestamp)
                 for s in self.target.get_metric_summaries(info.run_id)
             }
-            keys = [k for k, v in mine.items() if theirs.get(k) != v]
+            keys = [
+                k
+                for k, (n, step, ts) in mine.items()
+                if k not in theirs or (n if n is not None else theirs[k][0], step, ts) != theirs[k]
+            ]
             partial = True
             same_info = (
                 old.info.status,
@@ -192,19 +207,15 @@ class TrazaSource:
             if same_info and same_data and same_links and not keys:
                 return None
         points: list[Point] = []
+        links = self._links
         for key in keys:
             for m in self.store.get_metric_history(info.run_id, key):
-                points.append(
-                    (
-                        m.key,
-                        m.value,
-                        m.timestamp,
-                        m.step,
-                        m.model_id,
-                        m.dataset_name,
-                        m.dataset_digest,
-                    )
-                )
+                model_id, dname, ddigest = m.model_id, m.dataset_name, m.dataset_digest
+                if model_id is None and links:
+                    link = links.get((info.run_id, m.key, m.timestamp, m.step, m.value))
+                    if link is not None:
+                        model_id, dname, ddigest = link
+                points.append((m.key, m.value, m.timestamp, m.step, model_id, dname, ddigest))
         return RunRecord(
             run_id=info.run_id,
             experiment_id=info.experiment_id,
