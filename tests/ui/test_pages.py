@@ -269,3 +269,43 @@ def test_models_page(page: Any, site: Seeded) -> None:
     versions.get_by_role("button", name="Version 1").click()
     expect(page.get_by_label("Version 1", exact=True)).to_be_visible()
     expect(page.get_by_role("table", name="Signature inputs")).to_be_visible(timeout=TIMEOUT)
+
+
+def test_models_page_edits_aliases_tags_and_description(page: Any, site: Seeded) -> None:
+    import traza
+
+    open_page(page, site, f"models/{site.model_name}")
+    versions = page.get_by_role("table", name="Model versions")
+    expect(versions).to_contain_text("Version 1", timeout=TIMEOUT)
+    versions.get_by_role("button", name="Version 1").click()
+    form = page.get_by_role("form", name="Set an alias on version 1")
+    form.get_by_label("Alias").fill("staging")
+    form.get_by_role("button", name="Set alias").click()
+    row = versions.get_by_role("row", name=re.compile("Version 1"))
+    expect(row).to_contain_text("@staging", timeout=TIMEOUT)
+
+    tag_form = page.get_by_role("form", name="Add a tag to the model")
+    tag_form.get_by_label("Tag key").fill("reviewed")
+    tag_form.get_by_label("Tag value").fill("yes")
+    tag_form.get_by_role("button", name="Add tag").click()
+    details = page.get_by_role("table", name="Registered model details")
+    expect(details).to_contain_text("reviewed: yes", timeout=TIMEOUT)
+
+    details.get_by_role("button", name="Remove alias @champion").click()
+    expect(versions).not_to_contain_text("@champion", timeout=TIMEOUT)
+    details.get_by_role("button", name="Edit description").click()
+    details.get_by_label("Description").fill("Salary regressor, reviewed.")
+    details.get_by_role("button", name="Save description").click()
+    expect(details).to_contain_text("Salary regressor, reviewed.", timeout=TIMEOUT)
+    page.screenshot(path=str(SCREENSHOTS / "model-edited.png"), full_page=True)
+
+    # The edits reached the store: the client reads them back.
+    model = traza.MlflowClient(tracking_uri=site.url).get_registered_model(site.model_name)
+    assert model.aliases == {"staging": "1"}
+    assert model.tags["reviewed"] == "yes" and model.tags["owner"] == "ui"
+    assert model.description == "Salary regressor, reviewed."
+
+    bad = page.get_by_role("form", name="Set an alias on version 1")
+    bad.get_by_label("Alias").fill("latest")  # reserved by MLflow's registry
+    bad.get_by_role("button", name="Set alias").click()
+    expect(page.get_by_role("alert")).to_contain_text("latest", timeout=TIMEOUT)

@@ -261,3 +261,21 @@ export async function searchModelVersions(filter: string): Promise<ModelVersion[
   });
   return r.model_versions ?? [];
 }
+
+// -- registry edits ------------------------------------------------------------------------------
+const send = <T>(method: string, path: string, body: unknown) => call<T>(method, MLFLOW + path, body);
+
+export const updateRegisteredModel = (name: string, description: string) =>
+  send("PATCH", "registered-models/update", { name, description });
+export const setModelAlias = (name: string, alias: string, version: string) =>
+  post("registered-models/alias", { name, alias, version });
+export const deleteModelAlias = (name: string, alias: string) =>
+  send("DELETE", "registered-models/alias", { name, alias });
+export const setRegisteredModelTag = (name: string, key: string, value: string) =>
+  post("registered-models/set-tag", { name, key, value });
+export const deleteRegisteredModelTag = (name: string, key: string) =>
+  send("DELETE", "registered-models/delete-tag", { name, key });
+export const setModelVersionTag = (name: string, version: string, key: string, value: string) =>
+  post("model-versions/set-tag", { name, version, key, value });
+export const deleteModelVersionTag = (name: string, version: string, key: string) =>
+  send("DELETE", "model-versions/delete-tag", { name, version, key });

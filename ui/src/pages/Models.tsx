@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import * as api from "../api";
 import { ErrorBox, KeyValues, Link, Loading, Status } from "../components/common";
+import { EditableText, InlineForm, RemovableChip, useEdit } from "../components/Editors";
 import { Preview } from "../components/Preview";
 import { dateTime, num } from "../format";
 import { useAsync } from "../hooks";
@@ -190,26 +191,61 @@ export function RegisteredModelPage({ name }: { name: string }) {
   const model = useAsync(() => api.getRegisteredModel(name), [name]);
   const versions = useAsync(() => api.searchModelVersions(`name = '${name.replace(/'/g, "\\'")}'`), [name]);
   const [chosen, setChosen] = useState<string>();
+  const [edit, editError] = useEdit(() => {
+    model.reload();
+    versions.reload();
+  });
   if (model.error) return <ErrorBox error={model.error} />;
   if (!model.data) return <Loading />;
   const m = model.data;
   const aliasesOf = (v: string) => (m.aliases ?? []).filter((a) => a.version === v).map((a) => a.alias);
   const sorted = [...(versions.data ?? [])].sort((a, b) => Number(b.version) - Number(a.version));
   const version = sorted.find((v) => v.version === chosen) ?? sorted[0];
+
   return (
     <section aria-labelledby="rm-title">
       <nav class="crumbs" aria-label="Breadcrumb">
         <Link to={["models"]}>Models</Link> ›
       </nav>
       <h1 id="rm-title">{m.name}</h1>
+      <ErrorBox error={editError} label="Could not save" />
       <KeyValues
         label="Registered model details"
         rows={[
-          ["Description", m.description ?? ""],
+          [
+            "Description",
+            <EditableText
+              label="Description"
+              value={m.description ?? ""}
+              onSave={(text) => edit(() => api.updateRegisteredModel(m.name, text))}
+            />,
+          ],
           ["Created", dateTime(m.creation_timestamp)],
           ["Last modified", dateTime(m.last_updated_timestamp)],
-          ["Aliases", (m.aliases ?? []).map((a) => <span class="chip">@{a.alias} → v{a.version}</span>)],
-          ["Tags", (m.tags ?? []).map((t) => <span class="chip">{t.key}: {t.value}</span>)],
+          [
+            "Aliases",
+            (m.aliases ?? []).map((a) => (
+              <RemovableChip removeLabel={`Remove alias @${a.alias}`} onRemove={() => edit(() => api.deleteModelAlias(m.name, a.alias))}>
+                @{a.alias} → v{a.version}
+              </RemovableChip>
+            )),
+          ],
+          [
+            "Tags",
+            <div>
+              {(m.tags ?? []).map((t) => (
+                <RemovableChip removeLabel={`Remove tag ${t.key}`} onRemove={() => edit(() => api.deleteRegisteredModelTag(m.name, t.key))}>
+                  {t.key}: {t.value}
+                </RemovableChip>
+              ))}
+              <InlineForm
+                label="Add a tag to the model"
+                fields={["Tag key", "Tag value"]}
+                submit="Add tag"
+                onSubmit={([k, v]) => edit(() => api.setRegisteredModelTag(m.name, k!, v ?? ""))}
+              />
+            </div>,
+          ],
         ]}
       />
       <h2>Versions</h2>
@@ -244,12 +280,23 @@ export function RegisteredModelPage({ name }: { name: string }) {
           ))}
         </tbody>
       </table>
-      {version ? <VersionDetails version={version} /> : null}
+      {version ? (
+        <VersionDetails
+          version={version}
+          aliases={[...new Set([...(version.aliases ?? []), ...aliasesOf(version.version)])]}
+          edit={edit}
+        />
+      ) : null}
     </section>
   );
 }
 
-function VersionDetails({ version }: { version: ModelVersion }) {
+function VersionDetails({ version, aliases, edit }: {
+  version: ModelVersion;
+  aliases: string[];
+  edit: (change: () => Promise<unknown>) => Promise<boolean>;
+}) {
+  const { name, version: number } = version;
   const run = useAsync(() => (version.run_id ? api.getRun(version.run_id) : Promise.resolve(undefined)), [version.run_id]);
   const path = run.data || !version.run_id ? artifactPathOf(version, run.data) : undefined;
   const modelId = version.model_id ?? /^models:\/(m-[^/]+)/.exec(version.source ?? "")?.[1];
@@ -266,6 +313,38 @@ function VersionDetails({ version }: { version: ModelVersion }) {
           ["Source", <code>{version.source ?? ""}</code>],
           ["Description", version.description ?? ""],
           ["Model ID", version.model_id ?? ""],
+          [
+            "Aliases",
+            <div>
+              {aliases.map((a) => (
+                <RemovableChip removeLabel={`Remove alias @${a}`} onRemove={() => edit(() => api.deleteModelAlias(name, a))}>
+                  @{a}
+                </RemovableChip>
+              ))}
+              <InlineForm
+                label={`Set an alias on version ${number}`}
+                fields={["Alias"]}
+                submit="Set alias"
+                onSubmit={([alias]) => edit(() => api.setModelAlias(name, alias!, number))}
+              />
+            </div>,
+          ],
+          [
+            "Tags",
+            <div>
+              {(version.tags ?? []).map((t) => (
+                <RemovableChip removeLabel={`Remove tag ${t.key}`} onRemove={() => edit(() => api.deleteModelVersionTag(name, number, t.key))}>
+                  {t.key}: {t.value}
+                </RemovableChip>
+              ))}
+              <InlineForm
+                label={`Add a tag to version ${number}`}
+                fields={["Tag key", "Tag value"]}
+                submit="Add tag"
+                onSubmit={([k, v]) => edit(() => api.setModelVersionTag(name, number, k!, v ?? ""))}
+              />
+            </div>,
+          ],
         ]}
       />
       {version.run_id && path ? (
