@@ -29,6 +29,7 @@ import hashlib
 import importlib
 import json
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -57,6 +58,7 @@ DIGEST_TAG = "traza.export_digest"
 SOURCE_MODEL_TAG = "traza.source_model_id"
 PARENT_TAG = "mlflow.parentRunId"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+_QUIET_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 #: MLflow's log_batch limits.
 METRICS_PER_BATCH = 1000
 PARAMS_PER_BATCH = 100
@@ -187,17 +189,26 @@ class MlflowExporter:
         self.model_ids: dict[str, str] = {}  # source logged model id -> target id
         self.run_roots: dict[str, str] = {}  # source run's artifact root -> target run id
         self._source_model_tags: dict[str, dict[str, str]] = {}
+        self._target_experiment_id = ""
+        self._experiment_deleted = False
 
     # -- the whole export ----------------------------------------------------------------------
     def export(self, experiment_ids: Sequence[str] | None = None) -> ExportSummary:
         # MLflow resolves models:/ sources of new versions through its global tracking URI.
         previous = self.mlflow.get_tracking_uri() if self.mlflow.is_tracking_uri_set() else None
         self.mlflow.set_tracking_uri(self.target_uri)
+        # Not a "View run at" line (and a request) for every run ended.
+        quiet = os.environ.get(_QUIET_URLS)
+        os.environ[_QUIET_URLS] = "true"
         try:
             with _mlflow_errors(self.target_uri):
                 return self._export(experiment_ids)
         finally:
             self.mlflow.set_tracking_uri(previous)
+            if quiet is None:
+                os.environ.pop(_QUIET_URLS, None)
+            else:
+                os.environ[_QUIET_URLS] = quiet
 
     def _export(self, experiment_ids: Sequence[str] | None) -> ExportSummary:
         started = time.monotonic()
@@ -226,22 +237,32 @@ class MlflowExporter:
     def _experiment(self, experiment: Experiment) -> None:
         client = self.client
         target = client.get_experiment_by_name(experiment.name)
+        self._experiment_deleted = False
         if target is None:
             target_id = str(client.create_experiment(experiment.name, tags=experiment.tags))
             self.summary.counts["experiments created"] += 1
-            target_deleted = False
         else:
             target_id = str(target.experiment_id)
             self.summary.counts["experiments matched"] += 1
-            target_deleted = target.lifecycle_stage == LifecycleStage.DELETED
-            if target_deleted:
-                client.restore_experiment(target_id)
-            for key, value in experiment.tags.items():
-                if target.tags.get(key) != value:
-                    client.set_experiment_tag(target_id, key, value)
+            self._experiment_deleted = target.lifecycle_stage == LifecycleStage.DELETED
+            changed = {k: v for k, v in experiment.tags.items() if target.tags.get(k) != v}
+            if changed:
+                self._writable(target_id)
+            for key, value in changed.items():
+                client.set_experiment_tag(target_id, key, value)
+        self._target_experiment_id = target_id
+        if experiment.lifecycle_stage == LifecycleStage.ACTIVE:
+            self._writable(target_id)
         self._runs(experiment, target_id)
-        if experiment.lifecycle_stage == LifecycleStage.DELETED:
+        if experiment.lifecycle_stage == LifecycleStage.DELETED and not self._experiment_deleted:
             client.delete_experiment(target_id)
+
+    def _writable(self, target_id: str) -> None:
+        """MLflow writes only into active experiments: restore a deleted one once, when needed
+        (a deleted experiment with nothing new stays as it is)."""
+        if self._experiment_deleted:
+            self.client.restore_experiment(target_id)
+            self._experiment_deleted = False
 
     # -- runs ----------------------------------------------------------------------------------
     def _runs(self, experiment: Experiment, target_id: str) -> None:
@@ -267,7 +288,8 @@ class MlflowExporter:
         for run in source_runs:
             found = existing.get(run.info.run_id)
             if found is None:
-                found = self._create_run(run, target_id)
+                self._writable(target_id)
+                found = existing[run.info.run_id] = self._create_run(run, target_id)
                 fresh.add(run.info.run_id)
             self.run_ids[run.info.run_id] = found.info.run_id
             self.run_roots[run.info.artifact_uri.rstrip("/")] = found.info.run_id
@@ -326,21 +348,23 @@ class MlflowExporter:
         return tags
 
     def _sync_run(self, run: Run, target: Any, fresh: bool) -> None:
+        assert target is not None
         client = self.client
         source_id = run.info.run_id
         target_id = self.run_ids[source_id]
-        if target is None:
-            target = client.get_run(target_id)
         digest = self._digest(run)
         if not fresh and target.data.tags.get(DIGEST_TAG) == digest:
             self.summary.counts["runs unchanged"] += 1
-            self._sync_lifecycle(run, target)
+            if target.info.lifecycle_stage != run.info.lifecycle_stage:
+                self._writable(self._target_experiment_id)
+                self._sync_lifecycle(run, target)
             return
+        self._writable(self._target_experiment_id)
         if target.info.lifecycle_stage == LifecycleStage.DELETED:
             client.restore_run(target_id)
         if not fresh:
             self.summary.counts["runs updated"] += 1
-        self._sync_params_and_tags(run, target, target_id)
+        self._sync_params(run, target, target_id)
         self._sync_metrics(run, target, target_id, fresh)
         self._sync_inputs_outputs(run, target, target_id)
         if self._upload_artifacts(run.info.artifact_uri, target_id):
@@ -350,7 +374,8 @@ class MlflowExporter:
             client.set_terminated(target_id, status, run.info.end_time)
         elif status != target.info.status:
             client.update_run(target_id, status=status)
-        client.set_tag(target_id, DIGEST_TAG, digest)
+        # The digest goes last, with the tags: a run without it is completed next time.
+        self._sync_tags(run, target, target_id, digest)
         if run.info.lifecycle_stage == LifecycleStage.DELETED:
             client.delete_run(target_id)
 
@@ -363,7 +388,7 @@ class MlflowExporter:
         else:
             self.client.restore_run(target.info.run_id)
 
-    def _sync_params_and_tags(self, run: Run, target: Any, target_id: str) -> None:
+    def _sync_params(self, run: Run, target: Any, target_id: str) -> None:
         e = self.entities
         have = target.data.params
         params = []
@@ -376,17 +401,21 @@ class MlflowExporter:
                     f"{run.info.run_id}/{key}",
                     f"the MLflow run already has {key}={have[key]!r} (a param cannot change)",
                 )
+        for chunk in _chunks(params, PARAMS_PER_BATCH):
+            self.client.log_batch(target_id, params=chunk)
+        self.summary.counts["params"] += len(params)
+
+    def _sync_tags(self, run: Run, target: Any, target_id: str, digest: str) -> None:
+        e = self.entities
         tags = [
             e.RunTag(k, v)
             for k, v in self._target_tags(run).items()
             if target.data.tags.get(k) != v and k != "mlflow.user"
         ]
-        for chunk in _chunks(params, PARAMS_PER_BATCH):
-            self.client.log_batch(target_id, params=chunk)
+        self.summary.counts["tags"] += len(tags)
+        tags.append(e.RunTag(DIGEST_TAG, digest))
         for chunk in _chunks(tags, TAGS_PER_BATCH):
             self.client.log_batch(target_id, tags=chunk)
-        self.summary.counts["params"] += len(params)
-        self.summary.counts["tags"] += len(tags)
 
     def _sync_metrics(self, run: Run, target: Any, target_id: str, fresh: bool) -> None:
         e = self.entities
@@ -548,11 +577,13 @@ class MlflowExporter:
                 self.summary.counts["logged models matched"] += 1
                 missing = {k: v for k, v in _own_tags(model.tags).items() if found.tags.get(k) != v}
                 if missing:
+                    self._writable(target_id)
                     self.client.set_logged_model_tags(found.model_id, missing)
                 continue
             source_run = (
                 self.run_ids.get(model.source_run_id or "") if model.source_run_id else None
             )
+            self._writable(target_id)
             created = self.client.create_logged_model(
                 target_id,
                 name=model.name,
@@ -699,6 +730,14 @@ class MlflowExporter:
             found = created
         else:
             self.summary.counts["model versions matched"] += 1
+            wanted_run = self.run_ids.get(version.run_id) if version.run_id else None
+            if wanted_run is not None and found.run_id not in (None, wanted_run):
+                self.summary.skip(
+                    "model version",
+                    f"{name}/{version.version}",
+                    f"MLflow already has this version from another run ({found.run_id}); "
+                    "left as it is",
+                )
             for key, value in version.tags.items():
                 if found.tags.get(key) != value:
                     client.set_model_version_tag(name, found.version, key, value)
