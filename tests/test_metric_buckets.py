@@ -110,6 +110,16 @@ def test_backfill_matches_what_logging_keeps(sql_store: SqlStore) -> None:
         cur.execute("DELETE FROM metric_buckets")
         metric_buckets.backfill(cur, sql_store.db.dialect)
     assert _comparable(_rows(sql_store)) == _comparable(logged)
+    # A bulk writer rebuilds the rows of the runs it wrote, and only theirs.
+    other = sql_store.create_run("0", "u", 0, [], None).info.run_id
+    sql_store.log_batch(other, metrics=[Metric("m", 1.0, 0, 1)])
+    before = sorted(_rows(sql_store), key=repr)
+    rid = _internal_id(sql_store, run_id)
+    with sql_store.db.write() as cur:
+        cur.execute("DELETE FROM metric_buckets WHERE run_id = ?", (rid,))
+        metric_buckets.rebuild(cur, sql_store.db.dialect, [rid])
+    assert len(before) == len(logged) + 1
+    assert _comparable(sorted(_rows(sql_store), key=repr)) == _comparable(before)
 
 
 def test_sampled_history_from_spans_keeps_peaks_and_real_points(sql_store: SqlStore) -> None:

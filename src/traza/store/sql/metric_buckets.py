@@ -14,11 +14,12 @@ NaN points count but are extremes only of a span that holds nothing else (value 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from traza.store.sql.db import Cursor
 from traza.store.sql.dialect import Dialect
+from traza.store.sql.util import chunks
 
 BUCKET_SHIFT = 8
 BUCKET_STEPS = 1 << BUCKET_SHIFT
@@ -125,24 +126,26 @@ def extremes(
     ]
 
 
-# Rows for the points already logged when the table is created: SQLite takes the extreme's
-# step and timestamp from the row holding it (its bare-column rule), one pass per extreme;
-# PostgreSQL compares arrays element by element (x as float8: exact up to 2**53).
+# Rows from the points already stored (when the table is created, or for runs written in
+# bulk): SQLite takes the extreme's step and timestamp from the row holding it (its bare-column
+# rule), one pass per extreme; PostgreSQL compares arrays element by element (x as float8:
+# exact up to 2**53). ``{runs}`` narrows them to some runs.
 _VALUE = "CASE WHEN is_nan = 0 THEN value END"
-_SQLITE_BACKFILL = (
+_SQLITE_BUILD = (
     f"""INSERT INTO metric_buckets (run_id, key, bucket, count, min_value, min_step,
         min_timestamp, max_value, max_step, max_timestamp)
     SELECT run_id, key, step >> {BUCKET_SHIFT}, COUNT(*), MIN({_VALUE}), step, timestamp,
         NULL, step, timestamp
-    FROM metrics WHERE step >= 0 GROUP BY run_id, key, step >> {BUCKET_SHIFT}""",
+    FROM metrics WHERE step >= 0 {{runs}} GROUP BY run_id, key, step >> {BUCKET_SHIFT}""",
     f"""UPDATE metric_buckets SET (max_value, max_step, max_timestamp) = (
         SELECT MAX({_VALUE}), step, timestamp FROM metrics m
         WHERE m.run_id = metric_buckets.run_id AND m.key = metric_buckets.key
             AND m.step >= metric_buckets.bucket << {BUCKET_SHIFT}
-            AND m.step < (metric_buckets.bucket + 1) << {BUCKET_SHIFT})""",
+            AND m.step < (metric_buckets.bucket + 1) << {BUCKET_SHIFT})
+    WHERE true {{runs}}""",
 )
 _ARRAY = "ARRAY[{sign}({value}), step::float8, timestamp::float8]"
-_POSTGRES_BACKFILL = (
+_POSTGRES_BUILD = (
     f"""INSERT INTO metric_buckets (run_id, key, bucket, count, min_value, min_step,
         min_timestamp, max_value, max_step, max_timestamp)
     SELECT run_id, key, bucket, n, low[1], low[2]::bigint, low[3]::bigint, -high[1],
@@ -150,10 +153,21 @@ _POSTGRES_BACKFILL = (
     FROM (SELECT run_id, key, step / {BUCKET_STEPS} AS bucket, COUNT(*) AS n,
             MIN({_ARRAY.format(sign="", value=_VALUE)}) AS low,
             MIN({_ARRAY.format(sign="-", value=_VALUE)}) AS high
-        FROM metrics WHERE step >= 0 GROUP BY run_id, key, step / {BUCKET_STEPS}) AS spans""",
+        FROM metrics WHERE step >= 0 {{runs}}
+        GROUP BY run_id, key, step / {BUCKET_STEPS}) AS spans""",
 )
 
 
 def backfill(cur: Cursor, dialect: Dialect) -> None:
-    for statement in _POSTGRES_BACKFILL if dialect.name == "postgresql" else _SQLITE_BACKFILL:
-        cur.execute(statement)
+    """Migration 0005: rows for every history logged before the table existed."""
+    for statement in _POSTGRES_BUILD if dialect.name == "postgresql" else _SQLITE_BUILD:
+        cur.execute(statement.format(runs=""))
+
+
+def rebuild(cur: Cursor, dialect: Dialect, run_ids: Sequence[int]) -> None:
+    """Rows of these runs (internal ids) anew from their stored points, after a bulk write."""
+    for chunk in chunks(sorted(set(run_ids))):
+        ids = ", ".join(str(int(rid)) for rid in chunk)
+        cur.execute(f"DELETE FROM metric_buckets WHERE run_id IN ({ids})")
+        for statement in _POSTGRES_BUILD if dialect.name == "postgresql" else _SQLITE_BUILD:
+            cur.execute(statement.format(runs=f"AND run_id IN ({ids})"))
