@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from traza.entities import LifecycleStage
+from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.util import chunks, marks, now_ms
 
@@ -254,6 +255,7 @@ class SqlIngest:
         if touched:
             for id_chunk in chunks(sorted(touched)):
                 cur.execute(_RECOMPUTE_LATEST.format(ids=marks(id_chunk)), id_chunk)
+            metric_buckets.rebuild(cur, self.db.dialect, sorted(touched))
         self._ingest_inputs(cur, pairs)
         outputs = [(rid, mid, int(step)) for rid, r in pairs for mid, step in r.outputs]
         if outputs:
