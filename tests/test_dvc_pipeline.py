@@ -93,9 +93,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
     _run(["git", "commit", "-qm", "salary pipeline"], repo, env)
     commits, locks, run_ids = [], [], []
     for rows in (None, 360):
-        if rows is not None:  # version 2 of the data: more rows (params.yaml left uncommitted)
+        if rows is not None:  # version 2 of the data: more rows, 2 jobs (left uncommitted)
             params = (repo / "params.yaml").read_text().replace("rows: 300", f"rows: {rows}")
-            (repo / "params.yaml").write_text(params)
+            (repo / "params.yaml").write_text(params.replace("n_jobs: 1", "n_jobs: 2"))
         commits.append(_run(["git", "rev-parse", "HEAD"], repo, env).stdout.strip())
         _run([DVC, "repro"], repo, env)
         locks.append(_lock(repo))
@@ -183,6 +183,7 @@ def test_new_data_is_recorded_as_a_new_version(pipeline: Pipeline) -> None:
     assert _inputs(first)["data/processed"].dataset.digest == v1
     assert _inputs(second)["data/processed"].dataset.digest == v2
     assert second.data.params["train_rows"] == "252"
+    assert second.data.params["train.n_jobs"] == second.data.params["n_jobs"] == "2"
     assert second.data.tags["mlflow.source.git.commit"] == pipeline.commits[1]
     # params.yaml was edited but not committed when the run started; dvc.lock does not count.
     assert second.data.tags["traza.source.git.dirty"] == "true"
@@ -315,3 +316,34 @@ def test_reproduce_fetches_data_missing_from_the_cache_from_the_dvc_remote(
 
 def dvc_object(cache: Path, md5: str) -> Path:
     return cache / "files" / "md5" / md5[:2] / md5[2:]
+
+
+def test_reproduce_restores_uncommitted_params_and_the_data_version_of_the_run(
+    pipeline: Pipeline,
+) -> None:
+    """The second run started from commit 2 (300 rows, 1 job) with params.yaml edited (360
+    rows, 2 jobs): its data comes back from the cache and its params from the run."""
+    second = pipeline.run(1)
+    done = _run(
+        [TRAZA, "--tracking-uri", pipeline.store, "reproduce", second.info.run_id],
+        pipeline.repo, pipeline.env,
+    )  # fmt: skip
+    assert "started with uncommitted changes (params.yaml)" in done.stderr
+    assert "Params: params.yaml: train.n_jobs = 2 (the commit has 1)" in done.stderr
+    assert "3 of 3 metrics match" in done.stdout
+    (new,) = [
+        r
+        for r in _stage_runs(pipeline.store)
+        if r.data.tags.get("traza.reproduced_from") == second.info.run_id
+    ]
+    assert new.data.metrics == second.data.metrics
+    assert new.data.params["n_jobs"] == new.data.params["train.n_jobs"] == "2"
+    assert new.data.params["train_rows"] == "252"
+    assert (
+        _inputs(new)["data/processed"].dataset.digest
+        == (_dep(pipeline.locks[1], STAGE, "data/processed")["md5"])
+    )
+    assert new.data.tags["mlflow.source.git.commit"] == pipeline.commits[1]
+    assert (
+        new.data.tags["traza.reproduce.notes"] == "params.yaml: train.n_jobs = 2 (the commit has 1)"
+    )
