@@ -37,6 +37,7 @@ _RUN_TABLES = (
     "run_outputs",
     "metrics",
     "latest_metrics",
+    "metric_buckets",
     "params",
     "tags",
 )
