@@ -38,7 +38,15 @@ from traza.store.sql.store import SqlStore
 from traza.store.uri import open_store
 
 DAY_MS = 86_400_000
-RUN_TABLES = ("params", "tags", "metrics", "latest_metrics", "metric_buckets", "run_inputs", "input_tags")
+RUN_TABLES = (
+    "params",
+    "tags",
+    "metrics",
+    "latest_metrics",
+    "metric_buckets",
+    "run_inputs",
+    "input_tags",
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
