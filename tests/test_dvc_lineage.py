@@ -207,3 +207,24 @@ def test_traza_run_of_the_stage_entry_point_records_the_lineage(isolated: Path) 
         "generate_data.py",
         "src/model_eng/stage_0_prepare_data.py",
     }
+
+
+def test_git_tracked_paths_are_code_and_the_rest_data(tmp_path: Path) -> None:
+    from traza.lineage import gitinfo
+
+    repo = tmp_path / "repo"
+    (repo / "src").mkdir(parents=True)
+    (repo / "src" / "train.py").write_text("print(1)\n")
+    (repo / "big").mkdir()
+    (repo / "big" / "part-0.bin").write_bytes(b"\0" * 10)
+    (repo / ".gitignore").write_text("/big\n")
+    _sh(["git", "-c", "init.defaultBranch=main", "init", "-q"], repo)
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "x"], repo)
+    paths = [(repo / p).resolve() for p in ("src", "src/train.py", "big", "big/part-0.bin")]
+    assert gitinfo.tracked(repo, paths) == {paths[0], paths[1]}
+    (repo / "src" / "train.py").write_text("print(2)\n")
+    state = gitinfo.describe(repo / "src")
+    assert state is not None
+    assert (state.dirty, state.changed) == (True, ("src/train.py",))
+    assert state.main_work_tree == repo

@@ -158,13 +158,18 @@ def _record_stage(
     inputs = []
     cache = dvc.Md5Cache(root)
     outs = dvc.all_outs(sorted({stage.dvcfile}), root)
-    for dep in stage.deps:
-        path = (stage.wdir / dep).resolve()
-        if not path.exists():
-            _log.warning("traza: dependency %s of stage %s does not exist", dep, stage.addressing)
-            continue
+    deps = {dep: (stage.wdir / dep).resolve() for dep in stage.deps}
+    missing = [dep for dep, path in deps.items() if not path.exists()]
+    for dep in missing:
+        _log.warning("traza: dependency %s of stage %s does not exist", dep, stage.addressing)
+        del deps[dep]
+    # Data is what DVC keeps: a stage's output, a .dvc-tracked path, or anything Git does not
+    # track (DVC's outputs are git-ignored); the rest is code, which the commit holds.
+    in_git = gitinfo.tracked(git.work_tree, list(deps.values())) if git is not None else None
+    for dep, path in deps.items():
         digest = dvc.path_hash(path, cache)
-        kind = CONTEXT_DATA if dvc.is_data(outs, path, root) else CONTEXT_CODE
+        is_data = dvc.is_data(outs, path, root) or (in_git is not None and path not in in_git)
+        kind = CONTEXT_DATA if is_data else CONTEXT_CODE
         source = {"path": dep, "repo_path": _relative(path, base), "md5": digest.md5,
                   "size": digest.size}  # fmt: skip
         profile: dict[str, Any] = {"size": digest.size}

@@ -85,3 +85,19 @@ def describe(start: Path) -> GitState | None:
         first = remotes.stdout.splitlines()[0]
         remote = strip_credentials(first.split(" ", 1)[1]) if " " in first else None
     return GitState(tree, main_work_tree(tree), commit, dirty, tuple(changed), remote)
+
+
+def tracked(tree: Path, paths: list[Path]) -> set[Path] | None:
+    """Which of ``paths`` Git tracks (a folder: when any file under it is tracked); ``None``
+    when git cannot tell."""
+    if not paths:
+        return set()
+    done = _git(tree, "ls-files", "-z", "--full-name", "--", *(str(p) for p in paths))
+    if done is None or done.returncode != 0:
+        return None
+    files = {(tree / name).resolve() for name in done.stdout.split("\0") if name}
+    out = set()
+    for path in paths:
+        if path in files or any(path in f.parents for f in files):
+            out.add(path)
+    return out
