@@ -440,7 +440,15 @@ def test_export_of_some_experiments(tmp_path: Path, mlflow_db: str) -> None:
     assert unknown.exit_code == 1 and "No experiment with id 12345" in unknown.output
 
 
+def _empty_store(path: Path) -> str:
+    from traza.store.uri import open_store
+
+    open_store(str(path)).close()
+    return str(path)
+
+
 def test_export_without_mlflow_says_how_to_get_it(tmp_path: Path) -> None:
+    _empty_store(tmp_path / "s")
     # A process where `import mlflow` fails, as where it is not installed.
     code = (
         "import sys; sys.modules['mlflow'] = None; from traza.cli import main; "
@@ -455,9 +463,13 @@ def test_export_without_mlflow_says_how_to_get_it(tmp_path: Path) -> None:
 
 
 def test_export_to_a_bad_target_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["export", "nosuch://x", "--from", str(tmp_path / "s")])
+    source = _empty_store(tmp_path / "s")
+    result = CliRunner().invoke(main, ["export", "nosuch://x", "--from", source])
     assert result.exit_code == 1
-    assert "nosuch://x" in result.output and "Traceback" not in result.output
+    assert "nosuch://x" in result.output and "sqlite:///mlflow.db" in result.output
+    missing = CliRunner().invoke(main, ["export", "sqlite:///m.db", "--from", str(tmp_path / "t")])
+    assert missing.exit_code == 1 and "No Traza store at" in missing.output
+    assert not (tmp_path / "t").exists()
 
 
 # -- a live mlflow server -------------------------------------------------------------------------

@@ -147,13 +147,35 @@ def _backdate(store: SqlStore, table: str, column: str, key: Any, days: float) -
         cur.execute(f"UPDATE {table} SET deleted_time = ? WHERE {column} = ?", (when, key))
 
 
+def _run_tables(store: SqlStore) -> list[str]:
+    """Every table with a ``run_id`` column (those added later included)."""
+    names = sorted(store.db.table_names())
+    with store.db.read() as cur:
+        if store.db.dialect.name == "sqlite":
+            found = []
+            for name in names:
+                cur.execute(f"PRAGMA table_info({name})")
+                if any(col[1] == "run_id" for col in cur.fetchall()):
+                    found.append(name)
+        else:
+            cur.execute(
+                "SELECT table_name FROM information_schema.columns WHERE column_name = 'run_id' "
+                "AND table_schema = current_schema()"
+            )
+            found = sorted(r[0] for r in cur.fetchall())
+    # model_versions.run_id holds a run's uuid, not the internal id these tables key on.
+    return [t for t in found if t != "model_versions"]
+
+
 def _row_counts(store: SqlStore, run_uuid: str) -> dict[str, int]:
     counts = {}
+    tables = _run_tables(store)
+    assert set(RUN_TABLES) <= set(tables)
     with store.db.read() as cur:
         cur.execute("SELECT id FROM runs WHERE run_uuid = ?", (run_uuid,))
         row = cur.fetchone()
         counts["runs"] = 0 if row is None else 1
-        for table in RUN_TABLES:
+        for table in tables:
             if row is None:
                 counts[table] = 0
                 continue
@@ -413,6 +435,15 @@ def test_cli_dry_run_then_yes(tmp_path: Path) -> None:
     assert _row_counts(store, w.deleted_run)["runs"] == 0
     assert store.get_run(w.kept_run).data.params == {"lr": "0.1"}
     store.close()
+
+
+def test_cli_refuses_a_store_that_is_not_there(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    result = CliRunner().invoke(main, ["gc", "--backend-store-uri", str(missing)])
+    assert result.exit_code == 1 and f"No Traza store at {missing}" in result.output
+    assert not missing.exists()
+    result = CliRunner().invoke(main, ["gc", "--backend-store-uri", f"sqlite:///{missing}.db"])
+    assert result.exit_code == 1 and "No database at" in result.output
 
 
 def test_cli_refuses_a_tracking_server() -> None:

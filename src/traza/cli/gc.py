@@ -12,6 +12,28 @@ from traza.cli.output import echo_table, timestamp
 from traza.store.purge import PurgeReport, parse_age
 
 
+def existing_store_uri(uri: str) -> str:
+    """``uri`` if it names a store that exists; a folder or SQLite file that is not there is an
+    error (opening it would create an empty store where the user mistyped a path)."""
+    from pathlib import Path
+
+    from traza.exceptions import invalid
+    from traza.store.uri import DB_FILENAME, local_folder
+
+    folder = local_folder(uri)
+    if folder is not None:
+        if not (folder.expanduser() / DB_FILENAME).is_file():
+            raise invalid(
+                f"No Traza store at {folder} (no {DB_FILENAME} there). Give the store's folder, "
+                "sqlite:///path.db or postgresql://..."
+            )
+    elif uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :].split("?", 1)[0]).expanduser()
+        if not path.is_file():
+            raise invalid(f"No database at {path}: check the path in {uri!r}.")
+    return uri
+
+
 def _ids(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -65,7 +87,7 @@ def gc(
 
     age_ms = parse_age(older_than) if older_than else 0
     uri = backend_store_uri or (ctx.find_root().obj or {}).get("tracking_uri") or get_tracking_uri()
-    store = open_store(uri)
+    store = open_store(existing_store_uri(uri))
     try:
         report = store.purge_deleted(
             older_than_ms=age_ms,
