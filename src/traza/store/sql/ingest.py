@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from traza.entities import LifecycleStage
 from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
+from traza.store.sql.metrics import fold_latest
 from traza.store.sql.util import chunks, marks, now_ms
 
 if TYPE_CHECKING:
@@ -56,6 +57,11 @@ ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,
     timestamp = excluded.timestamp, step = excluded.step, is_nan = excluded.is_nan,
     min_value = excluded.min_value, max_value = excluded.max_value, count = excluded.count
 """
+
+
+def _point_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ``metrics`` primary key's order after ``run_id``: key, step, timestamp, is_nan, value."""
+    return (row[0], row[1], row[2], row[4], row[3])
 
 
 def _str_chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -250,12 +256,16 @@ class SqlIngest:
             cur.executemany("INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)", params)
         if tags:
             cur.executemany("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)", tags)
-        touched = self._ingest_points(cur, pairs, {rid for rid, _ in old}, result)
+        old_ids = {rid for rid, _ in old}
+        touched = self._ingest_points(cur, pairs, old_ids, result)
         changed |= touched
-        if touched:
-            for id_chunk in chunks(sorted(touched)):
+        # New runs had their summaries written with their points; runs that were there get
+        # theirs recomputed from everything they now hold.
+        again = sorted(touched & old_ids)
+        if again:
+            for id_chunk in chunks(again):
                 cur.execute(_RECOMPUTE_LATEST.format(ids=marks(id_chunk)), id_chunk)
-            metric_buckets.rebuild(cur, self.db.dialect, sorted(touched))
+            metric_buckets.rebuild(cur, self.db.dialect, again)
         self._ingest_inputs(cur, pairs)
         outputs = [(rid, mid, int(step)) for rid, r in pairs for mid, step in r.outputs]
         if outputs:
@@ -277,14 +287,32 @@ class SqlIngest:
         old_ids: set[int],
         result: IngestResult,
     ) -> set[int]:
-        """Insert every point (existing ones are skipped); returns the runs that got any."""
+        """Insert every point (existing ones are skipped); returns the runs that got any.
+
+        A new run's points are deduplicated and folded here, in one pass, into its
+        ``latest_metrics`` and ``metric_buckets`` rows; the caller recomputes those of runs that
+        were already there.
+        """
         rows: list[tuple[Any, ...]] = []
+        latest: list[tuple[Any, ...]] = []
+        buckets: list[tuple[Any, ...]] = []
+        touched: set[int] = set()
         for rid, r in pairs:
-            for key, value, ts, step, model_id, dname, ddigest in r.metrics:
-                if value != value:
-                    rows.append((rid, key, step, ts, 0.0, 1, model_id, dname, ddigest))
-                else:
-                    rows.append((rid, key, step, ts, value, 0, model_id, dname, ddigest))
+            if not r.metrics:
+                continue
+            touched.add(rid)
+            run_rows = [
+                (key, step, ts, 0.0, 1, mid, dn, dd)
+                if value != value
+                else (key, step, ts, value, 0, mid, dn, dd)
+                for key, value, ts, step, mid, dn, dd in r.metrics
+            ]
+            if rid not in old_ids:
+                run_rows = list(dict.fromkeys(run_rows))  # a file store may repeat a line
+                latest += [(rid, k, *v) for k, v in fold_latest(run_rows).items()]
+                buckets += metric_buckets.fold(rid, run_rows)
+            run_rows.sort(key=_point_order)  # inserted in key order: appends, not page splits
+            rows += [(rid, *row) for row in run_rows]
         if not rows:
             return set()
         known = [(rid, r) for rid, r in pairs if r.metrics and rid in old_ids]
@@ -296,9 +324,16 @@ class SqlIngest:
             rows,
         )
         result.metric_points += max(int(getattr(cur, "rowcount", 0)), 0)
+        if latest:
+            cur.executemany(
+                "INSERT INTO latest_metrics (run_id, key, value, timestamp, step, is_nan, "
+                "min_value, max_value, count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                latest,
+            )
+            cur.executemany(metric_buckets.UPSERT, buckets)
         after = self._point_count(cur, known)
-        touched = {rid for rid, r in pairs if r.metrics and rid not in old_ids}
-        return touched | {rid for rid, n in after.items() if n != before.get(rid, 0)}
+        fresh = {rid for rid in touched if rid not in old_ids}
+        return fresh | {rid for rid, n in after.items() if n != before.get(rid, 0)}
 
     def _point_count(self, cur: Cursor, pairs: Sequence[tuple[int, RunRecord]]) -> dict[int, int]:
         """Stored points per run."""
