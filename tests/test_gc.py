@@ -336,6 +336,22 @@ def test_named_items_must_exist_and_be_deleted(backend: str, tmp_path: Path) -> 
     store.close()
 
 
+def test_named_logged_models(backend: str, tmp_path: Path) -> None:
+    store = _open(backend, tmp_path)
+    w = _world(store, tmp_path)
+    with pytest.raises(TrazaException, match="not in the deleted stage"):
+        store.purge_deleted(logged_model_ids=[w.kept_model], dry_run=False)
+    report = store.purge_deleted(logged_model_ids=[w.deleted_model], dry_run=False)
+    assert [m.id for m in report.logged_models] == [w.deleted_model]
+    assert report.runs == [] and report.experiments == []
+    assert (
+        _count(store, "SELECT COUNT(*) FROM logged_models WHERE model_id = ?", w.deleted_model) == 0
+    )
+    assert _row_counts(store, w.deleted_run)["runs"] == 1  # its run was not named: it stays
+    assert store.get_logged_model(w.kept_model).tags == {"k": "v"}
+    store.close()
+
+
 def test_default_experiment_is_kept_but_its_runs_go(backend: str, tmp_path: Path) -> None:
     store = _open(backend, tmp_path)
     run = _run(store, tmp_path, "0", "in-default")

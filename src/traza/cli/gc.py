@@ -60,6 +60,11 @@ def _ids(text: str | None) -> list[str]:
     "--run-ids", default=None, help="Comma-separated deleted runs to purge; default: all."
 )
 @click.option(
+    "--logged-model-ids",
+    default=None,
+    help="Comma-separated deleted logged models to purge; default: all.",
+)
+@click.option(
     "--artifacts-destination",
     default=None,
     help="Where a tracking server kept proxied (mlflow-artifacts:/) artifacts: the server's "
@@ -74,6 +79,7 @@ def gc(
     older_than: str | None,
     experiment_ids: str | None,
     run_ids: str | None,
+    logged_model_ids: str | None,
     artifacts_destination: str | None,
     yes: bool,
 ) -> None:
@@ -95,6 +101,7 @@ def gc(
             run_ids=_ids(run_ids),
             dry_run=not yes,
             artifacts_destination=artifacts_destination,
+            logged_model_ids=_ids(logged_model_ids),
         )
     finally:
         store.close()

@@ -269,11 +269,13 @@ class Store(RegistryStore, ABC):
         run_ids: Sequence[str] | None = None,
         dry_run: bool = True,
         artifacts_destination: str | None = None,
+        logged_model_ids: Sequence[str] | None = None,
     ) -> PurgeReport:
         """Remove for good, rows and artifacts, what has been deleted for ``older_than_ms``.
 
-        Deleted experiments go with all their runs and logged models. ``experiment_ids`` /
-        ``run_ids`` restrict it to those, each of which must be deleted and old enough.
+        Deleted experiments go with all their runs and logged models. ``experiment_ids``,
+        ``run_ids`` and ``logged_model_ids`` restrict it to those, each of which must be
+        deleted and old enough.
         ``dry_run`` (the default) only reports what would go. Stores that reach their data
         through a server do not purge: garbage collection runs against the database itself.
         """

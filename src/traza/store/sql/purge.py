@@ -74,10 +74,12 @@ class SqlPurge:
         run_ids: Sequence[str] | None = None,
         dry_run: bool = True,
         artifacts_destination: str | None = None,
+        logged_model_ids: Sequence[str] | None = None,
     ) -> PurgeReport:
         """Remove for good what has been in the deleted stage for at least ``older_than_ms``.
 
-        With ``experiment_ids`` or ``run_ids``, only those (an experiment with all it holds);
+        With ``experiment_ids``, ``run_ids`` or ``logged_model_ids``, only those (an
+        experiment with all it holds);
         each must exist, be deleted and be old enough, or nothing is purged. Otherwise every
         deleted experiment, run and logged model old enough. ``artifacts_destination`` is
         where ``mlflow-artifacts:/`` locations live (the server's ``--artifacts-destination``).
@@ -87,7 +89,9 @@ class SqlPurge:
             raise invalid(f"The age must not be negative (got {older_than_ms} ms).")
         cutoff = now_ms() - older_than_ms
         with self.db.read() as cur:
-            plan = self._purge_plan(cur, cutoff, experiment_ids or (), run_ids or ())
+            plan = self._purge_plan(
+                cur, cutoff, experiment_ids or (), run_ids or (), logged_model_ids or ()
+            )
         report = PurgeReport(
             dry_run=dry_run,
             experiments=list(plan.experiments.values()),
@@ -121,10 +125,15 @@ class SqlPurge:
 
     # -- choosing -------------------------------------------------------------------------------
     def _purge_plan(
-        self, cur: Cursor, cutoff: int, experiment_ids: Sequence[str], run_ids: Sequence[str]
+        self,
+        cur: Cursor,
+        cutoff: int,
+        experiment_ids: Sequence[str],
+        run_ids: Sequence[str],
+        model_ids: Sequence[str],
     ) -> _Plan:
         plan = _Plan()
-        explicit = bool(experiment_ids or run_ids)
+        explicit = bool(experiment_ids or run_ids or model_ids)
         exp_ids = [int(validate_experiment_id(str(e))) for e in experiment_ids]
         for eid in exp_ids:
             cur.execute(
@@ -172,6 +181,26 @@ class SqlPurge:
                     "Lower --older-than, or wait."
                 )
             plan.runs[row[0]] = self._run_item(row[1:6])
+        for model_id in model_ids:
+            cur.execute(
+                "SELECT model_id, experiment_id, name, deleted_time, artifact_location, "
+                "lifecycle_stage FROM logged_models WHERE model_id = ?",
+                (model_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise not_found(f"Logged model with id={model_id} not found.")
+            if row[5] != DELETED:
+                raise invalid(
+                    f"Logged model {model_id} is not in the deleted stage; only deleted logged "
+                    "models can be purged. Delete it first."
+                )
+            if row[3] is not None and row[3] > cutoff:
+                raise invalid(
+                    f"Logged model {model_id} is not old enough to purge: "
+                    f"{_age_note(row[3], cutoff)}. Lower --older-than, or wait."
+                )
+            plan.models[row[0]] = self._model_item(row[:5])
         if not explicit:
             cur.execute(
                 "SELECT experiment_id, name, lifecycle_stage, deleted_time, artifact_location "
