@@ -395,6 +395,18 @@ def test_export_to_mlflow_sqlite_carries_every_entity(tmp_path: Path, mlflow_db:
     assert "model versions matched: 3" in again.output
     compare(seed.uri, target, tmp_path / "second")
 
+    # An export interrupted half-way through a run (no digest yet) is completed, not repeated.
+    (baseline,) = target.search_runs(
+        [target.get_experiment_by_name("salary").experiment_id],
+        f"tags.traza.source_run_id = '{seed.finished}'",
+    )
+    target.delete_tag(baseline.info.run_id, DIGEST_TAG)
+    resumed = runner.invoke(main, ["export", target_uri, "--from", seed.uri])
+    assert resumed.exit_code == 0, resumed.output
+    assert "runs updated: 1" in resumed.output and "runs unchanged: 4" in resumed.output
+    assert "metric points" not in resumed.output and "params" not in resumed.output
+    assert len(target.get_metric_history(baseline.info.run_id, "loss")) == 301
+
     # The source moves on: points, a tag, a deleted run restored, a new run, a new alias.
     src = TrazaClient(seed.uri)
     src.store.restore_run(seed.deleted)

@@ -30,6 +30,7 @@ import importlib
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 import warnings
@@ -140,8 +141,15 @@ def _error_code(error: Exception) -> str:
 
 
 def _point_key(key: str, value: float, timestamp: int, step: int) -> tuple[Any, ...]:
-    """A metric point as a comparable tuple (NaN equal to NaN)."""
-    return (key, "nan" if math.isnan(value) else float(value), int(timestamp), int(step))
+    """A metric point as a comparable tuple (NaN equal to NaN; +-inf as MLflow's SQL stores
+    keep them, +-max float)."""
+    if math.isnan(value):
+        number: Any = "nan"
+    elif math.isinf(value):
+        number = math.copysign(sys.float_info.max, value)
+    else:
+        number = float(value)
+    return (key, number, int(timestamp), int(step))
 
 
 @contextmanager
