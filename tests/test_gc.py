@@ -352,6 +352,24 @@ def test_named_logged_models(backend: str, tmp_path: Path) -> None:
     store.close()
 
 
+def test_a_run_restored_inside_a_deleted_experiment_keeps_it(backend: str, tmp_path: Path) -> None:
+    store = _open(backend, tmp_path)
+    exp = store.create_experiment("e")
+    restored, gone = _run(store, tmp_path, exp, "restored"), _run(store, tmp_path, exp, "gone")
+    model_id = _model(store, tmp_path, exp, restored, "m")
+    store.delete_experiment(exp)
+    store.restore_run(restored)
+    report = store.purge_deleted(dry_run=False)
+    assert [r.id for r in report.runs] == [gone]
+    assert report.experiments == [] and report.logged_models == []
+    assert [(s.kind, s.id) for s in report.skipped] == [("experiment", exp)]
+    assert restored in report.skipped[0].reason
+    assert store.get_run(restored).data.params == {"lr": "0.1"}
+    assert store.get_logged_model(model_id).name == "m"
+    assert store.get_experiment(exp).lifecycle_stage == "deleted"
+    store.close()
+
+
 def test_default_experiment_is_kept_but_its_runs_go(backend: str, tmp_path: Path) -> None:
     store = _open(backend, tmp_path)
     run = _run(store, tmp_path, "0", "in-default")

@@ -226,23 +226,33 @@ class SqlPurge:
             )
             for row in cur.fetchall():
                 plan.models.setdefault(row[0], self._model_item(row))
-        if plan.experiments:
-            ids = list(plan.experiments)
-            for chunk in chunks(ids):
-                cur.execute(
-                    "SELECT id, run_uuid, experiment_id, name, deleted_time, artifact_uri "
-                    f"FROM runs WHERE experiment_id IN ({marks(chunk)}) ORDER BY id",
-                    chunk,
-                )
-                for row in cur.fetchall():
-                    plan.runs.setdefault(row[0], self._run_item(row[1:]))
-                cur.execute(
-                    "SELECT model_id, experiment_id, name, deleted_time, artifact_location "
-                    f"FROM logged_models WHERE experiment_id IN ({marks(chunk)}) ORDER BY model_id",
-                    chunk,
-                )
-                for row in cur.fetchall():
-                    plan.models.setdefault(row[0], self._model_item(row))
+        for chunk in chunks(list(plan.experiments)):
+            cur.execute(
+                "SELECT id, run_uuid, experiment_id, name, deleted_time, artifact_uri, "
+                f"lifecycle_stage FROM runs WHERE experiment_id IN ({marks(chunk)}) ORDER BY id",
+                chunk,
+            )
+            for row in cur.fetchall():
+                if row[6] == DELETED:
+                    plan.runs.setdefault(row[0], self._run_item(row[1:6]))
+                elif plan.experiments.pop(int(row[2]), None) is not None:
+                    # A run restored on its own inside the deleted experiment: both stay.
+                    plan.skipped.append(
+                        Skipped(
+                            "experiment",
+                            str(row[2]),
+                            f"its run {row[1]} is active (restored after the experiment was "
+                            "deleted); restore the experiment, or delete that run, first",
+                        )
+                    )
+        for chunk in chunks(list(plan.experiments)):
+            cur.execute(
+                "SELECT model_id, experiment_id, name, deleted_time, artifact_location "
+                f"FROM logged_models WHERE experiment_id IN ({marks(chunk)}) ORDER BY model_id",
+                chunk,
+            )
+            for row in cur.fetchall():
+                plan.models.setdefault(row[0], self._model_item(row))
         self._keep_registered(cur, plan)
         return plan
 
@@ -344,6 +354,7 @@ class SqlPurge:
                     report.skipped.append(
                         Skipped("run", batch[rid].id, "it was restored while gc ran")
                     )
+                    # Its experiment then keeps it, and stays (checked when experiments go).
             for rid in still:
                 item = batch[rid]
                 done.append(item)
