@@ -284,50 +284,35 @@ def test_reproduce_refuses_a_run_without_a_commit(tmp_path: Path) -> None:
     )
 
 
-def test_reproduce_fetches_data_missing_from_the_cache_from_the_dvc_remote(
+def test_reproduce_restores_uncommitted_params_and_fetches_the_data_from_the_remote(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    first = pipeline.run(0)
+    """The second run started from commit 2 (300 rows, 1 job) with params.yaml edited (360
+    rows, 2 jobs). With the DVC cache emptied, its data version comes back from the DVC remote
+    and its params from the run."""
+    second = pipeline.run(1)
     repo = pipeline.repo
-    # A local remote in .dvc/config.local (not committed), holding everything; then no cache.
+    md5 = _inputs(second)["data/processed"].dataset.digest
+    # A local remote in .dvc/config.local (not committed) holding every version; then no cache.
     _run([DVC, "remote", "add", "--local", "-d", "storage", str(tmp_path / "remote")], repo,
          pipeline.env)  # fmt: skip
     cache = repo / ".dvc" / "cache"
     aside = repo / ".dvc" / "cache-aside"
     try:
-        _run([DVC, "push", "-q", "--all-commits"], repo, pipeline.env)  # both data versions
+        _run([DVC, "push", "-q", "--all-commits"], repo, pipeline.env)
         cache.rename(aside)
         done = _run(
-            [TRAZA, "--tracking-uri", pipeline.store, "reproduce", first.info.run_id,
-             "--env-manager", "local"],
+            [TRAZA, "--tracking-uri", pipeline.store, "reproduce", second.info.run_id],
             repo, pipeline.env,
         )  # fmt: skip
-        md5 = _inputs(first)["data/processed"].dataset.digest
-        assert "Fetching 1 data version(s) from the DVC remote" in done.stderr
-        assert dvc_object(cache, md5).is_file()  # fetched into the repository's cache
+        assert _dvc_object(cache, md5).is_file()  # fetched into the repository's cache
     finally:
         shutil.rmtree(cache, ignore_errors=True)
         if aside.exists():
             aside.rename(cache)
         _run([DVC, "remote", "remove", "--local", "storage"], repo, pipeline.env)
-    assert "3 of 3 metrics match" in done.stdout
+    assert "Fetching 1 data version(s) from the DVC remote" in done.stderr
     assert not (repo / ".traza-reproduce").exists()
-
-
-def dvc_object(cache: Path, md5: str) -> Path:
-    return cache / "files" / "md5" / md5[:2] / md5[2:]
-
-
-def test_reproduce_restores_uncommitted_params_and_the_data_version_of_the_run(
-    pipeline: Pipeline,
-) -> None:
-    """The second run started from commit 2 (300 rows, 1 job) with params.yaml edited (360
-    rows, 2 jobs): its data comes back from the cache and its params from the run."""
-    second = pipeline.run(1)
-    done = _run(
-        [TRAZA, "--tracking-uri", pipeline.store, "reproduce", second.info.run_id],
-        pipeline.repo, pipeline.env,
-    )  # fmt: skip
     assert "started with uncommitted changes (params.yaml)" in done.stderr
     assert "Params: params.yaml: train.n_jobs = 2 (the commit has 1)" in done.stderr
     assert "3 of 3 metrics match" in done.stdout
@@ -339,11 +324,12 @@ def test_reproduce_restores_uncommitted_params_and_the_data_version_of_the_run(
     assert new.data.metrics == second.data.metrics
     assert new.data.params["n_jobs"] == new.data.params["train.n_jobs"] == "2"
     assert new.data.params["train_rows"] == "252"
-    assert (
-        _inputs(new)["data/processed"].dataset.digest
-        == (_dep(pipeline.locks[1], STAGE, "data/processed")["md5"])
-    )
+    assert _inputs(new)["data/processed"].dataset.digest == md5
+    assert md5 == _dep(pipeline.locks[1], STAGE, "data/processed")["md5"]
     assert new.data.tags["mlflow.source.git.commit"] == pipeline.commits[1]
-    assert (
-        new.data.tags["traza.reproduce.notes"] == "params.yaml: train.n_jobs = 2 (the commit has 1)"
-    )
+    notes = new.data.tags["traza.reproduce.notes"]
+    assert notes == "params.yaml: train.n_jobs = 2 (the commit has 1)"
+
+
+def _dvc_object(cache: Path, md5: str) -> Path:
+    return cache / "files" / "md5" / md5[:2] / md5[2:]
