@@ -69,7 +69,9 @@ class Reproduction:
 
     @property
     def matches(self) -> bool:
-        return all(c.matches for c in self.comparisons)
+        """Every metric of the original came back equal or within the tolerance (metrics only
+        the reproduction logged do not count against it)."""
+        return all(c.matches for c in self.comparisons if c.result != "new")
 
 
 def _say(message: str) -> None:
@@ -459,10 +461,11 @@ def format_report(result: Reproduction) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
              for r in rows]  # fmt: skip
-    same = sum(c.matches for c in result.comparisons)
+    original = [c for c in result.comparisons if c.result != "new"]
+    same = sum(c.matches for c in original)
     verdict = (
         f"Run {result.run_id} reproduces run {result.original_run_id}: "
-        f"{same} of {len(result.comparisons)} metrics match."
+        f"{same} of {len(original)} metrics match."
     )
     return "\n".join([*lines, "", verdict, *(f"Note: {n}" for n in result.notes)])
 
