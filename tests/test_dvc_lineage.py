@@ -228,3 +228,38 @@ def test_git_tracked_paths_are_code_and_the_rest_data(tmp_path: Path) -> None:
     assert state is not None
     assert (state.dirty, state.changed) == (True, ("src/train.py",))
     assert state.main_work_tree == repo
+
+
+def test_the_stage_script_by_hand_logs_to_the_server_model_eng_yaml_names(
+    isolated: Path,
+) -> None:
+    """Opción B: ``tracking_uri: http://...`` in model_eng.yaml; the script run by hand in the
+    stage's folder (no dvc) is found by its working directory and command."""
+    from conftest import served_store
+    from traza.store.uri import open_store
+
+    repo = isolated / "salary"
+    shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns("mlruns", "__pycache__"))
+    _git_dvc_repo(repo)
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "salary"], repo)
+    _sh([sys.executable, "src/model_eng/stage_0_prepare_data.py"], repo)
+    backend = open_store(str(isolated / "served"))
+    with served_store(backend, isolated / "artifacts") as url:
+        config = (repo / "model_eng.yaml").read_text()
+        server_config = config.replace('tracking_uri: ""', f'tracking_uri: "{url}"')
+        (repo / "model_eng.yaml").write_text(server_config)
+        out = _sh([sys.executable, "src/model_eng/stage_1_2_train_evaluate.py"], repo)
+        run_id = out.split()[1]
+        run = TrazaClient(url).get_run(run_id)
+        env_files = TrazaClient(url).list_artifacts(run_id, "environment")
+    assert not (repo / "mlruns").exists()  # nothing went to the local store
+    assert run.data.tags["traza.dvc.stage"] == "entrenamiento_evaluacion"
+    assert run.data.tags["traza.source.git.dirty"] == "true"  # model_eng.yaml was edited
+    assert run.data.tags["traza.source.git.changes"] == "model_eng.yaml"
+    inputs = {i.dataset.name: i.dataset.digest for i in run.inputs.dataset_inputs}
+    assert inputs["data/processed"] == dvc.path_hash(repo / "data" / "processed").md5
+    assert [f.path for f in env_files] == [
+        "environment/python_env.yaml",
+        "environment/requirements.txt",
+    ]
