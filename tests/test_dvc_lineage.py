@@ -263,3 +263,30 @@ def test_the_stage_script_by_hand_logs_to_the_server_model_eng_yaml_names(
         "environment/python_env.yaml",
         "environment/requirements.txt",
     ]
+
+
+def test_dvcignore_rules_are_applied_as_dvc_applies_them(tmp_path: Path) -> None:
+    repo = _git_dvc_repo(tmp_path / "repo")
+    (repo / ".dvcignore").write_text(
+        "# scratch files anywhere, but keep one\n*.tmp\n!keep.tmp\n"
+        "/proj/data/cache/\n**/logs\nnotes?.txt\n[Bb]ackup*\n"
+    )
+    (repo / "proj").mkdir()
+    (repo / "proj" / ".dvcignore").write_text("local.skip\n")  # rules of a folder above the data
+    files = [
+        "a.csv", "x.tmp", "keep.tmp", "cache/blob", "sub/cache/kept", "sub/logs/run.log",
+        "logs", "notes1.txt", "notes10.txt", "Backup.csv", "sub/backup-old", "sub/b.bin",
+        "sub/local.skip", "sub/deep/local.skip", "sub/deep/ok.txt",
+    ]  # fmt: skip
+    data = repo / "proj" / "data"
+    for name in files:
+        (data / name).parent.mkdir(parents=True, exist_ok=True)
+        (data / name).write_text(f"{name}\n")
+    _sh([DVC, "add", "-q", "proj/data"], repo)
+    recorded = yaml.safe_load((repo / "proj" / "data.dvc").read_text())["outs"][0]
+    ours = dvc.path_hash(data, ignore=dvc.ignore_rules(repo))
+    assert (ours.md5, ours.size, ours.nfiles) == (
+        recorded["md5"], recorded["size"], recorded["nfiles"]
+    )  # fmt: skip
+    assert recorded["nfiles"] == 6  # a.csv keep.tmp notes10.txt sub/cache/kept b.bin ok.txt
+    assert dvc.path_hash(data).md5 != recorded["md5"]  # the rules mattered

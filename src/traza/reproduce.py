@@ -284,7 +284,7 @@ def _restore_data(
         if item.context != lineage.CONTEXT_DATA:
             if not dest.exists():
                 notes.append(f"{item.path} is not in the commit")
-            elif dvc.path_hash(dest).md5 != item.md5:
+            elif dvc.path_hash(dest, ignore=dvc.ignore_rules(dvc_root)).md5 != item.md5:
                 notes.append(f"{item.path} at the commit differs from what the run used")
             continue
         if _copy_object(cache, item.md5, dest):
@@ -302,7 +302,7 @@ def _restore_data(
             )
     for item in inputs:
         if item.context == lineage.CONTEXT_DATA:
-            got = dvc.path_hash(tree / item.repo_path).md5
+            got = dvc.path_hash(tree / item.repo_path, ignore=dvc.ignore_rules(dvc_root)).md5
             if got != item.md5:
                 raise ReproduceError(
                     f"Cannot reproduce run {run_id}: {item.path} restored from the DVC cache "

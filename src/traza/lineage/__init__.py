@@ -157,6 +157,7 @@ def _record_stage(
 
     inputs = []
     cache = dvc.Md5Cache(root)
+    ignore = dvc.ignore_rules(root)
     outs = dvc.all_outs(sorted({stage.dvcfile}), root)
     deps = {dep: (stage.wdir / dep).resolve() for dep in stage.deps}
     missing = [dep for dep, path in deps.items() if not path.exists()]
@@ -167,7 +168,7 @@ def _record_stage(
     # track (DVC's outputs are git-ignored); the rest is code, which the commit holds.
     in_git = gitinfo.tracked(git.work_tree, list(deps.values())) if git is not None else None
     for dep, path in deps.items():
-        digest = dvc.path_hash(path, cache)
+        digest = dvc.path_hash(path, cache, ignore)
         is_data = dvc.is_data(outs, path, root) or (in_git is not None and path not in in_git)
         kind = CONTEXT_DATA if is_data else CONTEXT_CODE
         source = {"path": dep, "repo_path": _relative(path, base), "md5": digest.md5,

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from traza.lineage.ignore import Ignore
+
 DVC_DIR = ".dvc"
 DVC_FILE = "dvc.yaml"
 PARAMS_FILE = "params.yaml"
@@ -279,19 +281,19 @@ def file_md5(path: Path) -> str:
     return h.hexdigest()
 
 
-def _walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
+def _walk_files(folder: Path, ignore: Ignore | None = None) -> Iterator[tuple[str, Path]]:
+    """Files under ``folder`` as DVC lists them (``.dvcignore`` rules applied)."""
     for dirpath, dirs, files in os.walk(folder):
-        dirs[:] = [d for d in dirs if d not in _SKIPPED_DIRS]
+        here = Path(dirpath)
+        dirs[:] = [
+            d for d in dirs
+            if d not in _SKIPPED_DIRS and not (ignore and ignore.ignored(here / d, True))
+        ]  # fmt: skip
         for name in files:
-            full = Path(dirpath) / name
+            full = here / name
+            if ignore is not None and ignore.ignored(full, False):
+                continue
             yield full.relative_to(folder).as_posix(), full
-
-
-def dir_listing(folder: Path, md5: Any = file_md5) -> list[dict[str, str]]:
-    """The entries DVC hashes for a directory: ``{"md5", "relpath"}`` sorted by ``relpath``."""
-    entries = [{"md5": md5(full), "relpath": rel} for rel, full in _walk_files(folder)]
-    entries.sort(key=lambda e: e["relpath"])
-    return entries
 
 
 def listing_md5(entries: list[dict[str, str]]) -> str:
@@ -299,11 +301,12 @@ def listing_md5(entries: list[dict[str, str]]) -> str:
     return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest() + ".dir"
 
 
-def path_hash(path: Path, cache: Md5Cache | None = None) -> Hash:
-    """The md5 (and size, and file count for a directory) DVC 3 records for ``path``."""
+def path_hash(path: Path, cache: Md5Cache | None = None, ignore: Ignore | None = None) -> Hash:
+    """The md5 (and size, and file count for a directory) DVC 3 records for ``path``;
+    ``ignore``: the repository's ``.dvcignore`` rules (see :func:`ignore_rules`)."""
     md5 = cache.md5 if cache is not None else file_md5
     if path.is_dir():
-        files = list(_walk_files(path))
+        files = list(_walk_files(path, ignore))
         entries = sorted(({"md5": md5(f), "relpath": r} for r, f in files),
                          key=lambda e: e["relpath"])  # fmt: skip
         size = sum(f.stat().st_size for _, f in files)
@@ -346,6 +349,11 @@ class Md5Cache:
             os.replace(tmp, self.path)
         except OSError:
             pass  # a cache: never worth failing for
+
+
+def ignore_rules(root: Path) -> Ignore:
+    """The ``.dvcignore`` rules of the repository at ``root`` (read as folders are walked)."""
+    return Ignore(root)
 
 
 # -- params ---------------------------------------------------------------------------------
