@@ -13,6 +13,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,17 +93,20 @@ def run_import(*args: str) -> str:
 
 
 class Written:
-    """An MLflow SQLite database and file store written once per module, what MLflow's client
-    reads from them, and the ids made."""
+    """An MLflow SQLite database, file store and PostgreSQL schema written once per module
+    (one MLflow process writes all three, another reads them back), and the ids made."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, postgres_url: str) -> None:
         self.db = folder / "mlflow.db"
         self.files = folder / "mlruns"
-        uris = [f"sqlite:///{self.db}", str(self.files)]
+        self.postgres_url = postgres_url
+        mlflow_pg = postgres_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        uris = [f"sqlite:///{self.db}", str(self.files), mlflow_pg]
         self.ids = mlflow_write(*uris)[uris[0]]
         dumps = mlflow_dump(*uris)
         self.expected = comparable(dumps[uris[0]])
         self.expected_files = comparable(dumps[uris[1]])
+        self.expected_postgres = comparable(dumps[uris[2]])
 
     def copy(self, tmp_path: Path) -> Path:
         db = tmp_path / "mlflow.db"
@@ -111,8 +115,9 @@ class Written:
 
 
 @pytest.fixture(scope="module")
-def written(tmp_path_factory: pytest.TempPathFactory) -> Written:
-    return Written(tmp_path_factory.mktemp("mlflow-sqlite"))
+def written(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Written]:
+    with postgres_schema() as url:
+        yield Written(tmp_path_factory.mktemp("mlflow-stores"), url)
 
 
 def test_import_sqlite_keeps_everything_and_reimport_adds_nothing(
@@ -148,12 +153,11 @@ def test_import_file_store_with_trash_and_logged_models(tmp_path: Path, written:
     assert "runs: 4 unchanged" in run_import(str(written.files), "--to", str(target))
 
 
-def test_import_postgresql_into_postgresql(tmp_path: Path) -> None:
-    with postgres_schema() as source_url, postgres_schema() as target_url:
-        mlflow_url = source_url.replace("postgresql://", "postgresql+psycopg://", 1)
-        mlflow_write(mlflow_url)
-        expected = comparable(mlflow_dump(mlflow_url)[mlflow_url])
-        output = run_import(source_url, "--to", target_url)
+def test_import_postgresql_into_postgresql(written: Written) -> None:
+    expected = written.expected_postgres
+    assert len(expected["runs"]) == 4
+    with postgres_schema() as target_url:
+        output = run_import(written.postgres_url, "--to", target_url)
         assert "runs: 4 new" in output
         try:
             assert comparable(traza_dump(target_url)) == expected
@@ -265,6 +269,13 @@ def test_bad_sources_are_refused_naming_what_is_wrong(tmp_path: Path, written: W
     truncated.write_bytes(data[: len(data) // 3])
     message = fails(str(truncated))
     assert str(truncated) in message
+
+    files = tmp_path / "mlruns"
+    shutil.copytree(written.files, files)
+    meta = next(p for p in files.glob("*/*/meta.yaml") if p.parent.name != "models")
+    meta.write_text("run_id: [unclosed\n")
+    message = fails(str(files))
+    assert str(meta) in message and "cannot read this MLflow metadata file" in message
 
     traza_store = tmp_path / "tz"
     open_store(str(traza_store)).close()
