@@ -20,7 +20,8 @@ from traza.cli.gc import existing_store_uri
 @click.option(
     "--experiment-ids",
     default=None,
-    help="Comma-separated experiments to export (default: all, and the model registry).",
+    help="Comma-separated experiments to export (default: all), with the registered models "
+    "whose versions come from them.",
 )
 @click.pass_context
 @reports_errors

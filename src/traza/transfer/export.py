@@ -198,6 +198,9 @@ class MlflowExporter:
         self.run_roots: dict[str, str] = {}  # source run's artifact root -> target run id
         self._source_model_tags: dict[str, dict[str, str]] = {}
         self._target_experiment_id = ""
+        #: Only some experiments are exported: registered models none of whose versions come
+        #: from them are left out.
+        self.partial = False
         self._experiment_deleted = False
 
     # -- the whole export ----------------------------------------------------------------------
@@ -220,6 +223,7 @@ class MlflowExporter:
 
     def _export(self, experiment_ids: Sequence[str] | None) -> ExportSummary:
         started = time.monotonic()
+        self.partial = bool(experiment_ids)
         if experiment_ids:
             experiments = [self.source.get_experiment(str(e)) for e in experiment_ids]
         else:
@@ -632,6 +636,22 @@ class MlflowExporter:
 
     def _registered_model(self, model: RegisteredModel) -> None:
         client = self.client
+        quoted = model.name.replace("'", "\\'")
+        versions: list[ModelVersion] = sorted(
+            _pages(
+                lambda token: self.source.search_model_versions(
+                    f"name = '{quoted}'", 10_000, None, token
+                )
+            ),
+            key=lambda v: int(v.version),
+        )
+        if self.partial and versions and all(self._version_source(v) is None for v in versions):
+            self.summary.skip(
+                "registered model",
+                model.name,
+                "none of its versions comes from the experiments exported",
+            )
+            return
         try:
             target = client.get_registered_model(model.name)
         except Exception as e:
@@ -648,15 +668,6 @@ class MlflowExporter:
             for key, value in model.tags.items():
                 if target.tags.get(key) != value:
                     client.set_registered_model_tag(model.name, key, value)
-        quoted = model.name.replace("'", "\\'")
-        versions: list[ModelVersion] = sorted(
-            _pages(
-                lambda token: self.source.search_model_versions(
-                    f"name = '{quoted}'", 10_000, None, token
-                )
-            ),
-            key=lambda v: int(v.version),
-        )
         have = {int(v.version): v for v in client.search_model_versions(f"name = '{quoted}'")}
         mapped: dict[str, str] = {}
         for version in versions:
