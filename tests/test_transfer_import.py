@@ -335,3 +335,26 @@ def test_import_from_a_live_mlflow_server(tmp_path: Path, written: Written) -> N
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_older_mlflow_schema_reads_without_the_tables_it_lacked(
+    tmp_path: Path, written: Written
+) -> None:
+    """A database at MLflow 2.0's revision (no datasets, aliases or logged models yet)."""
+    db = written.copy(tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table in (
+            "logged_model_metrics", "logged_model_params", "logged_model_tags", "logged_models",
+            "input_tags", "inputs", "datasets", "registered_model_aliases",
+        ):  # fmt: skip
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("UPDATE alembic_version SET version_num = 'cc1f77228345'")
+    output = run_import(str(db), "--to", str(tmp_path / "t"))
+    assert "runs: 4 new" in output and "registered models: 1 new" in output
+    got = traza_dump(str(tmp_path / "t"))
+    first = got["runs"][written.ids["run_id"]]
+    expected = written.expected["runs"][written.ids["run_id"]]
+    assert first["params"] == expected["params"] and first["histories"] == expected["histories"]
+    assert first["inputs"] == [] and got["logged_models"] == {}
+    assert got["models"]["reg"]["aliases"] == {}
