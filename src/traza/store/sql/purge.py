@@ -123,6 +123,10 @@ class SqlPurge:
         report.experiments = self._purge_experiments(plan, report)
         return report
 
+    def _for_update(self) -> str:
+        """Row locks where the engine has them (SQLite's write transaction locks everything)."""
+        return " FOR UPDATE" if self.db.dialect.name == "postgresql" else ""
+
     # -- choosing -------------------------------------------------------------------------------
     def _purge_plan(
         self,
@@ -339,8 +343,10 @@ class SqlPurge:
             batch = dict(runs[i : i + PURGE_BATCH])
             ids = list(batch)
             with self.db.write() as cur:
+                # Locked until the batch commits: a restore waits for it, then finds no run.
                 cur.execute(
-                    f"SELECT id FROM runs WHERE id IN ({marks(ids)}) AND lifecycle_stage = ?",
+                    f"SELECT id FROM runs WHERE id IN ({marks(ids)}) AND lifecycle_stage = ?"
+                    f"{self._for_update()}",
                     [*ids, DELETED],
                 )
                 still = [row[0] for row in cur.fetchall()]
@@ -375,7 +381,7 @@ class SqlPurge:
                     "SELECT lm.model_id FROM logged_models lm JOIN experiments e "
                     "ON e.experiment_id = lm.experiment_id "
                     f"WHERE lm.model_id IN ({marks(ids)}) AND "
-                    "(lm.lifecycle_stage = ? OR e.lifecycle_stage = ?)",
+                    f"(lm.lifecycle_stage = ? OR e.lifecycle_stage = ?){self._for_update()}",
                     [*ids, DELETED, DELETED],
                 )
                 still = [row[0] for row in cur.fetchall()]
@@ -401,7 +407,9 @@ class SqlPurge:
         for eid, item in plan.experiments.items():
             with self.db.write() as cur:
                 cur.execute(
-                    "SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?", (eid,)
+                    "SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?"
+                    f"{self._for_update()}",
+                    (eid,),
                 )
                 row = cur.fetchone()
                 cur.execute("SELECT COUNT(*) FROM runs WHERE experiment_id = ?", (eid,))
