@@ -11,8 +11,9 @@ CPU time (user + system, the fairer figure on a shared machine):
   moving that file store into a database (its SQLite database is then the next step's input);
 - ``traza import mlruns --to traza-a``: the same job, file store into a Traza store;
 - ``traza import mlflow.db --to traza-b``: MLflow's SQLite database into a Traza store;
-- ``traza sync``: 1,000 new runs (100 points each) from one Traza store into another that already
-  has 1,000; then the same sync again with nothing new.
+- ``traza sync``: 1,000 new runs (100 points each) from a local Traza store into another store
+  and into a ``traza server`` (SQLite behind it) that already have 1,000; then the same sync
+  again with nothing new.
 
 mlflow-export-import (PyPI) is not run: its last release (1.2.0, 2023) predates MLflow 3 and
 copies run by run through the REST client; ``migrate-filestore`` is MLflow 3.17.2's own bulk path.
@@ -103,17 +104,17 @@ def timed(cmd: list[str], cwd: Path) -> float:
     done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    CPU[" ".join(cmd)] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    CPU.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
     return elapsed
 
 
-CPU: dict[str, float] = {}
+CPU: list[float] = []
 
 
 def last_cpu() -> float:
-    return list(CPU.values())[-1]
+    return CPU[-1]
 
 
 def main() -> None:
@@ -121,12 +122,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="200 runs, 100-run sync")
     parser.add_argument("--runs", type=int, default=None)
     parser.add_argument("--sync-runs", type=int, default=None)
+    parser.add_argument("--only", choices=["import", "sync"], default=None)
     args = parser.parse_args()
     runs = args.runs or (200 if args.quick else 10_000)
     sync_runs = args.sync_runs or (100 if args.quick else 1_000)
-    python, traza = str(VENV_BIN / "python"), str(VENV_BIN / "traza")
+    traza = str(VENV_BIN / "traza")
     with tempfile.TemporaryDirectory(prefix="traza-bench-transfer-") as tmp:
         work = Path(tmp)
+        if args.only == "sync":
+            bench_sync(work, sync_runs)
+            return
         print(f"MLflow file store: {runs:,} runs, {runs * 100:,} metric points")
         write_file_store(work / "mlruns", runs)
         cpu: dict[str, float] = {}
@@ -169,18 +174,56 @@ def main() -> None:
             )
             print(f"{label:<50} {seconds:>8.2f} {ratios[0]:>7} {cpu_s:>8.2f} {ratios[1]:>7}")
 
-        source, target = str(work / "src"), str(work / "dst")
-        timed([python, "-c", LOG_TRAZA_RUNS, source, str(sync_runs), "0"], work)
-        timed([traza, "sync", source, target], work)
+        if args.only != "import":
+            bench_sync(work, sync_runs)
+
+
+def serve(store: Path, port: int) -> subprocess.Popen[bytes]:
+    import urllib.request
+
+    server = subprocess.Popen(
+        [str(VENV_BIN / "traza"), "server", "--backend-store-uri", str(store), "--host",
+         "127.0.0.1", "--port", str(port)],
+        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("traza server did not start")
+
+
+def bench_sync(work: Path, sync_runs: int) -> None:
+    import socket
+
+    python, traza = str(VENV_BIN / "python"), str(VENV_BIN / "traza")
+    source = str(work / "src")
+    timed([python, "-c", LOG_TRAZA_RUNS, source, str(sync_runs), "0"], work)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = serve(work / "served", port)
+    try:
+        targets = {"Traza store": str(work / "dst"), "traza server": f"http://127.0.0.1:{port}"}
+        for target in targets.values():
+            timed([traza, "sync", source, target], work)
         timed([python, "-c", LOG_TRAZA_RUNS, source, str(sync_runs), str(sync_runs)], work)
-        sync_new = timed([traza, "sync", source, target], work)
-        cpu_new = last_cpu()
-        sync_none = timed([traza, "sync", source, target], work)
-        cpu_none = last_cpu()
-        print(f"\n{'sync (Traza store -> Traza store)':<50} {'wall s':>8} {'':>7} {'CPU s':>8}")
-        label = f"{sync_runs:,} new runs (target has {sync_runs:,})"
-        print(f"{label:<50} {sync_new:>8.2f} {'':>7} {cpu_new:>8.2f}")
-        print(f"{'nothing new':<50} {sync_none:>8.2f} {'':>7} {cpu_none:>8.2f}")
+        print(f"\n{'sync (local Traza store -> target)':<50} {'wall s':>8} {'':>7} {'CPU s':>8}")
+        for name, target in targets.items():
+            new = timed([traza, "sync", source, target], work)
+            cpu_new = last_cpu()
+            none = timed([traza, "sync", source, target], work)
+            cpu_none = last_cpu()
+            label = f"{sync_runs:,} new runs into a {name} (it has {sync_runs:,})"
+            print(f"{label:<50} {new:>8.2f} {'':>7} {cpu_new:>8.2f}")
+            print(f"{'  again, nothing new':<50} {none:>8.2f} {'':>7} {cpu_none:>8.2f}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 if __name__ == "__main__":
