@@ -59,6 +59,14 @@ ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,
 """
 
 
+def _deleted_time(r: RunRecord) -> int | None:
+    """When a deleted run was deleted; sources that do not say (MLflow's REST API) get now, so
+    garbage collection's age threshold counts from the import."""
+    if r.lifecycle_stage != LifecycleStage.DELETED:
+        return None
+    return r.deleted_time if r.deleted_time is not None else now_ms()
+
+
 def _point_order(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """The ``metrics`` primary key's order after ``run_id``: key, step, timestamp, is_nan, value."""
     return (row[0], row[1], row[2], row[4], row[3])
@@ -108,12 +116,11 @@ class SqlIngest:
                 target_id = int(by_name[0])
                 if target_id != source_id:
                     result.experiment_ids[e.experiment_id] = str(target_id)
-                    if by_id is None:
-                        result.conflicts.append(
-                            f"experiment {e.name!r} is bound to id {e.experiment_id} in the "
-                            f"source and to id {target_id} in the target: its runs go into "
-                            f"{target_id}"
-                        )
+                    result.conflicts.append(
+                        f"experiment {e.name!r} is bound to id {e.experiment_id} in the "
+                        f"source and to id {target_id} in the target: its runs go into "
+                        f"{target_id}"
+                    )
                 changed = self._update_experiment(cur, target_id, e)
                 result.count("updated" if changed else "unchanged", "experiments")
                 continue
@@ -125,7 +132,7 @@ class SqlIngest:
                     if cur.fetchone() is None:
                         break
                 result.experiment_ids[e.experiment_id] = str(target_id)
-                result.skipped.append(
+                result.conflicts.append(
                     f"experiment id {e.experiment_id} ({e.name!r}) is taken by {by_id[0]!r} in "
                     f"the target: imported as id {target_id}"
                 )
@@ -233,7 +240,7 @@ class SqlIngest:
                         r.end_time,
                         r.lifecycle_stage,
                         r.artifact_uri or f"{known_experiments[int(r.experiment_id)]}/{r.run_id}",
-                        r.deleted_time,
+                        _deleted_time(r),
                     )
                     for r in fresh
                 ],
@@ -378,7 +385,7 @@ class SqlIngest:
                 cur.execute(
                     "UPDATE runs SET status = ?, end_time = ?, lifecycle_stage = ?, "
                     "deleted_time = ?, name = ? WHERE id = ?",
-                    (*info[:3], r.deleted_time, info[3], rid),
+                    (*info[:3], _deleted_time(r), info[3], rid),
                 )
                 changed.add(rid)
             params = have_params[rid]
