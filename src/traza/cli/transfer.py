@@ -23,6 +23,21 @@ def _target_uri(ctx: click.Context, target: str | None) -> str:
     return get_tracking_uri()
 
 
+def _refuse_same_folder(source: str, target: str) -> None:
+    from pathlib import Path
+
+    from traza.store.uri import local_folder
+
+    folder = local_folder(target)
+    if folder is None or "://" in source:
+        return
+    if folder.expanduser().resolve() == Path(source).expanduser().resolve():
+        raise click.ClickException(
+            f"The target {target} is the MLflow store being imported: Traza keeps its own store "
+            "elsewhere. Choose one with --to (e.g. --to ./traza-mlruns)."
+        )
+
+
 @contextmanager
 def _progress(total: int, label: str) -> Iterator[Any]:
     """A progress bar on stderr (runs done of ``total``)."""
@@ -66,6 +81,7 @@ def import_command(
     from traza.transfer.pipeline import Transfer
 
     uri = _target_uri(ctx, target)
+    _refuse_same_folder(source, uri)
     store = open_store(uri)
     try:
         reader = open_mlflow_source(source, store)
