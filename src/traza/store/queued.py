@@ -207,9 +207,11 @@ def _forward(name: str) -> Any:
 
 
 _QUEUED = {"log_batch", "log_metric", "log_param", "set_tag", "flush"}
+#: Optional Store methods (with a refusing default) that the inner store may implement.
+_OPTIONAL = {"ingest"}
 _PASS_THROUGH = frozenset(
     name for name in getattr(Store, "__abstractmethods__", ()) if name not in _QUEUED
-)
+) | frozenset(_OPTIONAL)
 for _name in _PASS_THROUGH:
     setattr(QueuedStore, _name, _forward(_name))
 QueuedStore.__abstractmethods__ = frozenset()
