@@ -21,7 +21,12 @@ PARTS = ("experiments", "runs", "logged_models", "registered_models")
 def ingest(ctx: Context, args: Args) -> dict[str, Any]:
     from traza.transfer.records import IngestBatch
 
-    body = {part: args.raw(part) or [] for part in PARTS}
+    body = {part: args.raw(part) for part in PARTS if args.raw(part) is not None}
+    if not body:
+        raise invalid(f"An ingest batch has at least one of {', '.join(PARTS)}.")
+    for part, items in body.items():
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise invalid(f"{part!r} must be a list of objects.")
     try:
         batch = IngestBatch.from_wire(body)
     except (TypeError, KeyError, ValueError, IndexError) as e:
