@@ -15,10 +15,10 @@ CPU time (user + system, the fairer figure on a shared machine):
   and into a ``traza server`` (SQLite behind it) that already have 1,000; then the same sync
   again with nothing new.
 
-mlflow-export-import (PyPI) is not run: its last release (1.2.0, 2023) predates MLflow 3 and
-copies run by run through the REST client; ``migrate-filestore`` is MLflow 3.17.2's own bulk path.
+mlflow-export-import (PyPI) is not run: not installed here, and its last release (1.2.0, 2023)
+predates MLflow 3; ``migrate-filestore`` is the bulk path MLflow 3.17.2 itself ships.
 
-    python benchmarks/transfer.py            # 10,000 runs, 1,000,000 points (several minutes)
+    python benchmarks/transfer.py            # 10,000 runs, 1,000,000 points (~30 min, MLflow)
     python benchmarks/transfer.py --quick    # 200 runs, 20,000 points, 100-run sync (< 60 s)
 """
 
