@@ -28,6 +28,7 @@ PARAMS_FILE = "params.yaml"
 _SKIPPED_DIRS = frozenset({".git", ".hg", ".dvc"})
 _INTERPOLATION = re.compile(r"\$\{\s*([A-Za-z0-9_.\-\[\]]+)\s*\}")
 _CHUNK = 1 << 20
+_MD5_CACHE_PRUNE_AT = 20000
 
 
 def find_root(start: str) -> Path | None:
@@ -342,6 +343,8 @@ class Md5Cache:
     def save(self) -> None:
         if not self._changed:
             return
+        if len(self._entries) > _MD5_CACHE_PRUNE_AT:  # forget files that are gone
+            self._entries = {k: v for k, v in self._entries.items() if os.path.exists(k)}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
