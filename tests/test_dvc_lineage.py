@@ -290,3 +290,58 @@ def test_dvcignore_rules_are_applied_as_dvc_applies_them(tmp_path: Path) -> None
     )  # fmt: skip
     assert recorded["nfiles"] == 6  # a.csv keep.tmp notes10.txt sub/cache/kept b.bin ok.txt
     assert dvc.path_hash(data).md5 != recorded["md5"]  # the rules mattered
+
+
+def test_foreach_and_matrix_stages_are_named_and_filled_in_as_dvc_does(tmp_path: Path) -> None:
+    repo = _git_dvc_repo(tmp_path / "repo")
+    (repo / "params.yaml").write_text("models: [linear, tree]\nseeds: {a: 1, b: 2}\n")
+    (repo / "dvc.yaml").write_text(
+        """stages:
+  fit:
+    foreach: ${models}
+    do:
+      cmd: python fit.py ${item}
+      deps: [fit.py]
+      outs: ["out/${item}.txt"]
+  seed:
+    foreach: ${seeds}
+    do:
+      cmd: python fit.py seed-${key}-${item}
+      deps: [fit.py]
+  grid:
+    matrix:
+      model: [linear, tree]
+      lr: [0.1, 1]
+      opts: [{x: 1}]
+    cmd: python fit.py ${item.model} ${item.lr}
+    deps: [fit.py]
+"""
+    )
+    (repo / "fit.py").write_text(
+        "import sys\nimport traza\n"
+        "with traza.start_run() as run:\n    print(run.info.run_id)\n"
+        "open(f'out/{sys.argv[1]}.txt', 'w').write('done') if 'seed' not in sys.argv[1] and "
+        "len(sys.argv) == 2 else None\n"
+    )
+    (repo / "out").mkdir()
+    listed = _sh([DVC, "stage", "list", "--name-only"], repo).split()
+    ours = dvc.load_stages(repo / "dvc.yaml", repo.resolve())
+    assert sorted(ours) == sorted(listed)
+    assert "grid@tree-1-opts0" in ours
+    assert ours["grid@tree-0.1-opts0"].cmd == "python fit.py tree 0.1"
+    assert ours["seed@b"].cmd == "python fit.py seed-b-2"
+    assert ours["fit@tree"].outs == ("out/tree.txt",)
+    # dvc repro of a generated stage: DVC_STAGE names it, the run records it.
+    env_store = str(tmp_path / "store")
+    env = {**_env(), "TRAZA_TRACKING_URI": env_store}
+    done = subprocess.run(
+        [DVC, "repro", "fit@tree"], cwd=repo, env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = TrazaClient(env_store).search_runs(["0"], "")
+    assert run.data.tags["traza.dvc.stage"] == "fit@tree"
+    assert run.data.tags["traza.dvc.cmd"] == "python fit.py tree"
+    assert run.data.params == {}  # as in dvc.lock: the template's list is not a param
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["fit@tree"]
+    (recorded,) = run.inputs.dataset_inputs
+    assert recorded.dataset.digest == lock["deps"][0]["md5"]

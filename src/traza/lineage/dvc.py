@@ -134,8 +134,59 @@ def _interpolate(text: str, context: dict[str, Any]) -> str:
     return _INTERPOLATION.sub(value, text)
 
 
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _resolve_list(value: Any, context: dict[str, Any]) -> Any:
+    """A ``foreach``/``matrix`` value, given inline or as ``${key}`` of the params."""
+    if isinstance(value, str):
+        match = _INTERPOLATION.fullmatch(value.strip())
+        if match:
+            return _lookup(context, match[1])
+    return value
+
+
+def _expand(
+    name: str, body: Any, context: dict[str, Any]
+) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """A stage, or the stages a ``foreach``/``matrix`` template generates, named as DVC names
+    them (``name@key``, ``name@item``, ``name@index``, ``name@a-b``), with their variables."""
+    if not isinstance(body, dict):
+        return
+    if "foreach" in body and "do" in body:
+        items = _resolve_list(body["foreach"], context)
+        if isinstance(items, dict):
+            for key, item in items.items():
+                yield f"{name}@{key}", body["do"], {"item": item, "key": key}
+        elif isinstance(items, list):
+            for index, item in enumerate(items):
+                suffix = _text(item) if _scalar(item) else str(index)
+                yield f"{name}@{suffix}", body["do"], {"item": item}
+    elif "matrix" in body:
+        import itertools
+
+        axes = {k: _resolve_list(v, context) for k, v in (body["matrix"] or {}).items()}
+        if not all(isinstance(v, list) for v in axes.values()):
+            return
+        template = {k: v for k, v in body.items() if k != "matrix"}
+        for combo in itertools.product(*(list(enumerate(v)) for v in axes.values())):
+            parts = [
+                _text(value) if _scalar(value) else f"{axis}{index}"
+                for axis, (index, value) in zip(axes, combo, strict=True)
+            ]
+            item = {axis: value for axis, (_, value) in zip(axes, combo, strict=True)}
+            yield f"{name}@{'-'.join(parts)}", template, {"item": item}
+    elif "cmd" in body:
+        yield name, body, {}
+
+
 def load_stages(dvcfile: Path, root: Path) -> dict[str, Stage]:
-    """The stages of ``dvcfile`` (``foreach``/``matrix`` stages are left out)."""
+    """The stages of ``dvcfile``, ``foreach``/``matrix`` templates expanded."""
     doc = _yaml_load(dvcfile) or {}
     stages = doc.get("stages") if isinstance(doc, dict) else None
     if not isinstance(stages, dict):
@@ -150,29 +201,31 @@ def load_stages(dvcfile: Path, root: Path) -> dict[str, Stage]:
             if isinstance(entry, dict):
                 context.update(entry)
     out: dict[str, Stage] = {}
-    for name, body in stages.items():
-        if not isinstance(body, dict) or "cmd" not in body:
-            continue  # foreach/matrix templates: not matched
-        raw_cmd = body["cmd"]
-        commands = tuple(
-            _interpolate(str(c), context)
-            for c in (raw_cmd if isinstance(raw_cmd, list) else [raw_cmd])
-        )
-        wdir = (dvcfile.parent / _interpolate(str(body.get("wdir") or "."), context)).resolve()
-        out[str(name)] = Stage(
-            name=str(name),
-            dvcfile=dvcfile,
-            wdir=wdir,
-            commands=commands,
-            deps=tuple(_interpolate(p, context) for p in _paths(body.get("deps"))),
-            params=_params(body.get("params")),
-            outs=tuple(
-                _interpolate(p, context)
-                for key in ("outs", "metrics", "plots")
-                for p in _paths(body.get(key))
-            ),
-            root=root,
-        )
+    for template_name, template in stages.items():
+        for name, body, variables in _expand(str(template_name), template, context):
+            if not isinstance(body, dict) or "cmd" not in body:
+                continue
+            here = {**context, **variables} if variables else context
+            raw_cmd = body["cmd"]
+            commands = tuple(
+                _interpolate(str(c), here)
+                for c in (raw_cmd if isinstance(raw_cmd, list) else [raw_cmd])
+            )
+            wdir = (dvcfile.parent / _interpolate(str(body.get("wdir") or "."), here)).resolve()
+            out[name] = Stage(
+                name=name,
+                dvcfile=dvcfile,
+                wdir=wdir,
+                commands=commands,
+                deps=tuple(_interpolate(p, here) for p in _paths(body.get("deps"))),
+                params=_params(body.get("params")),
+                outs=tuple(
+                    _interpolate(p, here)
+                    for key in ("outs", "metrics", "plots")
+                    for p in _paths(body.get(key))
+                ),
+                root=root,
+            )
     return out
 
 
