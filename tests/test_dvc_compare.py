@@ -31,5 +31,7 @@ def test_the_report_counts_the_original_metrics() -> None:
     report = format_report(result)
     assert report.splitlines()[0].split() == ["metric", "original", "reproduced", "result"]
     assert "c       -         3.0         new" in report
-    assert report.splitlines()[-1] == "Run new reproduces run old: 2 of 2 metrics match."
+    assert report.splitlines()[-1] == (
+        "Run new reproduced run old: 2 of 2 metrics match (equal or within the tolerance)."
+    )
     assert not Reproduction("old", "new", compare_metrics({"a": 1.0}, {"a": 2.0}, 0.1)).matches

@@ -213,7 +213,7 @@ def test_reproduce_gives_the_same_metrics_in_a_run_linked_to_the_original(
         for r in _stage_runs(pipeline.store)
         if r.data.tags.get("traza.reproduced_from") == first.info.run_id
     ]
-    assert f"Run {new.info.run_id} reproduces run {first.info.run_id}" in report
+    assert f"Run {new.info.run_id} reproduced run {first.info.run_id}" in report
     assert new.info.experiment_id == first.info.experiment_id
     assert new.info.status == "FINISHED"
     assert new.data.metrics == first.data.metrics

@@ -432,12 +432,13 @@ def reproduce(
             experiment_id=experiment_id or original.info.experiment_id,
             entry_point=stage_name,
             run_name=name,
-            tags={lineage.REPRODUCED_FROM_TAG: run_id},
+            tags={
+                lineage.REPRODUCED_FROM_TAG: run_id,
+                **({NOTES_TAG: "; ".join(notes)} if notes else {}),
+            },
         )
     new = client.get_run(submitted.run_id)
     comparisons = compare_metrics(original.data.metrics, new.data.metrics, tolerance)
-    if notes:
-        client.set_tag(new.info.run_id, NOTES_TAG, "; ".join(notes))
     return Reproduction(run_id, new.info.run_id, comparisons, notes)
 
 
@@ -464,8 +465,9 @@ def format_report(result: Reproduction) -> str:
     original = [c for c in result.comparisons if c.result != "new"]
     same = sum(c.matches for c in original)
     verdict = (
-        f"Run {result.run_id} reproduces run {result.original_run_id}: "
-        f"{same} of {len(original)} metrics match."
+        f"Run {result.run_id} reproduced run {result.original_run_id}: "
+        f"{same} of {len(original)} metrics match"
+        + (" (equal or within the tolerance)." if same == len(original) else ".")
     )
     return "\n".join([*lines, "", verdict, *(f"Note: {n}" for n in result.notes)])
 
