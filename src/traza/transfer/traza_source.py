@@ -159,13 +159,30 @@ class TrazaSource:
         for start in range(0, len(runs), _PAGE):
             page = runs[start : start + _PAGE]
             have = self._target_runs([r.info.run_id for r in page])
+            theirs = self._target_summaries(sorted(have))
             for run in page:
                 old = have.get(run.info.run_id)
-                record = self._record(run, old)
+                record = self._record(run, old, theirs.get(run.info.run_id, {}))
                 if record is None:
                     self.unchanged_runs += 1
                 else:
                     yield record
+
+    def _target_summaries(
+        self, run_ids: list[str]
+    ) -> dict[str, dict[str, tuple[int | None, int, int]]]:
+        """The target's metric summaries of these runs, fetched a few at a time (a server's
+        round trips overlap; a local store serialises them anyway)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(run_id: str) -> tuple[str, dict[str, tuple[int | None, int, int]]]:
+            summaries = self.target.get_metric_summaries(run_id)
+            return run_id, {s.key: (s.count, s.last_step, s.last_timestamp) for s in summaries}
+
+        if not run_ids:
+            return {}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(pool.map(one, run_ids))
 
     def _summaries(self, run: Run) -> dict[str, tuple[int | None, int, int]]:
         """Per metric key of a source run: (point count, last step, last timestamp)."""
@@ -174,16 +191,14 @@ class TrazaSource:
             for s in self.store.get_metric_summaries(run.info.run_id)
         }
 
-    def _record(self, run: Run, old: Run | None) -> RunRecord | None:
+    def _record(
+        self, run: Run, old: Run | None, theirs: dict[str, tuple[int | None, int, int]]
+    ) -> RunRecord | None:
         info = run.info
         keys = [m.key for m in run.data.metric_objs]
         partial = False
         if old is not None:
             mine = self._summaries(run)
-            theirs = {
-                s.key: (s.count, s.last_step, s.last_timestamp)
-                for s in self.target.get_metric_summaries(info.run_id)
-            }
             keys = [
                 k
                 for k, (n, step, ts) in mine.items()
