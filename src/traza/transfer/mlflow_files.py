@@ -56,18 +56,65 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _key_files(folder: Path) -> Iterator[tuple[str, Path]]:
-    """(key, file) under a params/tags/metrics folder; keys with ``/`` are nested folders."""
-    if not folder.is_dir():
+def _key_files(folder: Path | str, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(key, file path) under a params/tags/metrics folder; keys with ``/`` are nested folders."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = Path(root) / name
-            yield path.relative_to(folder).as_posix(), path
+    for entry in entries:
+        if entry.is_dir():
+            yield from _key_files(entry.path, f"{prefix}{entry.name}/")
+        else:
+            yield f"{prefix}{entry.name}", entry.path
 
 
-def _values(folder: Path) -> dict[str, str]:
-    return {key: path.read_text(encoding="utf-8") for key, path in _key_files(folder)}
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _values(folder: Path | str) -> dict[str, str]:
+    return {key: _read(path) for key, path in _key_files(folder)}
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz_")
+
+
+def _flat_meta(path: Path) -> dict[str, Any]:
+    """A run's ``meta.yaml``, which MLflow writes as flat ``key: scalar`` lines, read without a
+    YAML parser (10,000 of them are a large part of an import); anything else goes to YAML."""
+    try:
+        text = _read(str(path))
+    except OSError:
+        return _read_yaml(path)
+    out: dict[str, Any] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(": ")
+        if not sep:
+            key, sep, value = line.partition(":")
+        if (
+            not sep
+            or not key
+            or not set(key) <= _PLAIN
+            or value.startswith((" ", '"', "{", "&", "*", "!", "|", ">"))
+        ):
+            return _read_yaml(path)
+        if value.startswith("'"):
+            if len(value) < 2 or not value.endswith("'") or "'" in value[1:-1].replace("''", ""):
+                return _read_yaml(path)
+            out[key] = value[1:-1].replace("''", "'")
+        elif value in ("", "null", "~"):
+            out[key] = None
+        elif value == "[]":
+            out[key] = []
+        elif value.lstrip("-").isdigit():
+            out[key] = int(value)
+        elif any(c in value for c in "#[]:") or value.lower() in ("true", "false", "yes", "no"):
+            return _read_yaml(path)
+        else:
+            out[key] = value
+    return out
 
 
 def _int(value: Any) -> int | None:
@@ -140,7 +187,7 @@ class MlflowFileSource:
             return links
         for model_dir in models.iterdir():
             for key, path in _key_files(model_dir / "metrics"):
-                for line in path.read_text(encoding="utf-8").splitlines():
+                for line in _read(path).splitlines():
                     parts = line.split()
                     if len(parts) < 4:
                         continue
@@ -157,7 +204,9 @@ class MlflowFileSource:
     # -- runs --------------------------------------------------------------------------------
     def _run_dirs(self, folder: Path) -> list[Path]:
         return sorted(
-            c for c in folder.iterdir() if len(c.name) >= 32 and (c / "meta.yaml").is_file()
+            Path(e.path)
+            for e in os.scandir(folder)
+            if len(e.name) >= 32 and os.path.isfile(os.path.join(e.path, "meta.yaml"))
         )
 
     def run_count(self) -> int:
@@ -189,11 +238,11 @@ class MlflowFileSource:
         datasets: dict[str, dict[str, Any]],
         links: dict[tuple[Any, ...], tuple[Any, ...]],
     ) -> RunRecord:
-        meta = _read_yaml(run_dir / "meta.yaml")
+        meta = _flat_meta(run_dir / "meta.yaml")
         run_id = str(meta.get("run_id") or meta.get("run_uuid") or run_dir.name)
         points: list[Point] = []
         for key, path in _key_files(run_dir / "metrics"):
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(_read(path).splitlines(), 1):
                 parts = line.split()
                 if not parts:
                     continue
@@ -272,7 +321,7 @@ class MlflowFileSource:
             meta = _read_yaml(model_dir / "meta.yaml")
             aliases = {str(k): int(v) for k, v in (meta.get("aliases") or {}).items()}
             for alias, path in _key_files(model_dir / "aliases"):
-                aliases.setdefault(alias, int(path.read_text().strip()))
+                aliases.setdefault(alias, int(_read(path).strip()))
             versions = []
             for version_dir in sorted(model_dir.glob("version-*")):
                 if not (version_dir / "meta.yaml").is_file():
