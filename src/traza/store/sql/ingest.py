@@ -7,8 +7,9 @@ ends in the same state. Each call is one transaction, so a batch lands whole or 
 What may change on a second pass is what the source may have changed since: run status, end
 time, lifecycle stage and name, tags (the source's value wins), new params, new metric points,
 new model versions and aliases. A param that already has another value is a conflict: reported,
-never overwritten. Per (run, key) metric summaries are recomputed from the stored points of the
-runs a batch touched, so counts stay exact however often a point was sent.
+never overwritten. A new run's metric summaries (``latest_metrics``, ``metric_buckets``) are
+folded from its deduplicated points as they are written; a run that was already there has them
+recomputed from everything it then holds, so counts stay exact however often a point was sent.
 """
 
 from __future__ import annotations
