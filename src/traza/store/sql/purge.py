@@ -428,7 +428,11 @@ class SqlPurge:
                 cur.execute("DELETE FROM experiment_tags WHERE experiment_id = ?", (eid,))
                 cur.execute("DELETE FROM experiments WHERE experiment_id = ?", (eid,))
             done.append(item)
-            _prune_empty_local(plan.experiment_locations[eid], levels=None)
+            location = plan.experiment_locations[eid]
+            if location.rstrip("/").rsplit("/", 1)[-1] == str(eid):
+                # Traza's own layout (<root>/<experiment id>): its empty folders go. A location
+                # the user chose may be shared, and is left alone.
+                _prune_empty_local(location, levels=None)
         return done
 
 
