@@ -398,8 +398,11 @@ class SqlPurge:
                 item = batch[model_id]
                 done.append(item)
                 _remove_artifacts(item.artifact_uri, destination, report)
-                if item.experiment_id not in planned_experiments:
-                    _prune_empty_local(item.artifact_uri, levels=2)
+                uri = item.artifact_uri or ""
+                if item.experiment_id not in planned_experiments and uri.endswith(
+                    f"/models/{model_id}/artifacts"
+                ):  # Traza's layout: models/<id>/ goes too, and models/ once empty
+                    _prune_empty_local(uri, levels=2)
         return done
 
     def _purge_experiments(self, plan: _Plan, report: PurgeReport) -> list[PurgedItem]:
