@@ -370,6 +370,26 @@ def test_a_run_restored_inside_a_deleted_experiment_keeps_it(backend: str, tmp_p
     store.close()
 
 
+def test_artifacts_outside_traza_layout_are_kept(backend: str, tmp_path: Path) -> None:
+    """An imported run still pointing into MLflow's store: its rows go, MLflow's files stay."""
+    store = _open(backend, tmp_path)
+    exp = store.create_experiment("imported")
+    run = _run(store, tmp_path, exp, "from-mlflow")
+    foreign = tmp_path / "mlflow-store" / "1" / run / "artifacts"
+    (foreign / "model").mkdir(parents=True)
+    (foreign / "model" / "MLmodel").write_text("x")
+    with store.db.write() as cur:
+        cur.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (foreign.as_uri(), run))
+    store.delete_run(run)
+    report = store.purge_deleted(dry_run=False)
+    assert [r.id for r in report.runs] == [run] and report.runs[0].artifact_uri is None
+    assert [(s.kind, s.id) for s in report.skipped] == [("artifacts", run)]
+    assert "not in Traza's layout" in report.skipped[0].reason
+    assert _row_counts(store, run)["runs"] == 0
+    assert (foreign / "model" / "MLmodel").read_text() == "x"
+    store.close()
+
+
 def test_default_experiment_is_kept_but_its_runs_go(backend: str, tmp_path: Path) -> None:
     store = _open(backend, tmp_path)
     run = _run(store, tmp_path, "0", "in-default")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -258,7 +259,47 @@ class SqlPurge:
             for row in cur.fetchall():
                 plan.models.setdefault(row[0], self._model_item(row))
         self._keep_registered(cur, plan)
+        self._keep_foreign_artifacts(cur, plan)
         return plan
+
+    def _keep_foreign_artifacts(self, cur: Cursor, plan: _Plan) -> None:
+        """Artifacts Traza did not lay out itself (an imported run's, still in MLflow's store)
+        are not deleted: only the rows go, and the report says where the files stay."""
+        queries = (
+            (
+                "SELECT r.id, r.run_uuid, r.artifact_uri, e.artifact_location FROM runs r "
+                "JOIN experiments e ON e.experiment_id = r.experiment_id WHERE r.id IN ({})",
+                list(plan.runs),
+                plan.runs,
+                "/{}",
+            ),
+            (
+                "SELECT lm.model_id, lm.model_id, lm.artifact_location, e.artifact_location "
+                "FROM logged_models lm JOIN experiments e ON e.experiment_id = lm.experiment_id "
+                "WHERE lm.model_id IN ({})",
+                list(plan.models),
+                plan.models,
+                "/models/{}/artifacts",
+            ),
+        )
+        for query, keys, items, layout in queries:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                cur.execute(query.format(marks(chunk)), chunk)
+                for key, ident, stored, experiment_location in cur.fetchall():
+                    if stored == experiment_location + layout.format(ident):
+                        continue
+                    item = items[key]
+                    items[key] = replace(item, artifact_uri=None)
+                    plan.skipped.append(
+                        Skipped(
+                            "artifacts",
+                            item.id,
+                            f"{self.resolve_location(stored)} is not in Traza's layout under "
+                            "its experiment (imported from another store?); its rows go, the "
+                            "files stay",
+                        )
+                    )
 
     def _plan_experiment(self, plan: _Plan, row: Any) -> None:
         eid = int(row[0])
