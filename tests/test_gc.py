@@ -370,21 +370,29 @@ def test_a_run_restored_inside_a_deleted_experiment_keeps_it(backend: str, tmp_p
     store.close()
 
 
-def test_artifacts_outside_traza_layout_are_kept(backend: str, tmp_path: Path) -> None:
-    """An imported run still pointing into MLflow's store: its rows go, MLflow's files stay."""
+@pytest.mark.parametrize("layout", ["mlflow", "another-traza-store"])
+def test_artifacts_of_another_store_are_kept(backend: str, tmp_path: Path, layout: str) -> None:
+    """Runs imported or synced without copying their artifacts still point into the other store
+    (MLflow's ``<exp>/<run>/artifacts``, or another Traza store's ``<root>/<exp>/<run>``): their
+    rows go, the other store's files stay."""
     store = _open(backend, tmp_path)
     exp = store.create_experiment("imported")
-    run = _run(store, tmp_path, exp, "from-mlflow")
-    foreign = tmp_path / "mlflow-store" / "1" / run / "artifacts"
+    run = _run(store, tmp_path, exp, "from-elsewhere")
+    other = tmp_path / "other-store" / exp
+    foreign = other / run / "artifacts" if layout == "mlflow" else other / run
     (foreign / "model").mkdir(parents=True)
     (foreign / "model" / "MLmodel").write_text("x")
     with store.db.write() as cur:
         cur.execute("UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?", (foreign.as_uri(), run))
+        cur.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (other.as_uri(), int(exp)),
+        )
     store.delete_run(run)
     report = store.purge_deleted(dry_run=False)
     assert [r.id for r in report.runs] == [run] and report.runs[0].artifact_uri is None
     assert [(s.kind, s.id) for s in report.skipped] == [("artifacts", run)]
-    assert "not in Traza's layout" in report.skipped[0].reason
+    assert "belong to another store" in report.skipped[0].reason
     assert _row_counts(store, run)["runs"] == 0
     assert (foreign / "model" / "MLmodel").read_text() == "x"
     store.close()

@@ -263,8 +263,15 @@ class SqlPurge:
         return plan
 
     def _keep_foreign_artifacts(self, cur: Cursor, plan: _Plan) -> None:
-        """Artifacts Traza did not lay out itself (an imported run's, still in MLflow's store)
-        are not deleted: only the rows go, and the report says where the files stay."""
+        """Delete only artifacts this store laid out itself: under its artifact root (where the
+        Default experiment's location is) and at ``<experiment location>/<run id>`` (a logged
+        model's at ``.../models/<id>/artifacts``). Files of runs imported or synced without
+        copying their artifacts belong to the other store and stay: only the rows go, and the
+        report says where the files are."""
+        cur.execute("SELECT artifact_location FROM experiments WHERE experiment_id = 0")
+        row = cur.fetchone()
+        default = str(row[0]).rstrip("/") if row is not None else ""
+        root = default[: -len("/0")] if default.endswith("/0") else None
         queries = (
             (
                 "SELECT r.id, r.run_uuid, r.artifact_uri, e.artifact_location FROM runs r "
@@ -287,17 +294,23 @@ class SqlPurge:
                 chunk = keys[i : i + 500]
                 cur.execute(query.format(marks(chunk)), chunk)
                 for key, ident, stored, experiment_location in cur.fetchall():
-                    if stored == experiment_location + layout.format(ident):
+                    in_layout = stored == experiment_location + layout.format(ident)
+                    if in_layout and (root is None or stored.startswith(root + "/")):
                         continue
                     item = items[key]
                     items[key] = replace(item, artifact_uri=None)
+                    where = (
+                        f"not under this store's artifact root ({self.resolve_location(root)})"
+                        if in_layout and root is not None
+                        else "not where this store puts them"
+                    )
                     plan.skipped.append(
                         Skipped(
                             "artifacts",
                             item.id,
-                            f"{self.resolve_location(stored)} is not in Traza's layout under "
-                            "its experiment (imported from another store?); its rows go, the "
-                            "files stay",
+                            f"{self.resolve_location(stored)} is {where}: they belong to another "
+                            "store (imported or synced without copying artifacts?); the rows "
+                            "go, the files stay",
                         )
                     )
 
