@@ -484,6 +484,22 @@ def test_export_to_a_bad_target_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "t").exists()
 
 
+def test_export_to_a_traza_server_through_mlflow_rest(tmp_path: Path) -> None:
+    """A Traza server speaks MLflow's REST API, so it is an export target like MLflow's own."""
+    from tests.conftest import served_store
+
+    from traza.store.uri import open_store
+
+    seed = _seed(tmp_path)
+    backend = open_store(str(tmp_path / "served"))
+    with served_store(backend, tmp_path / "served-artifacts") as url:
+        result = CliRunner().invoke(main, ["export", url, "--from", seed.uri])
+        assert result.exit_code == 0, result.output
+        counts = compare(seed.uri, _mlflow_client(url), tmp_path / "cmp")
+        assert counts == {"runs": 5, "points": 306, "versions": 3}
+    backend.close()
+
+
 # -- a live mlflow server -------------------------------------------------------------------------
 def _free_port() -> int:
     with socket.socket() as s:
