@@ -4,8 +4,10 @@ What goes: runs in the deleted stage, deleted experiments with every run and log
 them, and deleted logged models, each once deleted for longer than the age asked for. Rows go
 first, one transaction per batch, each re-checking inside it that its items are still deleted
 (a restore racing the purge wins); then the items' artifact roots. Kept, with the reason in the
-report: the Default experiment (its runs are purged), and runs and logged models that a
-registered model version still points at (deleting them would break the version).
+report: the Default experiment (its runs are purged), runs and logged models that a
+registered model version still points at (deleting them would break the version), a deleted
+experiment holding a run restored on its own, and artifacts another store owns (runs imported
+or synced without copying them: only their rows go).
 """
 
 from __future__ import annotations
@@ -80,11 +82,10 @@ class SqlPurge:
         """Remove for good what has been in the deleted stage for at least ``older_than_ms``.
 
         With ``experiment_ids``, ``run_ids`` or ``logged_model_ids``, only those (an
-        experiment with all it holds);
-        each must exist, be deleted and be old enough, or nothing is purged. Otherwise every
-        deleted experiment, run and logged model old enough. ``artifacts_destination`` is
-        where ``mlflow-artifacts:/`` locations live (the server's ``--artifacts-destination``).
-        ``dry_run`` only reports what would go.
+        experiment with all it holds); each must exist, be deleted and be old enough, or nothing
+        is purged. Otherwise every deleted experiment, run and logged model old enough.
+        ``artifacts_destination`` is where ``mlflow-artifacts:/`` locations live (the server's
+        ``--artifacts-destination``). ``dry_run`` only reports what would go.
         """
         if older_than_ms < 0:
             raise invalid(f"The age must not be negative (got {older_than_ms} ms).")
