@@ -67,9 +67,10 @@ export function InlineForm({ label, fields, submit, onSubmit }: {
 }
 
 /** A text shown as such, with an edit button that turns it into a textarea. */
-export function EditableText({ label, value, onSave, error }: {
+export function EditableText({ label, value, onSave, error, empty = "None." }: {
   label: string;
   value: string;
+  empty?: string;
   onSave: (text: string) => Promise<boolean>;
   error?: Error;
 }) {
@@ -78,7 +79,7 @@ export function EditableText({ label, value, onSave, error }: {
   if (!editing) {
     return (
       <div>
-        {value ? <p class="description">{value}</p> : <p class="muted">None.</p>}
+        {value ? <p class="description">{value}</p> : <p class="muted">{empty}</p>}
         <button
           type="button"
           onClick={() => {

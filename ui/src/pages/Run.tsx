@@ -1,7 +1,7 @@
-import { useEffect, useState } from "preact/hooks";
 import * as api from "../api";
 import { ArtifactBrowser } from "../components/Artifacts";
 import { ErrorBox, KeyValues, Link, Loading, Status, Tabs } from "../components/common";
+import { EditableText, useEdit } from "../components/Editors";
 import { ChartControls, MetricChart, settingsFromQuery, settingsToQuery } from "../components/MetricChart";
 import { PARENT_TAG, SOURCE_TAG } from "../columns";
 import { dateTime, duration, num, tagValue } from "../format";
@@ -263,47 +263,17 @@ function Lineage({ run }: { run: Run }) {
 }
 
 function Description({ run, onSaved }: { run: Run; onSaved: () => void }) {
-  const current = tagValue(run.data.tags, NOTE) ?? "";
-  const [editing, setEditing] = useState(false);
-  const [text, setText] = useState(current);
-  const [error, setError] = useState<Error>();
-  useEffect(() => setText(current), [current]);
+  const [edit, error] = useEdit(onSaved);
   return (
     <section aria-labelledby="ov-description">
       <h2 id="ov-description">Description</h2>
-      {editing ? (
-        <form
-          onSubmit={async (e) => {
-            e.preventDefault();
-            try {
-              await api.setRunTag(run.info.run_id, NOTE, text);
-              setEditing(false);
-              onSaved();
-            } catch (err) {
-              setError(err as Error);
-            }
-          }}
-        >
-          <label for="description" class="sr-only">
-            Description
-          </label>
-          <textarea id="description" rows={5} value={text} onInput={(e) => setText(e.currentTarget.value)} />
-          <div class="toolbar">
-            <button type="submit">Save description</button>
-            <button type="button" onClick={() => setEditing(false)}>
-              Cancel
-            </button>
-          </div>
-          <ErrorBox error={error} />
-        </form>
-      ) : (
-        <div>
-          {current ? <p class="description">{current}</p> : <p class="muted">No description.</p>}
-          <button type="button" onClick={() => setEditing(true)}>
-            Edit description
-          </button>
-        </div>
-      )}
+      <EditableText
+        label="Description"
+        empty="No description."
+        value={tagValue(run.data.tags, NOTE) ?? ""}
+        onSave={(text) => edit(() => api.setRunTag(run.info.run_id, NOTE, text))}
+        error={error}
+      />
     </section>
   );
 }
