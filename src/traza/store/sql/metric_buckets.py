@@ -7,8 +7,8 @@ a 1,000,000-step history then reads about 4,000 rows instead of every point, and
 lost: each span's extremes are real points.
 
 A span's count lets a reader check that the rows cover the whole history (the sum must equal
-``latest_metrics.count``); a history with points the rows do not hold (negative steps, points
-written before this table or by a writer that bypasses it) is read from ``metrics`` instead.
+``latest_metrics.count``); a history the rows do not cover exactly (negative steps, a point
+logged twice before the table existed, a writer that bypasses it) is read from ``metrics``.
 NaN points count but are extremes only of a span that holds nothing else (value NULL).
 """
 
