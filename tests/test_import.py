@@ -23,6 +23,9 @@ HEAVY = [
     "click",
     "sqlite3",
     "matplotlib",
+    # Loaded by the first run or command that needs them, not by ``import traza``.
+    "traza.lineage",
+    "traza.transfer",
 ]
 
 

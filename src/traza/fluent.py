@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from traza import config, context, lineage
+from traza import config, context
 from traza.client import TrazaClient, get_tracking_uri, is_tracking_uri_set, set_tracking_uri
 from traza.entities import (
     DatasetInput,
@@ -206,6 +206,14 @@ def delete_experiment_tag(key: str) -> None:
 
 
 # -- runs ------------------------------------------------------------------------------------
+def _record_lineage(client: TrazaClient, run: Run) -> None:
+    # Imported here: the lineage module (json, logging, DVC parsing) loads with the first run,
+    # not with ``import traza``.
+    from traza import lineage
+
+    lineage.record_if_in_dvc(client, run)
+
+
 def start_run(
     run_id: str | None = None,
     experiment_id: str | None = None,
@@ -244,7 +252,7 @@ def start_run(
             client.log_batch(existing_id, tags=[RunTag(k, v) for k, v in extra.items()])
         client.update_run(existing_id, RunStatus.to_string(RunStatus.RUNNING), run_name)
         run = client.get_run(existing_id)
-        lineage.record_if_in_dvc(client, run)
+        _record_lineage(client, run)
     else:
         parent = parent_run_id or (stack[-1].run.info.run_id if stack else None)
         all_tags: dict[str, Any] = dict(context.default_tags())
@@ -256,7 +264,7 @@ def start_run(
         exp_id = str(experiment_id) if experiment_id is not None else _resolve_experiment_id()
         run = client.create_run(exp_id, tags=all_tags, run_name=run_name)
         if not parent:
-            lineage.record_if_in_dvc(client, run)
+            _record_lineage(client, run)
     active = ActiveRun(run.info, run.data, run.inputs, run.outputs)
     frame = _Frame(active, client)
     _stack.set((*stack, frame))
