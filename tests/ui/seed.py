@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ def seed(url: str, workdir: Path) -> Seeded:
 
     import traza
     import traza.sklearn
-    from traza.entities import Metric
+    from traza.entities import Dataset, DatasetInput, InputTag, Metric
     from traza.models import infer_signature
 
     traza.set_tracking_uri(url)
@@ -110,6 +111,13 @@ def seed(url: str, workdir: Path) -> Seeded:
                 "traza.source.git.changes": "params.yaml",
                 "traza.python.version": "3.11.7",
             }
+        )
+        source = {"path": "data/processed", "repo_path": "data/processed", "size": 2_048_000}
+        source["nfiles"] = 2
+        dataset = Dataset("data/processed", "0" * 32 + ".dir", "dvc", json.dumps(source))
+        client.log_inputs(
+            run.info.run_id,
+            [DatasetInput(dataset, (InputTag("mlflow.data.context", "data"),))],
         )
     with traza.start_run(run_name="reproduction") as run:
         seeded.runs["reproduction"] = run.info.run_id

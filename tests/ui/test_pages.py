@@ -136,6 +136,9 @@ def test_run_page_shows_lineage(page: Any, site: Seeded) -> None:
     expect(lineage).to_contain_text("0123456789ab")
     expect(lineage).to_contain_text("uncommitted changes")
     expect(lineage).to_contain_text(f"traza reproduce {site.runs['elsewhere']}")
+    expect(lineage.get_by_role("link", name="reproduction")).to_be_visible(timeout=TIMEOUT)
+    datasets = page.get_by_role("table", name="Datasets")
+    expect(datasets).to_contain_text("dvc data/processed (2.0 MB, 2 files)")
     page.screenshot(path=str(SCREENSHOTS / "run-lineage.png"), full_page=True)
     lineage.get_by_role("link", name="requirements.txt").click()
     assert "artifact=environment%2Frequirements.txt" in page.url

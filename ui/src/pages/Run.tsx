@@ -4,7 +4,7 @@ import { ErrorBox, KeyValues, Link, Loading, Status, Tabs } from "../components/
 import { EditableText, useEdit } from "../components/Editors";
 import { ChartControls, MetricChart, settingsFromQuery, settingsToQuery } from "../components/MetricChart";
 import { PARENT_TAG, SOURCE_TAG } from "../columns";
-import { dateTime, duration, num, tagValue } from "../format";
+import { bytes, dateTime, duration, num, tagValue } from "../format";
 import { useAsync, useInterval } from "../hooks";
 import { updateQuery } from "../router";
 import type { Run } from "../types";
@@ -176,7 +176,7 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
                   <td>{d.dataset.name}</td>
                   <td class="mono">{d.dataset.digest}</td>
                   <td>{tagValue(d.tags, "mlflow.data.context") ?? ""}</td>
-                  <td class="mono small">{d.dataset.source_type ?? ""} {d.dataset.source ?? ""}</td>
+                  <td class="mono small">{datasetSource(d.dataset)}</td>
                 </tr>
               ))}
             </tbody>
@@ -207,6 +207,20 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
   );
 }
 
+/** A DVC-tracked input's source (JSON: its path, size, file count) as words; others as given. */
+function datasetSource(d: { source_type?: string; source?: string }): string {
+  if (d.source_type === "dvc" && d.source) {
+    try {
+      const s = JSON.parse(d.source) as { repo_path?: string; path?: string; size?: number; nfiles?: number };
+      const files = s.nfiles !== undefined ? `, ${s.nfiles.toLocaleString()} files` : "";
+      return `dvc ${s.repo_path ?? s.path ?? ""} (${bytes(s.size)}${files})`;
+    } catch {
+      // not the JSON traza.lineage writes: shown as it is
+    }
+  }
+  return `${d.source_type ?? ""} ${d.source ?? ""}`;
+}
+
 /** What made the run, as Traza records it when a run starts in a DVC stage (traza.lineage). */
 function Lineage({ run }: { run: Run }) {
   const tags = run.data.tags;
@@ -214,8 +228,15 @@ function Lineage({ run }: { run: Run }) {
   const stage = tag("traza.dvc.stage");
   const from = tag("traza.reproduced_from");
   const commit = tag("mlflow.source.git.commit");
-  if (!stage && !from) return null;
   const id = run.info.run_id;
+  const reproductions = useAsync(
+    () =>
+      stage
+        ? api.searchRuns({ experimentIds: [run.info.experiment_id], filter: `tags.\`traza.reproduced_from\` = '${id}'`, maxResults: 100 })
+        : Promise.resolve(undefined),
+    [id, stage],
+  );
+  if (!stage && !from) return null;
   const dirty = tag("traza.source.git.dirty") === "true";
   const changes = tag("traza.source.git.changes");
   const environment = (path: string, label: string) => (
@@ -250,6 +271,19 @@ function Lineage({ run }: { run: Run }) {
     ]);
   }
   if (from) rows.push(["Reproduced from", <Link to={["runs", from]}>{from}</Link>]);
+  const copies = reproductions.data?.items ?? [];
+  if (copies.length) {
+    rows.push([
+      "Reproductions",
+      <span>
+        {copies.map((c) => (
+          <Link to={["runs", c.info.run_id]} class="chip">
+            {c.info.run_name ?? c.info.run_id}
+          </Link>
+        ))}
+      </span>,
+    ]);
+  }
   if (stage && commit) rows.push(["Reproduce", <code>traza reproduce {id}</code>]);
   return (
     <section aria-labelledby="ov-lineage">
