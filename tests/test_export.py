@@ -586,3 +586,40 @@ def test_export_to_a_live_mlflow_server(tmp_path: Path, mlflow_server: str) -> N
     exp = target.get_experiment_by_name("salary")
     tagged = target.search_runs([exp.experiment_id], run_view_type=ViewType.ALL)
     assert len(tagged) == 4 and all(DIGEST_TAG in r.data.tags for r in tagged)
+
+
+def test_export_into_a_traza_store_is_refused(tmp_path: Path) -> None:
+    """MLflow would add its alembic tables to a Traza database and fail half way: refused before
+    MLflow touches it, the store unchanged."""
+    import sqlite3
+
+    source = _empty_store(tmp_path / "s")
+    db = tmp_path / "s" / "traza.db"
+
+    def tables() -> set[str]:
+        conn = sqlite3.connect(db)
+        try:
+            return {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+
+    before = tables()
+    for target in (f"sqlite:///{db}", (tmp_path / "s").as_uri()):
+        result = CliRunner().invoke(main, ["export", target, "--from", source])
+        assert result.exit_code == 1, result.output
+        assert "is a Traza store" in result.output and "traza sync" in result.output
+        assert "Traceback" not in result.output
+    assert tables() == before and "alembic_version" not in before
+    assert not (tmp_path / "s" / "0").exists()
+
+
+def test_export_into_a_traza_postgres_store_is_refused(tmp_path: Path) -> None:
+    from tests.conftest import postgres_schema
+
+    from traza.store.uri import open_store
+
+    source = _empty_store(tmp_path / "s")
+    with postgres_schema() as url:
+        open_store(url).close()
+        result = CliRunner().invoke(main, ["export", url, "--from", source])
+        assert result.exit_code == 1 and "is a Traza store" in result.output, result.output

@@ -785,5 +785,52 @@ def export_to_mlflow(
             "(http://host:5000) or a database for MLflow (sqlite:///mlflow.db, "
             "postgresql://user@host/db, mysql://...)."
         )
+    _refuse_traza_store(target_uri)
     exporter = MlflowExporter(source, target_uri, progress, source_tracking_uri)
     return exporter.export(experiment_ids)
+
+
+def _target_tables(target_uri: str) -> set[str]:
+    """The tables of a database target, or of the ``traza.db`` in a ``file:`` target's folder
+    (empty when there is none yet, or it cannot be reached: MLflow then says why)."""
+    from traza.store.uri import DB_FILENAME, local_folder
+
+    path: Path | None = None
+    if target_uri.startswith("sqlite:///"):
+        path = Path(target_uri[len("sqlite:///") :].split("?", 1)[0]).expanduser()
+    elif target_uri.startswith("file:"):
+        folder = local_folder(target_uri)
+        path = folder / DB_FILENAME if folder is not None else None
+    elif target_uri.startswith(("postgresql", "postgres:")):
+        from traza.store.sql.postgres import PostgresDatabase
+
+        db = PostgresDatabase(target_uri, max_connections=1)
+        try:
+            return db.table_names()
+        except Exception:
+            return set()
+        finally:
+            db.close()
+    if path is None or not path.is_file():
+        return set()
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return set()
+
+
+def _refuse_traza_store(target_uri: str) -> None:
+    """A Traza store is no MLflow target: MLflow would add its own tables to it and run its
+    migrations over Traza's tables of the same names (failing half way, the store altered)."""
+    if "traza_migrations" in _target_tables(target_uri):
+        raise invalid(
+            f"{target_uri} is a Traza store, not an MLflow one; exporting into it would let "
+            "MLflow alter it. Copy between Traza stores with `traza sync SOURCE TARGET`, or "
+            "export to a database or server of MLflow's."
+        )
