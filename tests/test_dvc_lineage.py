@@ -228,6 +228,32 @@ def test_git_tracked_paths_are_code_and_the_rest_data(tmp_path: Path) -> None:
     assert state is not None
     assert (state.dirty, state.changed) == (True, ("src/train.py",))
     assert state.main_work_tree == repo
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "y"], repo)
+    _sh(["git", "mv", "src/train.py", "src/fit.py"], repo)
+    renamed = gitinfo.describe(repo)
+    assert renamed is not None and renamed.changed == ("src/fit.py",)
+
+
+def test_a_git_that_hangs_does_not_hold_start_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from traza.lineage import gitinfo
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text("#!/bin/sh\nexec sleep 30\n")
+    (fake / "git").chmod(0o755)
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    (tmp_path / "repo" / ".git" / "HEAD").write_text("0" * 40 + "\n")
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(gitinfo, "GIT_TIMEOUT", 0.5)
+    started = time.monotonic()
+    state = gitinfo.describe(tmp_path / "repo")
+    assert time.monotonic() - started < 10
+    assert state is not None and state.dirty is None and state.remote_url is None
 
 
 def test_the_stage_script_by_hand_logs_to_the_server_model_eng_yaml_names(

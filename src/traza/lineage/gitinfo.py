@@ -10,6 +10,9 @@ from pathlib import Path
 #: DVC's own bookkeeping: rewritten by ``dvc repro``/``dvc add`` between commits, and the run
 #: records the data versions themselves, so a change there does not make the code dirty.
 _DVC_METADATA = ("dvc.lock", ".dvc")
+#: Seconds a git command may take: it runs inside the user's ``start_run``, which a git stuck
+#: on a hung filesystem must not hold forever (the lineage then lacks what it would have said).
+GIT_TIMEOUT = 30
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ def main_work_tree(tree: Path) -> Path:
 
 
 def _git(tree: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
+    """``git -C tree args``; ``None`` when git is missing or took over :data:`GIT_TIMEOUT`."""
     try:
         return subprocess.run(
             ["git", "-C", str(tree), *args],
@@ -51,8 +55,9 @@ def _git(tree: Path, *args: str) -> subprocess.CompletedProcess[str] | None:
             text=True,
             check=False,
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
+            timeout=GIT_TIMEOUT,
         )
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return None
 
 
@@ -68,8 +73,11 @@ def describe(start: Path) -> GitState | None:
     changed: list[str] = []
     status = _git(tree, "status", "--porcelain", "--untracked-files=no", "-z")
     if status is not None and status.returncode == 0:
-        for entry in status.stdout.split("\0"):
+        entries = iter(status.stdout.split("\0"))
+        for entry in entries:
             path = entry[3:]
+            if entry[:1] in ("R", "C"):
+                next(entries, None)  # the path it was renamed or copied from
             if not path:
                 continue
             name = path.rsplit("/", 1)[-1]
