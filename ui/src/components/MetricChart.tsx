@@ -68,6 +68,7 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
   const [error, setError] = useState<Error>();
   const [width, setWidth] = useState(600);
   const [zoomed, setZoomed] = useState<{ drawn: number; sampled: boolean }>();
+  const [holding, setHolding] = useState(false); // zoomed in: no refresh until reset
   const runKey = runs.map((r) => r.id).join(",");
   const active = runs.some((r) => r.active);
 
@@ -82,7 +83,8 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
     );
   };
   useEffect(load, [runKey, metric, settings.xAxis]);
-  useInterval(load, 5000, active);
+  // A zoomed chart holds still: a refresh would redraw the whole series and drop the zoom.
+  useInterval(load, 5000, active && !holding);
 
   useEffect(() => {
     const el = box.current;
@@ -143,8 +145,10 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
       const { min, max } = u.scales.x;
       window.clearTimeout(timer);
       ticket++;
-      if (!ordered.some((s) => s.sampled) || min == null || max == null || first === undefined) return;
-      if (min <= first && max >= last!) return;
+      if (min == null || max == null || first === undefined) return;
+      const whole = min <= first && max >= last!;
+      setHolding(!whole);
+      if (whole || !ordered.some((s) => s.sampled)) return;
       const mine = ticket;
       const per = SECONDS_PER_X[settings.xAxis];
       const range: [number, number] = [Math.floor(min * per), Math.ceil(max * per)];
