@@ -398,6 +398,29 @@ def test_artifacts_of_another_store_are_kept(backend: str, tmp_path: Path, layou
     store.close()
 
 
+def test_a_purged_experiment_in_another_store_keeps_its_folders(
+    backend: str, tmp_path: Path
+) -> None:
+    """An experiment imported without copying artifacts still names MLflow's ``mlruns/<id>``:
+    its rows go, and not even the empty folders of that store are touched."""
+    store = _open(backend, tmp_path)
+    exp = store.create_experiment("imported")
+    other = tmp_path / "mlruns" / exp
+    (other / "a1b2" / "tags").mkdir(parents=True)
+    (other / "a1b2" / "artifacts").mkdir()
+    (other / "meta.yaml").write_text("name: imported\n")
+    with store.db.write() as cur:
+        cur.execute(
+            "UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?",
+            (other.as_uri(), int(exp)),
+        )
+    store.delete_experiment(exp)
+    report = store.purge_deleted(dry_run=False)
+    assert [e.id for e in report.experiments] == [exp]
+    assert (other / "a1b2" / "tags").is_dir() and (other / "a1b2" / "artifacts").is_dir()
+    store.close()
+
+
 def test_default_experiment_is_kept_but_its_runs_go(backend: str, tmp_path: Path) -> None:
     store = _open(backend, tmp_path)
     run = _run(store, tmp_path, "0", "in-default")

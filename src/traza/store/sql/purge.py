@@ -59,6 +59,8 @@ class _Plan:
         self.experiments: dict[int, PurgedItem] = {}
         self.experiment_locations: dict[int, str] = {}
         self.skipped: list[Skipped] = []
+        #: This store's artifact root, resolved (``None``: not in Traza's layout).
+        self.artifact_root: str | None = None
 
 
 class SqlPurge:
@@ -260,19 +262,20 @@ class SqlPurge:
             for row in cur.fetchall():
                 plan.models.setdefault(row[0], self._model_item(row))
         self._keep_registered(cur, plan)
-        self._keep_foreign_artifacts(cur, plan)
-        return plan
-
-    def _keep_foreign_artifacts(self, cur: Cursor, plan: _Plan) -> None:
-        """Delete only artifacts this store laid out itself: under its artifact root (where the
-        Default experiment's location is) and at ``<experiment location>/<run id>`` (a logged
-        model's at ``.../models/<id>/artifacts``). Files of runs imported or synced without
-        copying their artifacts belong to the other store and stay: only the rows go, and the
-        report says where the files are."""
         cur.execute("SELECT artifact_location FROM experiments WHERE experiment_id = 0")
         row = cur.fetchone()
         default = str(row[0]).rstrip("/") if row is not None else ""
         root = default[: -len("/0")] if default.endswith("/0") else None
+        plan.artifact_root = self.resolve_location(root) if root is not None else None
+        self._keep_foreign_artifacts(cur, plan, root)
+        return plan
+
+    def _keep_foreign_artifacts(self, cur: Cursor, plan: _Plan, root: str | None) -> None:
+        """Delete only artifacts this store laid out itself: under its artifact root ``root``
+        (where the Default experiment's location is, as stored) and at ``<experiment
+        location>/<run id>`` (a logged model's at ``.../models/<id>/artifacts``). Files of runs
+        imported or synced without copying their artifacts belong to the other store and stay:
+        only the rows go, and the report says where the files are."""
         queries = (
             (
                 "SELECT r.id, r.run_uuid, r.artifact_uri, e.artifact_location FROM runs r "
@@ -486,10 +489,12 @@ class SqlPurge:
                 cur.execute("DELETE FROM experiment_tags WHERE experiment_id = ?", (eid,))
                 cur.execute("DELETE FROM experiments WHERE experiment_id = ?", (eid,))
             done.append(item)
-            location = plan.experiment_locations[eid]
-            if location.rstrip("/").rsplit("/", 1)[-1] == str(eid):
+            location = plan.experiment_locations[eid].rstrip("/")
+            own = f"{plan.artifact_root}/{eid}" if plan.artifact_root is not None else None
+            if location == own or (own is None and location.rsplit("/", 1)[-1] == str(eid)):
                 # Traza's own layout (<root>/<experiment id>): its empty folders go. A location
-                # the user chose may be shared, and is left alone.
+                # the user chose may be shared, and another store's (an imported experiment
+                # still in MLflow's folder) is not ours: both are left alone.
                 _prune_empty_local(location, levels=None)
         return done
 
