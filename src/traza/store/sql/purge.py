@@ -142,72 +142,44 @@ class SqlPurge:
     ) -> _Plan:
         plan = _Plan()
         explicit = bool(experiment_ids or run_ids or model_ids)
-        exp_ids = [int(validate_experiment_id(str(e))) for e in experiment_ids]
-        for eid in exp_ids:
-            cur.execute(
-                "SELECT experiment_id, name, lifecycle_stage, deleted_time, artifact_location "
-                "FROM experiments WHERE experiment_id = ?",
-                (eid,),
-            )
-            row = cur.fetchone()
-            if row is None:
-                raise not_found(f"No experiment with id {eid} exists.")
+        for eid in [int(validate_experiment_id(str(e))) for e in experiment_ids]:
             if eid == 0:
                 raise invalid(
                     "The Default experiment (id 0) is never purged; purge its deleted runs with "
                     "--run-ids, or run gc without --experiment-ids."
                 )
-            if row[2] != DELETED:
-                raise invalid(
-                    f"Experiment {eid} ({row[1]!r}) is not in the deleted stage; only deleted "
-                    "experiments can be purged. Delete it first (`traza experiments delete`)."
-                )
-            if row[3] is not None and row[3] > cutoff:
-                raise invalid(
-                    f"Experiment {eid} ({row[1]!r}) is not old enough to purge: "
-                    f"{_age_note(row[3], cutoff)}. Lower --older-than, or wait."
-                )
+            row = self._named(
+                cur,
+                "SELECT experiment_id, name, lifecycle_stage, deleted_time, artifact_location, "
+                "lifecycle_stage, deleted_time FROM experiments WHERE experiment_id = ?",
+                eid,
+                f"Experiment {eid}",
+                " (`traza experiments delete`)",
+                cutoff,
+            )
             self._plan_experiment(plan, row)
         for run_id in run_ids:
             validate_run_id(run_id)
-            cur.execute(
-                "SELECT r.id, r.run_uuid, r.experiment_id, r.name, r.deleted_time, "
-                "r.artifact_uri, r.lifecycle_stage FROM runs r WHERE r.run_uuid = ?",
-                (run_id,),
+            row = self._named(
+                cur,
+                "SELECT id, run_uuid, experiment_id, name, deleted_time, artifact_uri, "
+                "lifecycle_stage, deleted_time FROM runs WHERE run_uuid = ?",
+                run_id,
+                f"Run {run_id}",
+                " (`traza runs delete`)",
+                cutoff,
             )
-            row = cur.fetchone()
-            if row is None:
-                raise not_found(f"Run with id={run_id} not found.")
-            if row[6] != DELETED:
-                raise invalid(
-                    f"Run {run_id} is not in the deleted stage; only deleted runs can be "
-                    "purged. Delete it first (`traza runs delete`)."
-                )
-            if row[4] is not None and row[4] > cutoff:
-                raise invalid(
-                    f"Run {run_id} is not old enough to purge: {_age_note(row[4], cutoff)}. "
-                    "Lower --older-than, or wait."
-                )
             plan.runs[row[0]] = self._run_item(row[1:6])
         for model_id in model_ids:
-            cur.execute(
+            row = self._named(
+                cur,
                 "SELECT model_id, experiment_id, name, deleted_time, artifact_location, "
-                "lifecycle_stage FROM logged_models WHERE model_id = ?",
-                (model_id,),
+                "lifecycle_stage, deleted_time FROM logged_models WHERE model_id = ?",
+                model_id,
+                f"Logged model {model_id}",
+                "",
+                cutoff,
             )
-            row = cur.fetchone()
-            if row is None:
-                raise not_found(f"Logged model with id={model_id} not found.")
-            if row[5] != DELETED:
-                raise invalid(
-                    f"Logged model {model_id} is not in the deleted stage; only deleted logged "
-                    "models can be purged. Delete it first."
-                )
-            if row[3] is not None and row[3] > cutoff:
-                raise invalid(
-                    f"Logged model {model_id} is not old enough to purge: "
-                    f"{_age_note(row[3], cutoff)}. Lower --older-than, or wait."
-                )
             plan.models[row[0]] = self._model_item(row[:5])
         if not explicit:
             cur.execute(
@@ -269,6 +241,28 @@ class SqlPurge:
         plan.artifact_root = self.resolve_location(root) if root is not None else None
         self._keep_foreign_artifacts(cur, plan, root)
         return plan
+
+    @staticmethod
+    def _named(cur: Cursor, sql: str, key: Any, label: str, how: str, cutoff: int) -> Any:
+        """The row of an item named with ``--*-ids`` (``sql`` ends with its lifecycle stage and
+        deletion time): it must exist, be deleted and be old enough, or gc stops before anything
+        goes. ``how`` says how to delete it."""
+        cur.execute(sql, (key,))
+        row = cur.fetchone()
+        if row is None:
+            raise not_found(f"{label} not found.")
+        stage, deleted_time = row[-2], row[-1]
+        if stage != DELETED:
+            raise invalid(
+                f"{label} is not in the deleted stage; only deleted items can be purged. "
+                f"Delete it first{how}."
+            )
+        if deleted_time is not None and deleted_time > cutoff:
+            raise invalid(
+                f"{label} is not old enough to purge: {_age_note(deleted_time, cutoff)}. "
+                "Lower --older-than, or wait."
+            )
+        return row
 
     def _keep_foreign_artifacts(self, cur: Cursor, plan: _Plan, root: str | None) -> None:
         """Delete only artifacts this store laid out itself: under its artifact root ``root``
