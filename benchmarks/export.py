@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 
 
-def seed(uri: str, runs: int) -> tuple[int, str]:
-    """The source store; returns (metric points written, experiment id)."""
+def seed(uri: str, runs: int, scratch: Path) -> tuple[int, str]:
+    """The source store; returns (metric points written, experiment id). ``scratch``: a folder
+    for the artifact file (removed with the benchmark's temporary folder)."""
     from traza.artifacts import get_repository
     from traza.entities import Metric, Param, RunTag
     from traza.store.uri import open_store
@@ -40,7 +41,7 @@ def seed(uri: str, runs: int) -> tuple[int, str]:
     exp = store.create_experiment("bench")
     t0 = 1_700_000_000_000
     points = 0
-    src = Path(tempfile.mkdtemp()) / "notes.txt"
+    src = scratch / "notes.txt"
     src.write_text("artifact")
     for i in range(runs):
         run = store.create_run(exp, "bench", t0 + i, [RunTag("kind", "bench")], f"run-{i}")
@@ -56,7 +57,7 @@ def seed(uri: str, runs: int) -> tuple[int, str]:
     return points, exp
 
 
-def mlflow_alone(target: str, runs: int) -> float:
+def mlflow_alone(target: str, runs: int, scratch: Path) -> float:
     """Seconds MLflow's client takes to log the same data itself."""
     import mlflow
     from mlflow.entities import Metric, Param
@@ -64,7 +65,7 @@ def mlflow_alone(target: str, runs: int) -> float:
     client = mlflow.MlflowClient(target)
     exp = client.create_experiment("bench")
     t0 = 1_700_000_000_000
-    src = Path(tempfile.mkdtemp()) / "notes.txt"
+    src = scratch / "notes.txt"
     src.write_text("artifact")
     started = time.perf_counter()
     for i in range(runs):
@@ -94,7 +95,7 @@ def main() -> None:
         os.chdir(tmp)  # MLflow puts a SQLite database's artifacts in ./mlruns
         source = str(Path(tmp) / "traza")
         started = time.perf_counter()
-        points, exp = seed(source, runs)
+        points, exp = seed(source, runs, Path(tmp))
         seeded = time.perf_counter() - started
         target = f"sqlite:///{Path(tmp) / 'mlflow.db'}"
         mlflow.MlflowClient(target).search_experiments()  # MLflow creates its schema here
@@ -118,7 +119,7 @@ def main() -> None:
         if not args.quick:
             baseline = f"sqlite:///{Path(tmp) / 'baseline.db'}"
             mlflow.MlflowClient(baseline).search_experiments()
-            rows.append(("mlflow alone", mlflow_alone(baseline, runs), {}))
+            rows.append(("mlflow alone", mlflow_alone(baseline, runs, Path(tmp)), {}))
     print(f"{runs} runs, {points:,} metric points (seeded in {seeded:.1f} s)")
     for label, seconds, counts in rows:
         detail = ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items()) if v)
