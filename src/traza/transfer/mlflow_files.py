@@ -218,7 +218,9 @@ class MlflowFileSource:
     def _runs(self) -> Iterator[RunRecord]:
         for folder in self._experiment_dirs:
             datasets = self._datasets(folder)
-            links = self._model_links(folder)
+            links: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+            for (run_id, *point), link in self._model_links(folder).items():
+                links.setdefault(run_id, {})[tuple(point)] = link
             for run_dir in self._run_dirs(folder):
                 yield self._run(run_dir, folder.name, datasets, links)
 
@@ -236,11 +238,12 @@ class MlflowFileSource:
         run_dir: Path,
         experiment_id: str,
         datasets: dict[str, dict[str, Any]],
-        links: dict[tuple[Any, ...], tuple[Any, ...]],
+        links: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]],
     ) -> RunRecord:
         meta = _flat_meta(run_dir / "meta.yaml")
         run_id = str(meta.get("run_id") or meta.get("run_uuid") or run_dir.name)
         points: list[Point] = []
+        run_links = dict(links.get(run_id, {}))
         for key, path in _key_files(run_dir / "metrics"):
             for n, line in enumerate(_read(path).splitlines(), 1):
                 parts = line.split()
@@ -255,8 +258,10 @@ class MlflowFileSource:
                         "'timestamp value step'.",
                         error_code="INVALID_PARAMETER_VALUE",
                     ) from None
-                link = links.get((run_id, key, ts, step, value), (None, None, None))
-                points.append((key, value, ts, step, *link))
+                link = run_links.pop((key, ts, step, value), None)
+                points.append((key, value, ts, step, *(link or (None, None, None))))
+        # A logged model's point with no twin among the run's (logged for the model alone).
+        points += [(k, v, ts, step, *link) for (k, ts, step, v), link in run_links.items()]
         tags = _values(run_dir / "tags")
         inputs = []
         outputs = []
