@@ -1,9 +1,15 @@
-"""``traza reproduce``'s verdict on metrics: equal, within the tolerance, different, missing."""
+"""``traza reproduce``'s verdict on metrics (equal, within the tolerance, different, missing),
+and what it does to the disk around the work tree."""
 
 from __future__ import annotations
 
 import math
+import subprocess
+from pathlib import Path
 
+import pytest
+
+from traza import reproduce
 from traza.reproduce import Reproduction, compare_metrics, format_report
 
 
@@ -35,3 +41,43 @@ def test_the_report_counts_the_original_metrics() -> None:
         "Run new reproduced run old: 2 of 2 metrics match (equal or within the tolerance)."
     )
     assert not Reproduction("old", "new", compare_metrics({"a": 1.0}, {"a": 2.0}, 0.1)).matches
+
+
+def test_data_recorded_outside_the_repository_is_never_written(tmp_path: Path) -> None:
+    """A run's record (imported, or made by hand) may name a path outside the repository: the
+    reproduction notes it and leaves that path alone, even when the cache has its md5."""
+    md5 = "ab" + "c" * 30
+    cache = tmp_path / "cache"
+    (cache / "files" / "md5" / "ab").mkdir(parents=True)
+    (cache / "files" / "md5" / "ab" / ("c" * 30)).write_text("cached bytes")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    precious = tmp_path / "precious.csv"
+    precious.write_text("the user's own file")
+    inputs = [
+        reproduce._Input("abs.csv", str(precious), md5, "data"),
+        reproduce._Input("up.csv", "../precious.csv", md5, "data"),
+    ]
+    notes = reproduce._restore_data(inputs, tree, tree, cache, "r1", lambda _m: None)
+    assert precious.read_text() == "the user's own file"
+    assert notes == [
+        "abs.csv is outside the repository and was not restored",
+        "up.csv is outside the repository and was not restored",
+    ]
+
+
+def test_a_failed_worktree_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True, timeout=60)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    with (
+        pytest.raises(reproduce.ReproduceError, match="worktree add"),
+        reproduce._worktree(repo, "0" * 40, False, lambda _m: None),
+    ):
+        pass
+    assert list(temp.iterdir()) == []

@@ -39,6 +39,10 @@ __all__ = ["Comparison", "ReproduceError", "Reproduction", "reproduce"]
 
 #: On the new run: what the reproduction could not make as the original had it.
 NOTES_TAG = "traza.reproduce.notes"
+#: Seconds a git command may take (checking out a large repository's commit included).
+GIT_TIMEOUT = 600
+#: Seconds ``dvc fetch`` may take to bring the run's data from the DVC remote.
+FETCH_TIMEOUT = 3600
 
 
 class ReproduceError(TrazaException):
@@ -104,10 +108,22 @@ def _git(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProce
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
     try:
         done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=GIT_TIMEOUT,
         )
     except FileNotFoundError:
         raise ReproduceError("Reproducing a run needs git, which is not on PATH.") from None
+    except subprocess.TimeoutExpired:
+        if check:
+            raise ReproduceError(
+                f"`git {' '.join(args)}` in {cwd} took over {GIT_TIMEOUT} s and was stopped."
+            ) from None
+        return subprocess.CompletedProcess(args, -1, "", "timed out")
     if check and done.returncode != 0:
         raise ReproduceError(f"`git {' '.join(args)}` failed: {done.stderr.strip()}")
     return done
@@ -146,7 +162,11 @@ def _find_repository(tags: dict[str, str], commit: str, repo: Path | None, run_i
 def _worktree(repo: Path, commit: str, keep: bool, say: Callable[[str], None]) -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="traza-reproduce-"))
     tree = base / "src"
-    _git("worktree", "add", "--detach", "--quiet", str(tree), commit, cwd=repo)
+    try:
+        _git("worktree", "add", "--detach", "--quiet", str(tree), commit, cwd=repo)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
     try:
         yield tree
     finally:
@@ -241,8 +261,10 @@ def _pull(dvc_root: Path, wanted: list[_Input], say: Callable[[str], None]) -> s
     try:
         done = subprocess.run(
             [exe, "fetch", "--quiet", *files],
-            cwd=dvc_root, capture_output=True, text=True, check=False,
+            cwd=dvc_root, capture_output=True, text=True, check=False, timeout=FETCH_TIMEOUT,
         )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return f"dvc fetch took over {FETCH_TIMEOUT} s and was stopped"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if done.returncode != 0:
@@ -277,7 +299,11 @@ def _share_config(original_root: Path, dvc_root: Path, cache: Path) -> None:
 def _restore_data(
     inputs: list[_Input], tree: Path, dvc_root: Path, cache: Path, run_id: str, say: Any
 ) -> list[str]:
-    notes = []
+    # A path the run recorded outside the repository is never written (nor deleted).
+    top = tree.resolve()
+    outside = [i for i in inputs if not (top / i.repo_path).resolve().is_relative_to(top)]
+    notes = [f"{i.path} is outside the repository and was not restored" for i in outside]
+    inputs = [i for i in inputs if i not in outside]
     missing: list[_Input] = []
     for item in inputs:
         dest = tree / item.repo_path
