@@ -371,3 +371,19 @@ def test_foreach_and_matrix_stages_are_named_and_filled_in_as_dvc_does(tmp_path:
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["fit@tree"]
     (recorded,) = run.inputs.dataset_inputs
     assert recorded.dataset.digest == lock["deps"][0]["md5"]
+
+
+def test_an_environment_records_its_own_python(tmp_path: Path) -> None:
+    """A conda environment has no pyvenv.cfg: the runner's version of it is recorded, not this
+    interpreter's; virtualenv's long version_info is cut to the release."""
+    from traza.lineage import environment
+
+    env = tmp_path / "env"
+    dist = env / "lib" / "python3.9" / "site-packages" / "tiny-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: tiny\nVersion: 1.0\n")
+    shot = environment.snapshot(env, "3.9.18")
+    assert shot.python_version == "3.9.18" and shot.requirements == ("tiny==1.0",)
+    assert "python: 3.9.18" in shot.python_env_yaml()
+    (env / "pyvenv.cfg").write_text("home = /usr/bin\nversion_info = 3.11.4.final.0\n")
+    assert environment.snapshot(env).python_version == "3.11.4"

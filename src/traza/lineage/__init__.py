@@ -87,11 +87,17 @@ def _relative(path: Path, base: Path | None) -> str:
 
 
 def record_for_command(
-    client: Any, run_id: str, directory: Path, command: str, env_path: Path | None = None
+    client: Any,
+    run_id: str,
+    directory: Path,
+    command: str,
+    env_path: Path | None = None,
+    python_version: str | None = None,
 ) -> None:
     """Record the lineage of a run the projects runner is about to start: ``command`` run in
     ``directory`` (a stage's folder and command), in the environment at ``env_path`` (``None``:
-    this interpreter's). The child's own ``start_run`` then finds the lineage there."""
+    this interpreter's) whose Python is ``python_version``. The child's own ``start_run`` then
+    finds the lineage there."""
     if not enabled():
         return
     try:
@@ -103,7 +109,7 @@ def record_for_command(
         stage = dvc.stage_for_command(root, directory.resolve(), command)
         if stage is None:
             return
-        snapshot = environment.snapshot(env_path)
+        snapshot = environment.snapshot(env_path, python_version)
         _record_stage(client, run_id, root, stage, {}, snapshot)
     except Exception as e:
         _log.warning("traza: could not record the DVC lineage of run %s: %s", run_id, e)

@@ -50,15 +50,17 @@ class Snapshot:
         return "\n".join(lines) + "\n"
 
 
-def snapshot(env_path: Path | None = None) -> Snapshot:
+def snapshot(env_path: Path | None = None, python_version: str | None = None) -> Snapshot:
     """The running interpreter's version and installed distributions (first on ``sys.path``
-    wins, as imports do), or those of the virtual environment at ``env_path``."""
+    wins, as imports do), or those of the virtual or conda environment at ``env_path``, whose
+    Python is ``python_version`` (default: its ``pyvenv.cfg``'s; a conda environment has none,
+    and this interpreter's version would be wrong for it)."""
     from importlib import metadata
 
     if env_path is None:
         prefix, version, search = sys.prefix, _running_version(), None
     else:
-        prefix, version = str(env_path), _venv_version(env_path)
+        prefix, version = str(env_path), python_version or _venv_version(env_path)
         search = [str(p) for p in sorted(env_path.glob("lib/python*/site-packages"))]
         search += [str(p) for p in env_path.glob("Lib/site-packages")]
 
@@ -102,7 +104,7 @@ def _venv_version(env_path: Path) -> str:
         for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
             key, _, value = line.partition("=")
             if key.strip() in ("version_info", "version"):
-                return value.strip()
+                return ".".join(value.strip().split(".")[:3])  # virtualenv: 3.11.4.final.0
     return _running_version()
 
 

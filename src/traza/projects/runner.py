@@ -324,7 +324,12 @@ def _start(
             from traza import lineage
 
             lineage.record_for_command(
-                client, run_id, prepared.source.directory, prepared.command, prepared.env_path
+                client,
+                run_id,
+                prepared.source.directory,
+                prepared.command,
+                prepared.env_path,
+                prepared.python_version,
             )
         tracking_uri = store_uri(client.tracking_uri)
         mlflow_uri = tracking_uri
