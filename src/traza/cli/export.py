@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from traza.cli.errors import reports_errors
-from traza.cli.gc import existing_store_uri
+from traza.cli.gc import comma_list, existing_store_uri
 
 
 @click.command()
@@ -39,7 +39,7 @@ def export(
     from traza.transfer.export import export_to_mlflow
 
     uri = source_uri or (ctx.find_root().obj or {}).get("tracking_uri") or get_tracking_uri()
-    ids = [part.strip() for part in (experiment_ids or "").split(",") if part.strip()]
+    ids = comma_list(experiment_ids)
     source = open_store(existing_store_uri(uri))
     try:
         summary = export_to_mlflow(

@@ -34,7 +34,8 @@ def existing_store_uri(uri: str) -> str:
     return uri
 
 
-def _ids(text: str | None) -> list[str]:
+def comma_list(text: str | None) -> list[str]:
+    """The non-empty items of a comma-separated option (``--experiment-ids 1, 2,``)."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
@@ -97,11 +98,11 @@ def gc(
     try:
         report = store.purge_deleted(
             older_than_ms=age_ms,
-            experiment_ids=_ids(experiment_ids),
-            run_ids=_ids(run_ids),
+            experiment_ids=comma_list(experiment_ids),
+            run_ids=comma_list(run_ids),
             dry_run=not yes,
             artifacts_destination=artifacts_destination,
-            logged_model_ids=_ids(logged_model_ids),
+            logged_model_ids=comma_list(logged_model_ids),
         )
     finally:
         store.close()
