@@ -623,3 +623,36 @@ def test_export_into_a_traza_postgres_store_is_refused(tmp_path: Path) -> None:
         open_store(url).close()
         result = CliRunner().invoke(main, ["export", url, "--from", source])
         assert result.exit_code == 1 and "is a Traza store" in result.output, result.output
+
+
+def test_a_logged_model_whose_export_was_interrupted_is_completed(
+    tmp_path: Path, mlflow_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Created in MLflow but stopped before its artifacts landed: the next export finds it by
+    its tag, uploads the artifacts and finalizes it, instead of leaving it pending and empty."""
+    from traza.transfer import export as export_module
+
+    seed = _seed(tmp_path)
+    real_upload = export_module.MlflowExporter._upload_artifacts
+
+    def interrupted(self: Any, artifact_uri: str, target_id: str, model: bool = False) -> bool:
+        if model:
+            raise KeyboardInterrupt
+        return real_upload(self, artifact_uri, target_id, model)
+
+    monkeypatch.setattr(export_module.MlflowExporter, "_upload_artifacts", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_module.export_to_mlflow(TrazaClient(seed.uri).store, mlflow_db)
+    monkeypatch.setattr(export_module.MlflowExporter, "_upload_artifacts", real_upload)
+    target = _mlflow_client(mlflow_db)
+    (pending,) = target.search_logged_models(
+        [target.get_experiment_by_name("salary").experiment_id]
+    )
+    assert str(pending.status) in ("PENDING", "LoggedModelStatus.PENDING")
+    result = CliRunner().invoke(main, ["export", mlflow_db, "--from", seed.uri])
+    assert result.exit_code == 0, result.output
+    model = target.get_logged_model(pending.model_id)
+    assert model.tags[SOURCE_MODEL_TAG] == seed.model_id
+    assert "READY" in str(model.status)
+    files = {a.path for a in target.list_logged_model_artifacts(model.model_id)}
+    assert files == {"MLmodel", "model.pkl"}

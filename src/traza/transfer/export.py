@@ -10,7 +10,8 @@ mapping in the target itself, which makes a second export of the same store idem
   landed, ``traza.export_digest`` (a hash of the source run's state). A run whose digest still
   matches is left alone; one whose source changed since (or whose export was interrupted) gets
   only what it lacks: new params, tags, metric points, inputs, outputs and the artifacts;
-- logged models carry ``traza.source_model_id``;
+- logged models carry ``traza.source_model_id``; one still pending in MLflow (its export was
+  interrupted) gets its artifacts and status again;
 - registered models are matched by name and versions by number. Version numbers are kept:
   a number the source no longer has (a deleted version) becomes a placeholder version in MLflow
   that is deleted at once, as MLflow never reuses a number.
@@ -167,6 +168,11 @@ def _mlflow_errors(target_uri: str) -> Iterator[None]:
             f"MLflow at {target_uri} refused the export: {message}",
             error_code=_error_code(e) or "INTERNAL_ERROR",
         ) from e
+
+
+def _status(status: Any) -> str:
+    """A logged model's status as text, from Traza's or MLflow's enum (or a string)."""
+    return str(getattr(status, "value", status))
 
 
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
@@ -591,6 +597,9 @@ class MlflowExporter:
                 if missing:
                     self._writable(target_id)
                     self.client.set_logged_model_tags(found.model_id, missing)
+                if _status(found.status) == "PENDING":  # an export stopped before it finished
+                    self._writable(target_id)
+                    self._finish_model(model, found.model_id)
                 continue
             source_run = (
                 self.run_ids.get(model.source_run_id or "") if model.source_run_id else None
@@ -605,11 +614,16 @@ class MlflowExporter:
                 model_type=model.model_type,
             )
             self.model_ids[model.model_id] = created.model_id
-            self._upload_artifacts(model.artifact_location, created.model_id, model=True)
-            status = str(getattr(model.status, "value", model.status))
-            if status in ("READY", "FAILED"):
-                self.client.finalize_logged_model(created.model_id, status)
+            self._finish_model(model, created.model_id)
             self.summary.counts["logged models created"] += 1
+
+    def _finish_model(self, model: LoggedModel, target_model_id: str) -> None:
+        """Upload a logged model's artifacts, then finalize it as the source's is (a model still
+        pending in the source stays pending, and gets its files again next time)."""
+        self._upload_artifacts(model.artifact_location, target_model_id, model=True)
+        status = _status(model.status)
+        if status in ("READY", "FAILED"):
+            self.client.finalize_logged_model(target_model_id, status)
 
     def _model_version_links(self) -> None:
         """Give exported logged models the ``mlflow.modelVersions`` tag of the source.
