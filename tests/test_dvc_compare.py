@@ -81,3 +81,17 @@ def test_a_failed_worktree_leaves_no_temporary_folder(
     ):
         pass
     assert list(temp.iterdir()) == []
+
+
+def test_a_params_file_missing_at_the_commit_stops_with_a_message(tmp_path: Path) -> None:
+    """An uncommitted params.yaml at the run: the commit lacks it, said plainly (not a
+    FileNotFoundError traceback)."""
+    from traza.lineage import dvc
+
+    stage = dvc.Stage(
+        "train", tmp_path / "dvc.yaml", tmp_path, ("python train.py",), (),
+        {"params.yaml": ("train",)}, (), tmp_path,
+    )  # fmt: skip
+    assert dvc.stage_params(stage) == {} and dvc.missing_params_files(stage) == ["params.yaml"]
+    with pytest.raises(reproduce.ReproduceError, match=r"params\.yaml is not in commit"):
+        reproduce._restore_params(stage, {"train.lr": "0.1"}, "a" * 40, "r1", lambda _m: None)

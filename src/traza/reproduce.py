@@ -339,9 +339,18 @@ def _restore_data(
 
 
 # -- params -------------------------------------------------------------------------------------
-def _restore_params(stage: dvc.Stage, recorded: dict[str, str], say: Any) -> list[str]:
+def _restore_params(
+    stage: dvc.Stage, recorded: dict[str, str], commit: str, run_id: str, say: Any
+) -> list[str]:
     import yaml
 
+    missing = dvc.missing_params_files(stage)
+    if missing:
+        raise ReproduceError(
+            f"Cannot reproduce run {run_id}: its stage's params file {missing[0]} is not in "
+            f"commit {commit[:12]} (was it uncommitted when the run was made?). Commit it, "
+            "make the run again, and reproduce that one."
+        )
     notes = []
     current = dvc.stage_params(stage)
     for file in stage.params:
@@ -444,7 +453,7 @@ def reproduce(
         notes += _restore_data(inputs, tree, dvc_root, cache, run_id, say)
         stage = _stage_in(dvc_root, stage_name)
         if stage is not None:
-            notes += _restore_params(stage, original.data.params, say)
+            notes += _restore_params(stage, original.data.params, commit, run_id, say)
         env = _environment(client, run_id, env_manager, wdir, tree.parent, say)
         source = sources.Source(
             wdir, f"file://{repository}" + _fragment(tree, wdir), commit,

@@ -187,6 +187,8 @@ def _record_stage(
         inputs.append(DatasetInput(dataset, (InputTag(DATA_CONTEXT_TAG, kind),)))
     cache.save()
 
+    for file in dvc.missing_params_files(stage):
+        _log.warning("traza: params file %s of stage %s does not exist", file, stage.addressing)
     params = {k: _param_text(v) for k, v in dvc.stage_params(stage).items()}
     new_params = [Param(k, v) for k, v in params.items() if k not in existing]
     client.log_batch(run_id, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()])

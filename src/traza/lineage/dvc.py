@@ -423,10 +423,13 @@ def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
 
 def stage_params(stage: Stage) -> dict[str, Any]:
     """The stage's params as run params: ``train.lr`` for ``params.yaml`` in the stage's
-    folder, ``other.yaml:train.lr`` for another file; nested values flattened with dots."""
+    folder, ``other.yaml:train.lr`` for another file; nested values flattened with dots. A
+    params file that is not there has none (:func:`missing_params_files` names it)."""
     out: dict[str, Any] = {}
     for file, keys in stage.params.items():
         path = stage.wdir / file
+        if not path.is_file():
+            continue
         doc = _yaml_load(path) or {}
         prefix = "" if file == PARAMS_FILE else f"{file}:"
         flat: dict[str, Any] = {}
@@ -440,6 +443,11 @@ def stage_params(stage: Stage) -> dict[str, Any]:
                     continue
         out.update({prefix + k: v for k, v in flat.items()})
     return out
+
+
+def missing_params_files(stage: Stage) -> list[str]:
+    """The stage's params files that are not in its folder (as ``dvc.yaml`` names them)."""
+    return [file for file in stage.params if not (stage.wdir / file).is_file()]
 
 
 def set_param(doc: dict[str, Any], dotted: str, value: Any) -> bool:
