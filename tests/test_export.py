@@ -151,6 +151,22 @@ def _seed(tmp_path: Path) -> Seed:
     )
 
 
+def _dataset_inputs(inputs: Any) -> list[tuple[Any, ...]]:
+    """Dataset inputs (Traza's or MLflow's) as comparable tuples."""
+    return [
+        (
+            d.dataset.name,
+            d.dataset.digest,
+            d.dataset.source_type,
+            d.dataset.source,
+            d.dataset.schema,
+            d.dataset.profile,
+            sorted((x.key, x.value) for x in d.tags),
+        )
+        for d in inputs
+    ]
+
+
 def _etag(key: str, value: str) -> Any:
     from traza.entities import ExperimentTag
 
@@ -274,30 +290,8 @@ def compare(source_uri: str, target: Any, tmp_path: Path) -> dict[str, int]:
                 )
                 assert got == want, (i.run_name, key)
                 counts["points"] += len(got)
-            want_inputs = [
-                (
-                    d.dataset.name,
-                    d.dataset.digest,
-                    d.dataset.source_type,
-                    d.dataset.source,
-                    d.dataset.schema,
-                    d.dataset.profile,
-                    sorted((x.key, x.value) for x in d.tags),
-                )
-                for d in run.inputs.dataset_inputs
-            ]
-            got_inputs = [
-                (
-                    d.dataset.name,
-                    d.dataset.digest,
-                    d.dataset.source_type,
-                    d.dataset.source,
-                    d.dataset.schema,
-                    d.dataset.profile,
-                    sorted((x.key, x.value) for x in d.tags),
-                )
-                for d in (t.inputs.dataset_inputs if t.inputs else [])
-            ]
+            want_inputs = _dataset_inputs(run.inputs.dataset_inputs)
+            got_inputs = _dataset_inputs(t.inputs.dataset_inputs if t.inputs else [])
             assert got_inputs == want_inputs
             got_outputs = [
                 (o.model_id, o.step) for o in (t.outputs.model_outputs if t.outputs else [])
