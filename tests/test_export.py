@@ -650,3 +650,32 @@ def test_a_logged_model_whose_export_was_interrupted_is_completed(
     assert "READY" in str(model.status)
     files = {a.path for a in target.list_logged_model_artifacts(model.model_id)}
     assert files == {"MLmodel", "model.pkl"}
+
+
+def test_a_run_whose_files_did_not_change_is_not_uploaded_again(
+    tmp_path: Path, mlflow_db: str
+) -> None:
+    from traza.artifacts import get_repository
+
+    seed = _seed(tmp_path)
+    runner = CliRunner()
+    first = runner.invoke(main, ["export", mlflow_db, "--from", seed.uri])
+    assert first.exit_code == 0 and "artifact roots uploaded: 1" in first.output, first.output
+    src = TrazaClient(seed.uri)
+    src.store.log_batch(seed.finished, tags=[RunTag("reviewed", "yes")])
+    tagged = runner.invoke(main, ["export", mlflow_db, "--from", seed.uri])
+    assert tagged.exit_code == 0, tagged.output
+    assert "runs updated: 1" in tagged.output and "artifact roots uploaded" not in tagged.output
+    root = src.get_run(seed.finished).info.artifact_uri
+    get_repository(root).log_artifacts(_files(tmp_path / "more", {"notes/b.txt": "beta"}))
+    grown = runner.invoke(main, ["export", mlflow_db, "--from", seed.uri])
+    assert grown.exit_code == 0 and "artifact roots uploaded: 1" in grown.output, grown.output
+    target = _mlflow_client(mlflow_db)
+    (run,) = target.search_runs(
+        [target.get_experiment_by_name("salary").experiment_id],
+        f"tags.traza.source_run_id = '{seed.finished}'",
+    )
+    assert {a.path for a in target.list_artifacts(run.info.run_id, "notes")} == {
+        "notes/a.txt",
+        "notes/b.txt",
+    }

@@ -7,9 +7,10 @@ mapping in the target itself, which makes a second export of the same store idem
 
 - experiments are matched by name (``Default`` is MLflow's experiment ``0``);
 - each exported run carries the tag ``traza.source_run_id`` and, once every part of it has
-  landed, ``traza.export_digest`` (a hash of the source run's state). A run whose digest still
-  matches is left alone; one whose source changed since (or whose export was interrupted) gets
-  only what it lacks: new params, tags, metric points, inputs, outputs and the artifacts;
+  landed, ``traza.export_digest`` (a hash of the source run's state, then one of its artifact
+  listing). A run whose digest still matches is left alone; one whose source changed since (or
+  whose export was interrupted) gets only what it lacks: new params, tags, metric points,
+  inputs, outputs, and the artifacts when its files changed;
 - logged models carry ``traza.source_model_id``; one still pending in MLflow (its export was
   interrupted) gets its artifacts and status again;
 - registered models are matched by name and versions by number. Version numbers are kept:
@@ -175,6 +176,10 @@ def _status(status: Any) -> str:
     return str(getattr(status, "value", status))
 
 
+def _sha256(data: Any) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _own_tags(tags: dict[str, str]) -> dict[str, str]:
     """A logged model's tags but those MLflow keeps itself (the versions registered from it)."""
     return {k: v for k, v in tags.items() if k != MODEL_VERSIONS_TAG}
@@ -334,7 +339,10 @@ class MlflowExporter:
         return created
 
     def _digest(self, run: Run) -> str:
-        """A hash of everything an export writes for ``run`` (and the ids it maps to)."""
+        """A hash of everything an export writes for ``run`` (and the ids it maps to), ``/``, a
+        hash of its artifact listing alone: a run whose metrics or tags moved on but whose files
+        did not is not uploaded again."""
+        listing = self._artifact_listing(run.info.artifact_uri)
         summaries = [
             (s.key, s.count, s.last_step, s.last_timestamp, repr(s.latest))
             for s in self.source.get_metric_summaries(run.info.run_id)
@@ -354,9 +362,9 @@ class MlflowExporter:
             "outputs": [
                 [self.model_ids.get(o.model_id), o.step] for o in run.outputs.model_outputs
             ],
-            "artifacts": self._artifact_listing(run.info.artifact_uri),
+            "artifacts": listing,
         }
-        return hashlib.sha256(json.dumps(state, sort_keys=True, default=str).encode()).hexdigest()
+        return f"{_sha256(state)}/{_sha256(listing)}"
 
     def _target_tags(self, run: Run) -> dict[str, str]:
         tags = dict(run.data.tags)
@@ -371,7 +379,8 @@ class MlflowExporter:
         source_id = run.info.run_id
         target_id = self.run_ids[source_id]
         digest = self._digest(run)
-        if not fresh and target.data.tags.get(DIGEST_TAG) == digest:
+        previous = str(target.data.tags.get(DIGEST_TAG) or "")
+        if not fresh and previous == digest:
             self.summary.counts["runs unchanged"] += 1
             if target.info.lifecycle_stage != run.info.lifecycle_stage:
                 self._writable(self._target_experiment_id)
@@ -385,7 +394,8 @@ class MlflowExporter:
         self._sync_params(run, target, target_id)
         self._sync_metrics(run, target, target_id, fresh)
         self._sync_inputs_outputs(run, target, target_id)
-        if self._upload_artifacts(run.info.artifact_uri, target_id):
+        same_files = previous.partition("/")[2] == digest.partition("/")[2]
+        if not same_files and self._upload_artifacts(run.info.artifact_uri, target_id):
             self.summary.counts["artifact roots uploaded"] += 1
         status = run.info.status
         if status in _TERMINAL:
