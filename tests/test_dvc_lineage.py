@@ -123,6 +123,27 @@ def test_a_run_in_a_stage_records_its_params_and_inputs(
     assert {v[3] for v in cached.values()} == {i.dataset.digest for i in inputs.values()}
 
 
+def test_a_param_no_run_may_hold_is_left_out_not_the_lineage(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo = _stage_repo(isolated / "repo")
+    columns = [f"feature_{i:04d}" for i in range(600)]  # over 6,000 characters as JSON
+    (repo / "params.yaml").write_text(
+        yaml.safe_dump({"opt": {"lr": 0.1, "columns": columns, "bad(key)": 1}})
+    )
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DVC_STAGE", "train")
+    traza.set_tracking_uri(str(isolated / "store"))
+    with caplog.at_level(logging.WARNING, logger="traza"), traza.start_run() as run:
+        pass
+    got = TrazaClient(str(isolated / "store")).get_run(run.info.run_id)
+    assert got.data.tags["traza.dvc.stage"] == "train"
+    assert got.data.params == {"opt.lr": "0.1", "extra.yaml:model.depth": "5"}
+    assert {i.dataset.name for i in got.inputs.dataset_inputs} == {"data/x.csv", "train.py"}
+    assert "DVC param opt.columns of stage train not recorded" in caplog.text
+    assert "DVC param opt.bad(key) of stage train not recorded" in caplog.text
+
+
 def test_outside_dvc_nothing_is_recorded_and_no_process_is_started(isolated: Path) -> None:
     started: list[Any] = []
     watching = [True]

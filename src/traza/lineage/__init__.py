@@ -189,7 +189,7 @@ def _record_stage(
 
     for file in dvc.missing_params_files(stage):
         _log.warning("traza: params file %s of stage %s does not exist", file, stage.addressing)
-    params = {k: _param_text(v) for k, v in dvc.stage_params(stage).items()}
+    params = _loggable_params(dvc.stage_params(stage), stage.addressing)
     new_params = [Param(k, v) for k, v in params.items() if k not in existing]
     client.log_batch(run_id, params=new_params, tags=[RunTag(k, v) for k, v in tags.items()])
     if inputs:
@@ -197,6 +197,25 @@ def _record_stage(
     folder = environment.ARTIFACT_DIR
     client.log_text(run_id, env.python_env_yaml(), f"{folder}/{environment.PYTHON_ENV_FILE}")
     client.log_text(run_id, env.requirements_txt(), f"{folder}/{environment.REQUIREMENTS_FILE}")
+
+
+def _loggable_params(values: dict[str, Any], stage: str) -> dict[str, str]:
+    """The stage's params as run params, but those no run may hold (a key with characters
+    MLflow refuses, a value over 6,000 characters such as a long list of columns): left out
+    with a warning, as they would make the whole batch, and so the lineage, fail."""
+    from traza.exceptions import TrazaException
+    from traza.validation import validate_key, validate_param_value
+
+    out = {}
+    for key, value in values.items():
+        text = _param_text(value)
+        try:
+            validate_param_value(validate_key(key, "param name"), text)
+        except TrazaException as e:
+            _log.warning("traza: DVC param %s of stage %s not recorded: %s", key, stage, e.message)
+            continue
+        out[key] = text
+    return out
 
 
 def _param_text(value: Any) -> str:
