@@ -256,6 +256,37 @@ def test_git_tracked_paths_are_code_and_the_rest_data(tmp_path: Path) -> None:
     assert renamed is not None and renamed.changed == ("src/fit.py",)
 
 
+def test_an_external_dependency_does_not_blind_the_git_check(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git refuses a path outside its work tree for the whole list: the other dependencies are
+    still told apart (an untracked one is data), and the external one counts as code."""
+    repo = isolated / "repo"
+    (repo / ".dvc").mkdir(parents=True)
+    (repo / "data").mkdir()
+    (repo / "data" / "raw.csv").write_text("a\n1\n")
+    (repo / ".gitignore").write_text("/data\n")
+    (repo / "train.py").write_text("print(1)\n")
+    (isolated / "external.csv").write_text("e\n")
+    stage = {"cmd": "python train.py", "deps": ["data/raw.csv", "train.py", "../external.csv"]}
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train": stage}}))
+    _sh(["git", "-c", "init.defaultBranch=main", "init", "-q"], repo)
+    _sh(["git", "add", "-A"], repo)
+    _sh(["git", "commit", "-qm", "x"], repo)
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("DVC_STAGE", "train")
+    traza.set_tracking_uri(str(isolated / "store"))
+    with traza.start_run() as run:
+        pass
+    got = TrazaClient(str(isolated / "store")).get_run(run.info.run_id)
+    contexts = {i.dataset.name: [t.value for t in i.tags] for i in got.inputs.dataset_inputs}
+    assert contexts == {
+        "data/raw.csv": ["data"],
+        "train.py": ["code"],
+        "../external.csv": ["code"],
+    }
+
+
 def test_a_git_that_hangs_does_not_hold_start_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -170,12 +170,16 @@ def _record_stage(
     for dep in missing:
         _log.warning("traza: dependency %s of stage %s does not exist", dep, stage.addressing)
         del deps[dep]
-    # Data is what DVC keeps: a stage's output, a .dvc-tracked path, or anything Git does not
-    # track (DVC's outputs are git-ignored); the rest is code, which the commit holds.
-    in_git = gitinfo.tracked(git.work_tree, list(deps.values())) if git is not None else None
+    # Data is what DVC keeps: a stage's output, a .dvc-tracked path, or anything in the work
+    # tree that Git does not track (DVC's outputs are git-ignored); the rest is code, which the
+    # commit holds. A path outside the work tree (an external dependency) is neither: git is not
+    # asked about it (it would refuse the whole list), and it counts as code.
+    inside = {p for p in deps.values() if git is not None and p.is_relative_to(git.work_tree)}
+    in_git = gitinfo.tracked(git.work_tree, sorted(inside)) if git is not None else None
     for dep, path in deps.items():
         digest = dvc.path_hash(path, cache, ignore)
-        is_data = dvc.is_data(outs, path, root) or (in_git is not None and path not in in_git)
+        untracked = in_git is not None and path in inside and path not in in_git
+        is_data = dvc.is_data(outs, path, root) or untracked
         kind = CONTEXT_DATA if is_data else CONTEXT_CODE
         source = {"path": dep, "repo_path": _relative(path, base), "md5": digest.md5,
                   "size": digest.size}  # fmt: skip
