@@ -130,7 +130,10 @@ def leftovers(root: Path) -> list[Path]:
             continue
         parts = entry.name[len(_TMP) :].split("-")
         pid = int(parts[-2]) if len(parts) >= 3 and parts[-2].isdigit() else None
-        old = time.time() - entry.stat(follow_symlinks=False).st_mtime > 86400
+        try:
+            old = time.time() - entry.stat(follow_symlinks=False).st_mtime > 86400
+        except FileNotFoundError:  # another builder cleaned it up between scandir and stat
+            continue
         if old or pid is None or not _pid_alive(pid):
             out.append(Path(entry.path))
     return out
