@@ -44,7 +44,7 @@ from traza.entities import (
 )
 from traza.entities.registry import ModelVersionTag, RegisteredModelTag
 from traza.store.base import Store
-from traza.transfer.export import DIGEST_TAG, SOURCE_MODEL_TAG, SOURCE_RUN_TAG
+from traza.transfer.export_support import DIGEST_TAG, SOURCE_MODEL_TAG, SOURCE_RUN_TAG
 
 T0 = 1_600_000_000_000
 

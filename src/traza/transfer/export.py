@@ -27,40 +27,38 @@ aliases. Not exported: logged models in the deleted stage (the store interface h
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
-import math
 import os
-import sys
 import tempfile
 import time
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from traza.entities import (
     Experiment,
     LifecycleStage,
-    LoggedModel,
     Metric,
-    PagedList,
     Run,
     ViewType,
 )
-from traza.entities.registry import ModelVersion, RegisteredModel
-from traza.exceptions import TrazaException, invalid
+from traza.exceptions import invalid
 from traza.store.base import Store
+from traza.transfer.export_models import ModelExport
+from traza.transfer.export_support import (
+    DIGEST_TAG,
+    PARENT_TAG,
+    SOURCE_RUN_TAG,
+    ExportSummary,
+    chunks,
+    load_mlflow,
+    mlflow_errors,
+    pages,
+    point_key,
+    sha256_json,
+)
 
-SOURCE_RUN_TAG = "traza.source_run_id"
-DIGEST_TAG = "traza.export_digest"
-SOURCE_MODEL_TAG = "traza.source_model_id"
-PARENT_TAG = "mlflow.parentRunId"
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 _QUIET_URLS = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 #: MLflow's log_batch limits.
 METRICS_PER_BATCH = 1000
@@ -69,123 +67,8 @@ TAGS_PER_BATCH = 100
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 _TARGET_SCHEMES = ("http", "https", "sqlite", "postgresql", "postgres", "mysql", "mssql", "file")
 
-T = TypeVar("T")
 
-
-def load_mlflow() -> Any:
-    """The ``mlflow`` package, or a clear error saying how to get it."""
-    try:
-        return importlib.import_module("mlflow")
-    except ImportError:
-        raise TrazaException(
-            "Exporting to MLflow needs the mlflow package, which Traza does not install: "
-            "pip install mlflow (in this environment), then run the export again.",
-            error_code="INVALID_STATE",
-        ) from None
-
-
-@dataclass
-class ExportSummary:
-    """What an export wrote, per kind, and what it left out and why."""
-
-    counts: Counter[str] = field(default_factory=Counter)
-    skipped: list[tuple[str, str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def skip(self, kind: str, ident: str, reason: str) -> None:
-        self.skipped.append((kind, ident, reason))
-
-    def lines(self) -> list[str]:
-        order = [
-            "experiments created",
-            "experiments matched",
-            "runs created",
-            "runs updated",
-            "runs unchanged",
-            "params",
-            "tags",
-            "metric points",
-            "dataset inputs",
-            "model outputs",
-            "artifact roots uploaded",
-            "logged models created",
-            "logged models matched",
-            "registered models created",
-            "registered models matched",
-            "model versions created",
-            "model versions matched",
-            "aliases",
-        ]
-        keys = order + sorted(k for k in self.counts if k not in order)
-        out = [f"{k}: {self.counts[k]}" for k in keys if self.counts.get(k)]
-        out += [f"skipped {kind} {ident}: {reason}" for kind, ident, reason in self.skipped]
-        return out
-
-
-def _pages(fetch: Callable[[str | None], PagedList[T]]) -> Iterator[T]:
-    token: str | None = None
-    while True:
-        page = fetch(token)
-        yield from page
-        token = page.token
-        if not token:
-            return
-
-
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def _error_code(error: Exception) -> str:
-    """The MLflow error code of an exception (``RESOURCE_DOES_NOT_EXIST``...), or ``""``."""
-    return str(getattr(error, "error_code", "") or "")
-
-
-def _point_key(key: str, value: float, timestamp: int, step: int) -> tuple[Any, ...]:
-    """A metric point as a comparable tuple (NaN equal to NaN; +-inf as MLflow's SQL stores
-    keep them, +-max float)."""
-    if math.isnan(value):
-        number: Any = "nan"
-    elif math.isinf(value):
-        number = math.copysign(sys.float_info.max, value)
-    else:
-        number = float(value)
-    return (key, number, int(timestamp), int(step))
-
-
-@contextmanager
-def _mlflow_errors(target_uri: str) -> Iterator[None]:
-    """MLflow's own errors as Traza's (a clean CLI message naming the target)."""
-    try:
-        yield
-    except TrazaException:
-        raise
-    except Exception as e:
-        if not any(c.__name__ == "MlflowException" for c in type(e).__mro__):
-            raise
-        message = " ".join(str(getattr(e, "message", e)).split())
-        raise TrazaException(
-            f"MLflow at {target_uri} refused the export: {message}",
-            error_code=_error_code(e) or "INTERNAL_ERROR",
-        ) from e
-
-
-def _status(status: Any) -> str:
-    """A logged model's status as text, from Traza's or MLflow's enum (or a string)."""
-    return str(getattr(status, "value", status))
-
-
-def _sha256(data: Any) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _own_tags(tags: dict[str, str]) -> dict[str, str]:
-    """A logged model's tags but those MLflow keeps itself (the versions registered from it)."""
-    return {k: v for k, v in tags.items() if k != MODEL_VERSIONS_TAG}
-
-
-class MlflowExporter:
+class MlflowExporter(ModelExport):
     """Exports a Traza store into the MLflow tracking URI ``target_uri``."""
 
     def __init__(
@@ -200,7 +83,7 @@ class MlflowExporter:
         self.source = source
         self.source_tracking_uri = source_tracking_uri
         self.target_uri = target_uri
-        with _mlflow_errors(target_uri):
+        with mlflow_errors(target_uri):
             self.client = self.mlflow.MlflowClient(tracking_uri=target_uri, registry_uri=target_uri)
         self.progress = progress or (lambda _message: None)
         self.summary = ExportSummary()
@@ -223,7 +106,7 @@ class MlflowExporter:
         quiet = os.environ.get(_QUIET_URLS)
         os.environ[_QUIET_URLS] = "true"
         try:
-            with _mlflow_errors(self.target_uri):
+            with mlflow_errors(self.target_uri):
                 return self._export(experiment_ids)
         finally:
             self.mlflow.set_tracking_uri(previous)
@@ -239,7 +122,7 @@ class MlflowExporter:
             experiments = [self.source.get_experiment(str(e)) for e in experiment_ids]
         else:
             experiments = list(
-                _pages(
+                pages(
                     lambda token: self.source.search_experiments(
                         ViewType.ALL, 1000, None, None, token
                     )
@@ -290,7 +173,7 @@ class MlflowExporter:
     # -- runs ----------------------------------------------------------------------------------
     def _runs(self, experiment: Experiment, target_id: str) -> None:
         source_runs = list(
-            _pages(
+            pages(
                 lambda token: self.source.search_runs(
                     [experiment.experiment_id], None, ViewType.ALL, 1000, None, token
                 )
@@ -300,7 +183,7 @@ class MlflowExporter:
             self._logged_models(experiment, target_id)
             return
         existing: dict[str, Any] = {}
-        for run in _pages(
+        for run in pages(
             lambda token: self.client.search_runs([target_id], "", ViewType.ALL, 1000, None, token)
         ):
             source_id = run.data.tags.get(SOURCE_RUN_TAG)
@@ -364,7 +247,7 @@ class MlflowExporter:
             ],
             "artifacts": listing,
         }
-        return f"{_sha256(state)}/{_sha256(listing)}"
+        return f"{sha256_json(state)}/{sha256_json(listing)}"
 
     def _target_tags(self, run: Run) -> dict[str, str]:
         tags = dict(run.data.tags)
@@ -429,7 +312,7 @@ class MlflowExporter:
                     f"{run.info.run_id}/{key}",
                     f"the MLflow run already has {key}={have[key]!r} (a param cannot change)",
                 )
-        for chunk in _chunks(params, PARAMS_PER_BATCH):
+        for chunk in chunks(params, PARAMS_PER_BATCH):
             self.client.log_batch(target_id, params=chunk)
         self.summary.counts["params"] += len(params)
 
@@ -442,7 +325,7 @@ class MlflowExporter:
         ]
         self.summary.counts["tags"] += len(tags)
         tags.append(e.RunTag(DIGEST_TAG, digest))
-        for chunk in _chunks(tags, TAGS_PER_BATCH):
+        for chunk in chunks(tags, TAGS_PER_BATCH):
             self.client.log_batch(target_id, tags=chunk)
 
     def _sync_metrics(self, run: Run, target: Any, target_id: str, fresh: bool) -> None:
@@ -453,12 +336,12 @@ class MlflowExporter:
             history: list[Metric] = list(self.source.get_metric_history(run.info.run_id, key))
             if not fresh and key in target.data.metrics:
                 present = Counter(
-                    _point_key(m.key, m.value, m.timestamp, m.step)
+                    point_key(m.key, m.value, m.timestamp, m.step)
                     for m in self.client.get_metric_history(target_id, key)
                 )
                 missing = []
                 for m in history:
-                    point = _point_key(m.key, m.value, m.timestamp, m.step)
+                    point = point_key(m.key, m.value, m.timestamp, m.step)
                     if present[point] > 0:
                         present[point] -= 1
                     else:
@@ -576,222 +459,6 @@ class MlflowExporter:
                 repo.download_artifacts(info.path, Path(tmp))
             upload(target_id, tmp)
         return True
-
-    # -- logged models -------------------------------------------------------------------------
-    def _logged_models(self, experiment: Experiment, target_id: str) -> None:
-        models: list[LoggedModel] = list(
-            _pages(
-                lambda token: self.source.search_logged_models(
-                    [experiment.experiment_id], max_results=1000, page_token=token
-                )
-            )
-        )
-        if not models:
-            return
-        existing: dict[str, Any] = {}
-        for m in _pages(
-            lambda token: self.client.search_logged_models(
-                [target_id], max_results=1000, page_token=token
-            )
-        ):
-            source_id = (m.tags or {}).get(SOURCE_MODEL_TAG)
-            if source_id:
-                existing[source_id] = m
-        for model in models:
-            self._source_model_tags[model.model_id] = dict(model.tags)
-            found = existing.get(model.model_id)
-            if found is not None:
-                self.model_ids[model.model_id] = found.model_id
-                self.summary.counts["logged models matched"] += 1
-                missing = {k: v for k, v in _own_tags(model.tags).items() if found.tags.get(k) != v}
-                if missing:
-                    self._writable(target_id)
-                    self.client.set_logged_model_tags(found.model_id, missing)
-                if _status(found.status) == "PENDING":  # an export stopped before it finished
-                    self._writable(target_id)
-                    self._finish_model(model, found.model_id)
-                continue
-            source_run = (
-                self.run_ids.get(model.source_run_id or "") if model.source_run_id else None
-            )
-            self._writable(target_id)
-            created = self.client.create_logged_model(
-                target_id,
-                name=model.name,
-                source_run_id=source_run,
-                tags={**_own_tags(model.tags), SOURCE_MODEL_TAG: model.model_id},
-                params=dict(model.params) or None,
-                model_type=model.model_type,
-            )
-            self.model_ids[model.model_id] = created.model_id
-            self._finish_model(model, created.model_id)
-            self.summary.counts["logged models created"] += 1
-
-    def _finish_model(self, model: LoggedModel, target_model_id: str) -> None:
-        """Upload a logged model's artifacts, then finalize it as the source's is (a model still
-        pending in the source stays pending, and gets its files again next time)."""
-        self._upload_artifacts(model.artifact_location, target_model_id, model=True)
-        status = _status(model.status)
-        if status in ("READY", "FAILED"):
-            self.client.finalize_logged_model(target_model_id, status)
-
-    def _model_version_links(self) -> None:
-        """Give exported logged models the ``mlflow.modelVersions`` tag of the source.
-
-        An MLflow server sets it on every version it creates from a logged model; MLflow's
-        stores used directly do not, so it is copied where the target still lacks it.
-        """
-        for source_id, target_id in self.model_ids.items():
-            links = self._source_model_tags.get(source_id, {}).get(MODEL_VERSIONS_TAG)
-            if links and MODEL_VERSIONS_TAG not in (
-                self.client.get_logged_model(target_id).tags or {}
-            ):
-                self.client.set_logged_model_tags(target_id, {MODEL_VERSIONS_TAG: links})
-
-    # -- the model registry --------------------------------------------------------------------
-    def _registered_models(self) -> None:
-        models: list[RegisteredModel] = list(
-            _pages(lambda token: self.source.search_registered_models(None, 1000, None, token))
-        )
-        for n, model in enumerate(models, 1):
-            self.progress(f"[{n}/{len(models)}] registered model {model.name!r}")
-            # The full model (search results may leave out aliases).
-            self._registered_model(self.source.get_registered_model(model.name))
-
-    def _registered_model(self, model: RegisteredModel) -> None:
-        client = self.client
-        quoted = model.name.replace("'", "\\'")
-        versions: list[ModelVersion] = sorted(
-            _pages(
-                lambda token: self.source.search_model_versions(
-                    f"name = '{quoted}'", 10_000, None, token
-                )
-            ),
-            key=lambda v: int(v.version),
-        )
-        if self.partial and versions and all(self._version_source(v) is None for v in versions):
-            self.summary.skip(
-                "registered model",
-                model.name,
-                "none of its versions comes from the experiments exported",
-            )
-            return
-        try:
-            target = client.get_registered_model(model.name)
-        except Exception as e:
-            if _error_code(e) != "RESOURCE_DOES_NOT_EXIST":
-                raise
-            target = client.create_registered_model(
-                model.name, tags=model.tags or None, description=model.description
-            )
-            self.summary.counts["registered models created"] += 1
-        else:
-            self.summary.counts["registered models matched"] += 1
-            if (target.description or "") != (model.description or ""):
-                client.update_registered_model(model.name, description=model.description or "")
-            for key, value in model.tags.items():
-                if target.tags.get(key) != value:
-                    client.set_registered_model_tag(model.name, key, value)
-        have = {int(v.version): v for v in client.search_model_versions(f"name = '{quoted}'")}
-        mapped: dict[str, str] = {}
-        for version in versions:
-            number = self._model_version(model.name, version, have)
-            if number is not None:
-                mapped[version.version] = number
-        target_aliases = dict(getattr(target, "aliases", None) or {})
-        for alias, version_number in model.aliases.items():
-            number = mapped.get(str(version_number))
-            if number is None:
-                self.summary.skip(
-                    "alias", f"{model.name}@{alias}", "the version it names was not exported"
-                )
-            elif str(target_aliases.get(alias)) != number:
-                client.set_registered_model_alias(model.name, alias, number)
-                self.summary.counts["aliases"] += 1
-
-    def _version_source(self, version: ModelVersion) -> tuple[str, str | None, str | None] | None:
-        """(source, run id, logged model id) of a version in the target, or None if unmappable."""
-        run_id = self.run_ids.get(version.run_id) if version.run_id else None
-        if version.run_id and run_id is None:
-            return None
-        model_id = None
-        if version.model_id:
-            model_id = self.model_ids.get(version.model_id)
-            if model_id is None:
-                return None
-        source = version.source or ""
-        if model_id is not None:
-            source = f"models:/{model_id}"
-        elif source.startswith("runs:/") and version.run_id:
-            rest = source[len("runs:/") :].partition("/")[2]
-            source = f"runs:/{run_id}/{rest}" if rest else f"runs:/{run_id}"
-        else:
-            for root, target_run in self.run_roots.items():
-                if source == root or source.startswith(root + "/"):
-                    rest = source[len(root) :].lstrip("/")
-                    source = f"runs:/{target_run}/{rest}" if rest else f"runs:/{target_run}"
-                    break
-        return source, run_id, model_id
-
-    def _model_version(self, name: str, version: ModelVersion, have: dict[int, Any]) -> str | None:
-        client = self.client
-        number = int(version.version)
-        found = have.get(number)
-        if found is None:
-            where = self._version_source(version)
-            if where is None:
-                self.summary.skip(
-                    "model version",
-                    f"{name}/{version.version}",
-                    "its run or logged model was not exported (export its experiment too)",
-                )
-                return None
-            source, run_id, model_id = where
-            while True:
-                created = client.create_model_version(
-                    name,
-                    source,
-                    run_id=run_id,
-                    tags=version.tags or None,
-                    run_link=version.run_link,
-                    description=version.description,
-                    await_creation_for=0,
-                    model_id=model_id,
-                )
-                got = int(created.version)
-                if got < number:  # a number the source deleted: keep the numbering
-                    client.delete_model_version(name, str(got))
-                    continue
-                break
-            if got != number:
-                self.summary.skip(
-                    "model version number",
-                    f"{name}/{version.version}",
-                    f"MLflow had already used that number; exported as version {got}",
-                )
-            self.summary.counts["model versions created"] += 1
-            found = created
-        else:
-            self.summary.counts["model versions matched"] += 1
-            wanted_run = self.run_ids.get(version.run_id) if version.run_id else None
-            if wanted_run is not None and found.run_id not in (None, wanted_run):
-                self.summary.skip(
-                    "model version",
-                    f"{name}/{version.version}",
-                    f"MLflow already has this version from another run ({found.run_id}); "
-                    "left as it is",
-                )
-            for key, value in version.tags.items():
-                if found.tags.get(key) != value:
-                    client.set_model_version_tag(name, found.version, key, value)
-            if (found.description or "") != (version.description or ""):
-                client.update_model_version(name, found.version, version.description or "")
-        stage = version.current_stage
-        if stage and stage != "None" and found.current_stage != stage:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                client.transition_model_version_stage(name, found.version, stage)
-        return str(found.version)
 
 
 def export_to_mlflow(
