@@ -299,6 +299,20 @@ class Store(RegistryStore, ABC):
             f"{type(self).__name__} cannot ingest records.", error_code="NOT_IMPLEMENTED"
         )
 
+    def trusted_artifact_roots(self) -> list[str]:
+        """Artifact roots an operator's ``traza import``/``sync`` recorded in this store."""
+        return []
+
+    def record_trusted_artifact_root(self, root: str, recorded_by: str) -> None:
+        """Trust ``root`` for serving artifacts; only stores opened directly can record one."""
+        from traza.exceptions import TrazaException
+
+        raise TrazaException(
+            f"{type(self).__name__} cannot record trusted artifact roots: only an operator "
+            "working on the backend store itself can (traza import/sync into its URI).",
+            error_code="NOT_IMPLEMENTED",
+        )
+
     def flush(self) -> None:
         """Wait until queued writes have landed, raising any that were rejected.
 

@@ -246,6 +246,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         (metric_buckets.TABLE_DDL,),
         run=metric_buckets.backfill,
     ),
+    Migration(
+        "0006_trusted_artifact_roots",
+        # Artifact roots the server may read and write besides those it was started with:
+        # recorded only by an operator's `traza import`/`traza sync` run against the store
+        # itself, never by a request over HTTP (see store/sql/trusted_roots.py).
+        (
+            """CREATE TABLE trusted_artifact_roots (
+                root TEXT PRIMARY KEY,
+                recorded_by TEXT NOT NULL,
+                created_time BIGINT NOT NULL
+            ){without_rowid}""",
+        ),
+    ),
 )
 
 

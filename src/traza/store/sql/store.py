@@ -46,6 +46,7 @@ from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, uniq
 from traza.store.sql.purge import SqlPurge
 from traza.store.sql.registry import SqlRegistry
 from traza.store.sql.schema import migrate
+from traza.store.sql.trusted_roots import SqlTrustedRoots
 from traza.store.sql.ui_queries import SqlUiQueries
 from traza.store.sql.util import chunks, marks, now_ms
 from traza.validation import (
@@ -73,7 +74,14 @@ def _collector_paused() -> Iterator[None]:
 
 
 class SqlStore(
-    SqlExperiments, SqlIngest, SqlLoggedModels, SqlRegistry, SqlUiQueries, SqlPurge, Store
+    SqlExperiments,
+    SqlIngest,
+    SqlLoggedModels,
+    SqlRegistry,
+    SqlUiQueries,
+    SqlPurge,
+    SqlTrustedRoots,
+    Store,
 ):
     """A tracking store on a SQL database.
 
