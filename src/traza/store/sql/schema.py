@@ -259,6 +259,64 @@ MIGRATIONS: tuple[Migration, ...] = (
             ){without_rowid}""",
         ),
     ),
+    Migration(
+        "0007_auth",
+        # Users, tokens, grants and failed-login counters of `traza server --app-name
+        # basic-auth` (see traza/auth/store.py); created in every store, used only with auth on.
+        (
+            """CREATE TABLE auth_users (
+                id {serial_pk},
+                username TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                is_admin SMALLINT NOT NULL DEFAULT 0,
+                created_time BIGINT NOT NULL,
+                last_update_time BIGINT NOT NULL
+            )""",
+            # token_hash: sha256 hex of the secret; kind: personal, session or run.
+            """CREATE TABLE auth_tokens (
+                id {serial_pk},
+                token_hash TEXT NOT NULL UNIQUE,
+                user_id BIGINT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+                name TEXT NOT NULL DEFAULT '',
+                kind TEXT NOT NULL DEFAULT 'personal',
+                run_id TEXT,
+                created_time BIGINT NOT NULL,
+                expires_time BIGINT,
+                last_used_time BIGINT
+            )""",
+            "CREATE INDEX auth_tokens_by_user ON auth_tokens (user_id)",
+            "CREATE INDEX auth_tokens_by_run ON auth_tokens (run_id) WHERE run_id IS NOT NULL",
+            """CREATE TABLE auth_experiment_permissions (
+                experiment_id BIGINT NOT NULL,
+                user_id BIGINT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+                permission TEXT NOT NULL,
+                PRIMARY KEY (experiment_id, user_id)
+            ){without_rowid}""",
+            "CREATE INDEX auth_experiment_permissions_by_user "
+            "ON auth_experiment_permissions (user_id)",
+            """CREATE TABLE auth_registered_model_permissions (
+                name TEXT NOT NULL,
+                user_id BIGINT NOT NULL REFERENCES auth_users (id) ON DELETE CASCADE,
+                permission TEXT NOT NULL,
+                PRIMARY KEY (name, user_id)
+            ){without_rowid}""",
+            "CREATE INDEX auth_registered_model_permissions_by_user "
+            "ON auth_registered_model_permissions (user_id)",
+            # key: 'user:<name>' or 'addr:<address>'; window_start in milliseconds.
+            """CREATE TABLE auth_failed_logins (
+                key TEXT PRIMARY KEY,
+                count BIGINT NOT NULL,
+                window_start BIGINT NOT NULL
+            ){without_rowid}""",
+            # One row whose version every change to users, tokens or grants bumps, so each
+            # worker's credential and permission caches see the change within their poll bound.
+            """CREATE TABLE auth_version (
+                id SMALLINT PRIMARY KEY,
+                version BIGINT NOT NULL
+            )""",
+            "INSERT INTO auth_version (id, version) VALUES (1, 0)",
+        ),
+    ),
 )
 
 
