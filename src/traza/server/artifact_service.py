@@ -76,11 +76,15 @@ class ArtifactService:
         """The repository for a run's or model's artifact URI, as seen from the server."""
         if artifact_uri.startswith(PROXY_SCHEME):
             return self.proxied(proxied_path(artifact_uri))
-        target = _http_target(artifact_uri)
+        self.check_host(artifact_uri)
+        return get_repository(artifact_uri)
+
+    def check_host(self, uri: str, field: str = "artifact location") -> None:
+        """Refuse an ``http(s)`` URI naming a host other than the server's own artifact stores."""
+        target = _http_target(uri)
         if target is not None and target not in self._trusted_hosts:
             raise invalid(
-                f"The artifact location {artifact_uri!r} names a host this server does not serve "
-                "artifacts from; the server only connects to its own artifact locations. Read "
-                "those artifacts from that host directly."
+                f"The {field} {uri!r} names a host this server does not serve artifacts from; "
+                "the server only connects to its own artifact locations. Read those artifacts "
+                "from that host directly."
             )
-        return get_repository(artifact_uri)
