@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -35,6 +37,12 @@ def _serve(settings: ServerSettings) -> None:
     except TrazaException as e:
         raise click.ClickException(f"{e.error_code}: {e.message}") from None
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
+    if settings.disable_security_middleware or settings.allowed_hosts.strip() == "*":
+        click.echo(
+            "Warning: the Host check is off, so any web page can reach this server through DNS "
+            "rebinding; list the server's names with --allowed-hosts instead.",
+            err=True,
+        )
     where = f"http://{settings.host}:{settings.port}{settings.static_prefix}"
     artifacts = settings.default_artifact_root or "beside the store"
     click.echo(
@@ -66,6 +74,45 @@ _host = click.option(
     help="Interface to listen on (0.0.0.0 for every interface).",
 )  # fmt: skip
 _port = click.option("-p", "--port", envvar=_env("PORT"), type=int, default=5000, show_default=True)
+
+
+def _browser_options(command: Callable[..., None]) -> Callable[..., None]:
+    """MLflow's security flags and ``MLFLOW_SERVER_*`` variables (see ``server/browser.py``)."""
+    options = [
+        click.option(
+            "--allowed-hosts", envvar=_env("SERVER_ALLOWED_HOSTS"), default="",
+            help="Comma-separated Host names to answer besides localhost and private addresses "
+            "(any port), e.g. traza.example.com or *.corp.example; '*' answers any (no DNS "
+            "rebinding protection).",
+        ),
+        click.option(
+            "--cors-allowed-origins", envvar=_env("SERVER_CORS_ALLOWED_ORIGINS"), default="",
+            help="Comma-separated origins (https://app.example.com) whose pages may call the API "
+            "from a browser; '*' for any, without credentials. Default: none.",
+        ),
+        click.option(
+            "--x-frame-options", envvar=_env("SERVER_X_FRAME_OPTIONS"), default="DENY",
+            show_default=True, type=click.Choice(["DENY", "SAMEORIGIN", "NONE"], False),
+            help="Who may frame the UI: nobody, pages of this server, or anyone (NONE).",
+        ),
+        click.option(
+            "--disable-security-middleware", envvar=_env("SERVER_DISABLE_SECURITY_MIDDLEWARE"),
+            is_flag=True, default=False,
+            help="DANGEROUS: turn off the Host check, cross-origin blocking and framing headers.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _browser_settings(options: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "allowed_hosts": options["allowed_hosts"],
+        "cors_allowed_origins": options["cors_allowed_origins"],
+        "x_frame_options": options["x_frame_options"].upper(),
+        "disable_security_middleware": options["disable_security_middleware"],
+    }
 
 
 @click.command()
@@ -114,6 +161,7 @@ _port = click.option("-p", "--port", envvar=_env("PORT"), type=int, default=5000
     default="",
     help="A path prefix for every route, e.g. /traza behind a proxy.",
 )
+@_browser_options
 def server(
     backend_store_uri: str | None,
     default_artifact_root: str | None,
@@ -123,6 +171,7 @@ def server(
     port: int,
     workers: int,
     static_prefix: str,
+    **browser: Any,
 ) -> None:
     """Serve MLflow's tracking REST API (and artifact proxy) over a Traza store."""
     if static_prefix and not static_prefix.startswith("/"):
@@ -137,6 +186,7 @@ def server(
             port=port,
             workers=workers,
             static_prefix=static_prefix.rstrip("/"),
+            **_browser_settings(browser),
         )
     )
 
@@ -150,7 +200,8 @@ def server(
 )
 @_host
 @_port
-def ui(backend_store_uri: str | None, host: str, port: int) -> None:
+@_browser_options
+def ui(backend_store_uri: str | None, host: str, port: int, **browser: Any) -> None:
     """Browse the local store: the tracking server on 127.0.0.1:5000, artifacts in place."""
     _serve(
         ServerSettings(
@@ -158,5 +209,6 @@ def ui(backend_store_uri: str | None, host: str, port: int) -> None:
             default_artifact_root=None,
             host=host,
             port=port,
+            **_browser_settings(browser),
         )
     )

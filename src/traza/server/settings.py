@@ -32,6 +32,14 @@ class ServerSettings:
     max_json_bytes: int = 64 * 1024 * 1024
     #: The built web UI to serve (``None``: the bundle inside the package, ``server/ui_dist``).
     ui_dir: str | None = None
+    #: Browser safety (MLflow's names; see ``server/browser.py``): Host names answered beyond
+    #: loopback and private addresses, comma-separated (``*``: any); origins given CORS access.
+    allowed_hosts: str = ""
+    cors_allowed_origins: str = ""
+    #: ``DENY``, ``SAMEORIGIN``, or ``NONE`` (no header: any site may frame the UI).
+    x_frame_options: str = "DENY"
+    #: Turns the Host, CORS and framing layer off (content-type and download rules stay).
+    disable_security_middleware: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
