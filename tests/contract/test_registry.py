@@ -395,7 +395,7 @@ def _versions(store: Store) -> dict[str, str]:
         "a", "s3://b/a/1", run_id=runs["r1"], tags=[ModelVersionTag("k", "x")]
     )
     store.create_model_version("a", "s3://b/a/2", run_id=runs["r2"])
-    store.create_model_version("b", "file:///tmp/b/1", run_id=runs["r1"])
+    store.create_model_version("b", "gs://other/b/1", run_id=runs["r1"])
     store.create_model_version("b", "s3://b/b/2", tags=[ModelVersionTag("k", "y")])
     return runs
 
@@ -414,7 +414,7 @@ def test_search_model_versions(store: Store) -> None:
     assert found(f"run_id IN ('{r1}', '{r2}') and name = 'a'") == [("a", "1"), ("a", "2")]
     assert found(f"run_id NOT IN ('{r1}')") == [("a", "2")]
     assert found("source_path LIKE 's3://%'") == [("a", "1"), ("a", "2"), ("b", "2")]
-    assert found("source_path = 'file:///tmp/b/1'") == [("b", "1")]
+    assert found("source_path = 'gs://other/b/1'") == [("b", "1")]
     assert found("version_number = 2") == [("a", "2"), ("b", "2")]
     assert found("version_number >= '2' and name = 'b'") == [("b", "2")]
     assert found("version_number < 2") == [("a", "1"), ("b", "1")]

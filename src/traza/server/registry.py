@@ -11,6 +11,7 @@ from typing import Any
 
 from traza.entities import ModelVersionTag, RegisteredModelTag
 from traza.server.context import Context
+from traza.server.model_sources import check_source
 from traza.server.tracking import key_values
 from traza.server.wire import Args, bad_field
 from traza.store.registry_base import (
@@ -123,14 +124,19 @@ def get_model_version_by_alias(ctx: Context, args: Args) -> Reply:
 
 # -- model versions --------------------------------------------------------------------------
 def create_model_version(ctx: Context, args: Args) -> Reply:
+    name = args.required("name")
+    source = args.required("source")
+    run_id = args.string("run_id") or None
+    model_id = args.string("model_id") or None
+    check_source(ctx.store, ctx.artifacts, source, run_id, model_id)
     version = ctx.store.create_model_version(
-        name=args.required("name"),
-        source=args.required("source"),
-        run_id=args.string("run_id") or None,
+        name=name,
+        source=source,
+        run_id=run_id,
         tags=[ModelVersionTag(k, v) for k, v in key_values(args, "tags")],
         run_link=args.string("run_link") or None,
         description=_description(args),
-        model_id=args.string("model_id") or None,
+        model_id=model_id,
     )
     return {"model_version": version.to_dict()}
 
