@@ -274,7 +274,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 def request(live: Live, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
     conn = http.client.HTTPConnection(urllib.parse.urlparse(live.url).netloc, timeout=20)
     try:
-        conn.request(method, path, body=body)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         return response.status, response.read()
     finally:

@@ -48,9 +48,11 @@ class _Cached:
 class UiBundle:
     """Files of one built bundle, read on demand and kept in memory (a bundle is small)."""
 
-    def __init__(self, root: Path, prefix: str) -> None:
+    def __init__(self, root: Path, prefix: str, policy: str | None = None) -> None:
         self.root = root
         self.prefix = prefix.rstrip("/")
+        #: The page's Content-Security-Policy (``server/browser.py`` ``page_policy``).
+        self.policy = policy
         self._cache: dict[Path, _Cached] = {}
         self._lock = threading.Lock()
 
@@ -115,6 +117,8 @@ class UiBundle:
             "Vary": "Accept-Encoding",
             "X-Content-Type-Options": "nosniff",
         }
+        if index and self.policy:
+            headers["Content-Security-Policy"] = self.policy
         if request.headers.get("if-none-match") == cached.etag:
             return Response(status_code=304, headers=headers)
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
