@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 #: The ASGI scope key that holds the request's :class:`Principal` when auth is on.
 SCOPE_KEY = "traza.principal"
+#: The ASGI scope key of the authentication layer (``traza.auth.middleware.Authenticator``):
+#: its ``store`` (users, tokens), ``config`` (``default_permission``) and
+#: ``add_invalidation_listener`` for caches of grants. Absent when auth is off.
+AUTHENTICATOR_KEY = "traza.authenticator"
 
 
 class Permission(enum.Enum):

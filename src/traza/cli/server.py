@@ -36,6 +36,8 @@ def _serve(settings: ServerSettings) -> None:
         open_store(settings.backend_store_uri, settings.default_artifact_root).close()
     except TrazaException as e:
         raise click.ClickException(f"{e.error_code}: {e.message}") from None
+    if settings.app_name:
+        _check_auth(settings)
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
     if settings.disable_security_middleware or settings.allowed_hosts.strip() == "*":
         click.echo(
@@ -61,6 +63,17 @@ def _serve(settings: ServerSettings) -> None:
         timeout_graceful_shutdown=10,
     )
     sys.exit(0)
+
+
+def _check_auth(settings: ServerSettings) -> None:
+    """Refuse to start with auth on and no admin (and create the configured one, once)."""
+    from traza.auth.setup import check_startup
+    from traza.exceptions import TrazaException
+
+    try:
+        check_startup(settings, os.environ)
+    except TrazaException as e:
+        raise click.ClickException(e.message) from None
 
 
 def _version() -> str:
@@ -162,6 +175,28 @@ def _browser_settings(options: dict[str, Any]) -> dict[str, Any]:
     help="A path prefix for every route, e.g. /traza behind a proxy.",
 )
 @_browser_options
+@click.option(
+    "--app-name",
+    envvar=_env("APP_NAME"),
+    default=None,
+    help="basic-auth: every request signs in (users, tokens, per-experiment and per-model "
+    "permissions; MLflow's flag). The first admin comes from MLFLOW_AUTH_ADMIN_PASSWORD or "
+    "`traza users create NAME --admin`.",
+)
+@click.option(
+    "--trusted-proxies",
+    envvar=_env("TRUSTED_PROXIES"),
+    default="",
+    help="Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For, "
+    "X-Forwarded-Proto and --auth-header are believed (default: none).",
+)
+@click.option(
+    "--auth-header",
+    envvar=_env("AUTH_HEADER"),
+    default=None,
+    help="With --app-name basic-auth: a header naming the signed-in user, set by an SSO proxy "
+    "(e.g. X-Forwarded-User from oauth2-proxy); accepted only from --trusted-proxies.",
+)
 def server(
     backend_store_uri: str | None,
     default_artifact_root: str | None,
@@ -171,11 +206,22 @@ def server(
     port: int,
     workers: int,
     static_prefix: str,
+    app_name: str | None,
+    trusted_proxies: str,
+    auth_header: str | None,
     **browser: Any,
 ) -> None:
     """Serve MLflow's tracking REST API (and artifact proxy) over a Traza store."""
     if static_prefix and not static_prefix.startswith("/"):
         raise click.BadParameter("must start with '/'", param_hint="--static-prefix")
+    if app_name not in (None, "basic-auth"):
+        raise click.BadParameter(
+            f"{app_name!r} is not an app Traza has: use basic-auth (users and permissions), or "
+            "leave the flag out.",
+            param_hint="--app-name",
+        )
+    if auth_header and app_name is None:
+        raise click.BadParameter("needs --app-name basic-auth", param_hint="--auth-header")
     _serve(
         ServerSettings(
             backend_store_uri=backend_store_uri or _default_store(),
@@ -187,6 +233,9 @@ def server(
             workers=workers,
             static_prefix=static_prefix.rstrip("/"),
             **_browser_settings(browser),
+            app_name=app_name,
+            trusted_proxies=trusted_proxies,
+            auth_header=auth_header or None,
         )
     )
 

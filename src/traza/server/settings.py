@@ -40,6 +40,13 @@ class ServerSettings:
     x_frame_options: str = "DENY"
     #: Turns the Host, CORS and framing layer off (content-type and download rules stay).
     disable_security_middleware: bool = False
+    #: ``basic-auth`` turns on users, tokens and permissions (``traza.auth``); ``None``: off.
+    app_name: str | None = None
+    #: Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For and
+    #: ``auth_header`` are believed.
+    trusted_proxies: str = ""
+    #: A header naming the signed-in user, set by an SSO proxy (``X-Forwarded-User``).
+    auth_header: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
