@@ -20,7 +20,9 @@ _SUBCOMMANDS = {
     "runs": ("traza.cli.runs", "runs"),
     "server": ("traza.cli.server", "server"),
     "sync": ("traza.cli.transfer", "sync_command"),
+    "tokens": ("traza.cli.users", "tokens"),
     "ui": ("traza.cli.server", "ui"),
+    "users": ("traza.cli.users", "users"),
 }
 
 
