@@ -240,19 +240,28 @@ def settle(server: Server) -> float:
 
 @contextlib.contextmanager
 def running(
-    system: str, uri: str, folder: Path, workers: int = 1, settle_after: bool = True
+    system: str,
+    uri: str,
+    folder: Path,
+    workers: int = 1,
+    settle_after: bool = True,
+    extra_args: list[str] | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Server]:
-    """Serve ``uri`` with ``system`` until the block ends; the folder holds its files."""
+    """Serve ``uri`` with ``system`` until the block ends; the folder holds its files.
+
+    ``extra_args`` go on the server's command line, ``env`` over its (cleaned) environment.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = folder / f"{system}-{port}.log"
-    command = _command(system, uri, port, workers, folder)
+    command = _command(system, uri, port, workers, folder) + list(extra_args or ())
     with open(log, "wb") as out:
         start = time.perf_counter()
         process = subprocess.Popen(
             command,
             cwd=folder,
-            env=_clean_environment(system),
+            env={**_clean_environment(system), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
