@@ -29,6 +29,7 @@ from traza.exceptions import (
 )
 from traza.server import wire
 from traza.server.artifact_service import ArtifactService
+from traza.server.browser import guard, page_policy, require_json
 from traza.server.context import Context
 from traza.server.routes import V3, Route, all_routes
 from traza.server.settings import ServerSettings
@@ -68,7 +69,8 @@ class TrazaApp:
         self.ctx = ctx
         self.prefix = ctx.settings.static_prefix.rstrip("/")
         ui_dir = ctx.settings.ui_dir
-        self.ui = UiBundle(Path(ui_dir) if ui_dir else DEFAULT_UI_DIR, self.prefix)
+        ui_root = Path(ui_dir) if ui_dir else DEFAULT_UI_DIR
+        self.ui = UiBundle(ui_root, self.prefix, page_policy(ctx.settings))
         self.exact: dict[str, dict[str, Route]] = {}
         self.templated: list[tuple[re.Pattern[str], dict[str, Route]]] = []
         by_template: dict[str, dict[str, Route]] = {}
@@ -138,7 +140,7 @@ class TrazaApp:
             reply = await anyio.to_thread.run_sync(self._call, route, args, params)
             return Response(wire.dumps(reply), media_type=_JSON)
         except TrazaException as e:
-            return _error(e.error_code, e.message)
+            return _error(e.error_code, e.message, getattr(e, "http_status", None))
         except Exception:
             logger.exception("Unexpected error in %s %s", request.method, path)
             return _error(INTERNAL_ERROR, f"Unexpected server error in {request.method} {path}.")
@@ -151,6 +153,8 @@ class TrazaApp:
             return wire.Args.from_query(request.query_params)
         limit = self.ctx.settings.max_json_bytes
         declared = request.headers.get("content-length")
+        if declared not in (None, "0") or "transfer-encoding" in request.headers:
+            require_json(request.headers.get("content-type"))
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
         body = bytearray()
@@ -203,8 +207,11 @@ def create_app(
     settings: ServerSettings,
     store: Store | None = None,
     artifacts: ArtifactService | None = None,
-) -> TrazaApp:
-    """The server app for ``settings``; ``store``/``artifacts`` override what settings name."""
+) -> Any:
+    """The server app for ``settings``; ``store``/``artifacts`` override what settings name.
+
+    The app sits behind the browser rules of ``server/browser.py`` (the outermost layer).
+    """
     if store is None:
         from traza.store.uri import open_store
 
@@ -215,10 +222,10 @@ def create_app(
             settings.serve_artifacts,
             (settings.default_artifact_root or "",),
         )
-    return TrazaApp(Context(store, artifacts, settings), all_routes())
+    return guard(TrazaApp(Context(store, artifacts, settings), all_routes()), settings)
 
 
-def app_from_environment() -> TrazaApp:
+def app_from_environment() -> Any:
     """The factory uvicorn calls in each worker process (settings come from the environment)."""
     from traza.server.settings import from_environment
 

@@ -22,6 +22,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from traza.artifacts.base import CHUNK_SIZE, CompletedPart
 from traza.artifacts.local import LocalArtifactRepository
 from traza.server.context import Context
+from traza.server.downloads import download_headers
 from traza.server.wire import Args, bad_field, missing
 from traza.validation import validate_artifact_path
 
@@ -122,9 +123,10 @@ def _file_path(request: Request) -> str:
 async def download(ctx: Context, request: Request) -> Response:
     path = _file_path(request)
     root = ctx.artifacts.proxied()
+    kind, headers = download_headers(path)
     if isinstance(root, LocalArtifactRepository):
         local = await anyio.to_thread.run_sync(root.local_file, path)
-        return _LocalFile(local, media_type=_media_type(path))
+        return _LocalFile(local, media_type=kind, headers=headers)
     stream = await anyio.to_thread.run_sync(root.open_stream, path)
 
     def chunks() -> Iterator[bytes]:
@@ -132,13 +134,7 @@ async def download(ctx: Context, request: Request) -> Response:
             while chunk := stream.read(CHUNK_SIZE):
                 yield chunk
 
-    return StreamingResponse(chunks(), media_type=_media_type(path))
-
-
-def _media_type(path: str) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return StreamingResponse(chunks(), media_type=kind, headers=headers)
 
 
 class _LocalFile(FileResponse):

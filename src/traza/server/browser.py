@@ -91,7 +91,9 @@ def split_host(host: str) -> tuple[str, str]:
         if end < 0:
             return host, ""
         rest = host[end + 1 :]
-        return host[1:end], rest[1:] if rest.startswith(":") else rest
+        if rest and not (rest.startswith(":") and rest[1:].isdigit()):
+            return host, ""  # not an address literal: "[::1].evil.example"
+        return host[1:end], rest[1:]
     name, colon, port = host.rpartition(":")
     if colon and ":" not in name and port.isdigit():
         return name, port

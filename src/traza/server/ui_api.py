@@ -8,8 +8,6 @@ stream one file of a run from whichever repository holds it.
 
 from __future__ import annotations
 
-import mimetypes
-import posixpath
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +19,7 @@ from traza.artifacts.base import CHUNK_SIZE
 from traza.artifacts.local import LocalArtifactRepository
 from traza.exceptions import invalid
 from traza.server.context import Context
+from traza.server.downloads import download_headers
 from traza.server.wire import Args, bad_field, missing
 from traza.validation import validate_artifact_path
 
@@ -29,18 +28,6 @@ Reply = dict[str, Any]
 #: Runs one ``metrics/history`` request may overlay.
 MAX_RUNS_PER_HISTORY = 100
 DEFAULT_MAX_POINTS = 1000
-
-#: Files shown as text whatever the platform's MIME table says (MLflow's previews do the same).
-_TEXT_NAMES = frozenset({"MLmodel", "MLproject", "Dockerfile", "LICENSE", "README"})
-_TEXT_EXTENSIONS = frozenset(
-    {".txt", ".log", ".yaml", ".yml", ".md", ".py", ".toml", ".ini", ".cfg", ".conf", ".sh",
-     ".r", ".sql", ".tsv", ".err", ".out", ".lock", ".jsonl", ".ndjson"}
-)  # fmt: skip
-#: Types a browser would run as a page on the server's origin: always sent as attachments.
-_ACTIVE_TYPES = frozenset(
-    {"text/html", "image/svg+xml", "application/xhtml+xml", "text/xml", "application/xml",
-     "text/javascript", "application/javascript"}
-)  # fmt: skip
 
 
 # -- JSON endpoints ----------------------------------------------------------------------------
@@ -91,26 +78,7 @@ def metric_summaries(ctx: Context, args: Args, run_id: str | None = None) -> Rep
     return {"run_id": run_id, "summaries": [s.to_dict() for s in summaries]}
 
 
-# -- artifact files ----------------------------------------------------------------------------
-def media_type(path: str) -> str:
-    name = posixpath.basename(path)
-    extension = posixpath.splitext(name)[1].lower()
-    if name in _TEXT_NAMES or extension in _TEXT_EXTENSIONS:
-        return "text/plain; charset=utf-8"
-    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if guessed.startswith("text/") or guessed == "application/json":
-        return f"{guessed}; charset=utf-8"
-    return guessed
-
-
-def _disposition(kind: str, path: str) -> str:
-    from urllib.parse import quote
-
-    name = posixpath.basename(path)
-    ascii_name = name.encode("ascii", "ignore").decode().replace('"', "") or "download"
-    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
+# -- artifact files (headers: ``server/downloads.py``) -----------------------------------------
 def _artifact_args(request: Request) -> tuple[str, str]:
     query = request.query_params
     run_id = query.get("run_id") or query.get("run_uuid")
@@ -136,15 +104,8 @@ async def _send(ctx: Context, request: Request, attachment: bool) -> Response:
         return None, repo.open_stream(path)
 
     local, stream = await anyio.to_thread.run_sync(locate)
-    kind = media_type(path)
-    inline = not attachment and kind.split(";")[0] not in _ACTIVE_TYPES
-    headers = {
-        "Content-Disposition": _disposition("inline" if inline else "attachment", path),
-        "X-Content-Type-Options": "nosniff",
-        # An artifact is user data: never let it run as a page of this origin.
-        "Content-Security-Policy": "sandbox",
-        "Cache-Control": "no-cache",
-    }
+    kind, headers = download_headers(path, inline=not attachment)
+    headers["Cache-Control"] = "no-cache"
     if local is not None:
         return _LocalFile(local, media_type=kind, headers=headers)
     size = _stream_size(stream)
