@@ -45,6 +45,12 @@ def _serve(settings: ServerSettings) -> None:
             "rebinding; list the server's names with --allowed-hosts instead.",
             err=True,
         )
+    elif settings.host not in ("127.0.0.1", "localhost", "::1") and not settings.allowed_hosts:
+        click.echo(
+            "Only requests addressed to localhost or a private-network address are answered: "
+            "list the names clients use for this server with --allowed-hosts.",
+            err=True,
+        )
     where = f"http://{settings.host}:{settings.port}{settings.static_prefix}"
     artifacts = settings.default_artifact_root or "beside the store"
     click.echo(

@@ -183,11 +183,19 @@ def page_policy(settings: ServerSettings) -> str:
     return "; ".join(directives)
 
 
+def frame_options(settings: ServerSettings) -> str | None:
+    """The ``X-Frame-Options`` value: ``None`` for ``NONE``; anything unknown is ``DENY``."""
+    option = settings.x_frame_options.strip().upper()
+    if option == "NONE":
+        return None
+    return option if option == "SAMEORIGIN" else "DENY"
+
+
 def frame_ancestors(settings: ServerSettings) -> str | None:
     if settings.disable_security_middleware:
         return None
-    option = settings.x_frame_options.upper()
-    return {"DENY": "'none'", "SAMEORIGIN": "'self'"}.get(option)
+    option = frame_options(settings)
+    return None if option is None else {"DENY": "'none'", "SAMEORIGIN": "'self'"}[option]
 
 
 def require_json(content_type: str | None) -> None:
@@ -226,8 +234,8 @@ class BrowserGuard:
         self.origins = OriginPolicy(settings.cors_allowed_origins)
         prefix = settings.static_prefix.rstrip("/")
         self.health = frozenset(f"{prefix}{p}" for p in HEALTH_PATHS)
-        option = settings.x_frame_options.upper()
-        self.frame_options = option.encode() if option in ("DENY", "SAMEORIGIN") else None
+        option = frame_options(settings)
+        self.frame_options = option.encode() if option is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
