@@ -40,7 +40,9 @@ def test_experiment_lifecycle() -> None:
 def test_errors_are_clean() -> None:
     result = run("experiments", "create", "-n", "Default")
     assert result.exit_code == 1
-    assert "RESOURCE_ALREADY_EXISTS" in result.output and "Traceback" not in result.output
+    assert "Error: Experiment 'Default' already exists" in result.output, result.output
+    # A sentence, not MLflow's REST code ("Error: RESOURCE_ALREADY_EXISTS: ...").
+    assert "RESOURCE_ALREADY_EXISTS" not in result.output and "Traceback" not in result.output
     result = run("runs", "list", "--filter", "metrics.x <")
     assert result.exit_code == 1 and "Invalid filter" in result.output
     result = run("runs", "describe", "--run-id", "0" * 32)

@@ -1,4 +1,4 @@
-"""Turn Traza's errors into clean CLI failures (message, exit code 1, no traceback)."""
+"""Turn Traza's errors into clean CLI failures (the message, exit code 1, no traceback)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except TrazaException as e:
-            raise click.ClickException(f"{e.error_code}: {e.message}") from None
+            # The message is a sentence; MLflow's REST code adds nothing for a person reading it.
+            raise click.ClickException(e.message) from None
 
     return wrapper  # type: ignore[return-value]

@@ -29,13 +29,15 @@ def _serve(settings: ServerSettings) -> None:
     """Check the store opens (clear errors, migrations done once), then run uvicorn."""
     import uvicorn
 
+    from traza.cli.ports import check_port_free
     from traza.exceptions import TrazaException
     from traza.store.uri import open_store
 
+    check_port_free(settings.host, settings.port)  # before the store is created or announced
     try:
         open_store(settings.backend_store_uri, settings.default_artifact_root).close()
     except TrazaException as e:
-        raise click.ClickException(f"{e.error_code}: {e.message}") from None
+        raise click.ClickException(e.message) from None
     if settings.app_name:
         _check_auth(settings)
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
