@@ -317,6 +317,18 @@ class Authenticator:
         return self._check_password([f"user:{username}", f"addr:{address}"], username, password)
 
 
+def _ended_run(body: bytes) -> tuple[str | None, bool]:
+    """The run a ``runs/update`` body names, and whether it sets a terminal status."""
+    try:
+        fields = wire.parse_json(body)
+    except Exception:
+        return None, False
+    run_id = fields.get("run_id") or fields.get("run_uuid")
+    if not isinstance(run_id, str):
+        return None, False
+    return run_id, fields.get("status") in _TERMINAL
+
+
 def _principal(user: User, run_id: str | None) -> Principal:
     return Principal(user.id, user.username, user.is_admin, run_id)
 
@@ -397,29 +409,30 @@ class AuthMiddleware:
             body += message.get("body", b"")
             if not message.get("more_body") or len(body) > 1 << 20:
                 break
-        status = 0
+        run_id, ended = _ended_run(bytes(body))
+        held: list[MutableMapping[str, Any]] = []
 
         async def replay() -> MutableMapping[str, Any]:
             return messages.pop(0) if messages else await receive()
 
         async def watch(message: MutableMapping[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
+            # The reply waits until the tokens are gone, so the client's next call cannot race.
+            if not ended:
+                await send(message)
+                return
+            held.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                if held[0].get("status") == 200 and run_id is not None:
+                    count = await anyio.to_thread.run_sync(
+                        self.auth.store.revoke_run_tokens, run_id
+                    )
+                    if count:
+                        self.auth.invalidate()
+                for m in held:
+                    await send(m)
+                held.clear()
 
         await self.app(scope, replay, watch)
-        if status != 200:
-            return
-        try:
-            fields = wire.parse_json(bytes(body))
-        except Exception:
-            return
-        run_id = fields.get("run_id") or fields.get("run_uuid")
-        if fields.get("status") in _TERMINAL and isinstance(run_id, str):
-            count = await anyio.to_thread.run_sync(self.auth.store.revoke_run_tokens, run_id)
-            if count:
-                self.auth.invalidate()
 
 
 async def _refuse(failure: AuthFailure, local: str, send: Send) -> None:

@@ -69,6 +69,9 @@ def _serve(settings: ServerSettings) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=10,
+        # uvicorn would believe X-Forwarded-For/-Proto from 127.0.0.1 and rewrite the client's
+        # address; only --trusted-proxies decides that (an address counts for rate limits).
+        proxy_headers=False,
     )
     sys.exit(0)
 

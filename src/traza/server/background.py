@@ -19,7 +19,11 @@ class BackgroundServer:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, 0))
         self.url = f"http://{host}:{self._socket.getsockname()[1]}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 and rewrite
+        # the client address; the app decides which proxies to trust (--trusted-proxies).
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="on", proxy_headers=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
