@@ -7,6 +7,7 @@ runs against each, so a backend joins by adding a parameter here.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +94,10 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # A failing request fails fast in tests, for both clients (the default backs off minutes).
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    # The suite's environment is activated, as MLflow users activate theirs: the `python` of
+    # `traza run --env-manager local` (and of DVC stages) is the one on PATH.
+    bin_dir = os.path.dirname(sys.executable)
+    monkeypatch.setenv("PATH", bin_dir + os.pathsep + os.environ.get("PATH", ""))
     work = tmp_path / "work"
     work.mkdir()
     monkeypatch.chdir(work)

@@ -382,7 +382,7 @@ def _environment(
     from traza.lineage import environment as recorded
 
     if manager == "local":
-        return environments.local_env()
+        return environments.local_env(say)
     folder = work / "environment"
     with contextlib.suppress(TrazaException):  # no such artifact: said below
         client.download_artifacts(run_id, recorded.ARTIFACT_DIR, str(work))

@@ -75,7 +75,7 @@ def prepare_environment(
             "A project can name one environment file, not both python_env and conda_env."
         )
     if env_manager == "local":
-        return local_env()
+        return local_env(say)
     from traza.environments import conda
 
     if env_manager is None:
@@ -106,9 +106,48 @@ def prepare_environment(
     return ensure_venv(spec, env_manager, project=project_dir, env_root=root, progress=say)
 
 
-def local_env() -> PreparedEnv:
-    """The running interpreter, nothing built."""
-    return PreparedEnv("local", sys.executable, _running_version(), None, {})
+def local_env(progress: Callable[[str], None] | None = None) -> PreparedEnv:
+    """Nothing built: the ``python`` on ``PATH``, as MLflow's local manager runs the command in
+    the caller's environment (the running interpreter only when ``PATH`` has none).
+
+    With Traza installed as a tool or in another environment than the project's packages, the
+    interpreter found is not Traza's own: ``progress`` is told which one runs the command.
+    """
+    import shutil
+
+    found = shutil.which("python")
+    if found is None or _same_interpreter(found, sys.executable):
+        return PreparedEnv("local", sys.executable, _running_version(), None, {})
+    prefix, version, executable = _probe(found)
+    (progress or _quiet)(
+        f"Running with {found} (Python {version}, {prefix}), the python on PATH; Traza itself "
+        f"runs in {sys.executable}."
+    )
+    return PreparedEnv("local", executable, version, Path(prefix), {})
+
+
+def _same_interpreter(found: str, running: str) -> bool:
+    """Same folder of the same environment (not resolving links: a virtualenv's ``python``
+    links to the base interpreter but sees other packages)."""
+    a, b = os.path.abspath(found), os.path.abspath(running)
+    return a == b or os.path.dirname(a) == os.path.dirname(b)
+
+
+def _probe(python: str) -> tuple[str, str, str]:
+    """``sys.prefix``, the version and ``sys.executable`` of another interpreter."""
+    import subprocess
+
+    code = "import sys; print(sys.prefix); print('%d.%d.%d' % sys.version_info[:3]); " \
+           "print(sys.executable)"  # fmt: skip
+    try:
+        done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise EnvironmentBuildError(f"Could not run {python} (the python on PATH): {e}") from e
+    lines = done.stdout.split("\n")
+    if done.returncode != 0 or len(lines) < 3:
+        tail = (done.stderr or done.stdout).strip()[-500:]
+        raise EnvironmentBuildError(f"{python} (the python on PATH) does not run: {tail}")
+    return lines[0], lines[1], lines[2] or python
 
 
 def _running_version() -> str:

@@ -7,9 +7,10 @@ local path is made absolute and a remote URI is downloaded first.
 
 from __future__ import annotations
 
+import difflib
 import shlex
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from traza.exceptions import ExecutionException
 from traza.projects.spec import EntryPoint, Parameter
 
 BOOL_SPELLINGS = frozenset({"true", "false", "1", "0", "yes", "no"})
+#: MLflow's parameter types, and the two Traza also checks; any other is a string, as in MLflow.
+MLFLOW_TYPES = ("string", "float", "path", "uri")
+KNOWN_TYPES = frozenset({*MLFLOW_TYPES, "str", "int", "bool"})
 
 
 def _error(message: str) -> ExecutionException:
@@ -95,6 +99,8 @@ class Resolved:
 
     declared: dict[str, str]
     extra: dict[str, str]
+    #: What the user should hear before the run starts (a likely typo, an unknown type).
+    warnings: tuple[str, ...] = field(default=())
 
     @property
     def to_log(self) -> dict[str, str]:
@@ -121,7 +127,31 @@ def resolve(entry_point: EntryPoint, user: dict[str, str], project_dir: Path) ->
             check_value(param, value, project_dir)
         declared[name] = value
     extra = {k: v for k, v in user.items() if k not in entry_point.parameters}
-    return Resolved(declared, extra)
+    return Resolved(declared, extra, tuple(_warnings(entry_point, extra)))
+
+
+def _warnings(entry_point: EntryPoint, extra: dict[str, str]) -> list[str]:
+    """MLflow passes an undeclared parameter on as ``--name value`` and treats an unknown type as
+    a string, silently; both are usually typos, so say so (and what was meant, when it is
+    close to a declared name) while keeping MLflow's behaviour."""
+    found: list[str] = []
+    declared = list(entry_point.parameters)
+    for name in extra:
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        listed = ", ".join(declared) if declared else "none"
+        found.append(
+            f"Parameter {name!r} is not declared by entry point {entry_point.name!r} "
+            f"(declared: {listed}); it is passed on as --{name} {extra[name]}.{hint}"
+        )
+    for param in entry_point.parameters.values():
+        if param.type.lower() not in KNOWN_TYPES:
+            found.append(
+                f"Parameter {param.name!r} of entry point {entry_point.name!r} has type "
+                f"{param.type!r}, which MLflow does not define ({', '.join(MLFLOW_TYPES)}; Traza "
+                "also checks int and bool): its value is taken as a string."
+            )
+    return found
 
 
 def command_values(

@@ -129,6 +129,8 @@ def _prepare(
     project = load_project(source.directory)
     entry = project.entry_point(entry_point)
     resolved = params.resolve(entry, params.as_strings(parameters), source.directory)
+    for warning in resolved.warnings:
+        _say(f"Warning: {warning}")
     if project.docker_env is not None:
         from traza.projects import docker
 
