@@ -259,6 +259,7 @@ def test_ui_page_carries_framing_and_content_policy(live: Live) -> None:
         assert policy["default-src"] == ["'self'"]
         assert policy["script-src"] == ["'self'"]
         assert policy["object-src"] == ["'none'"]
+        assert policy["frame-src"] == ["'none'"]  # the HTML preview is a srcdoc frame
         assert "'unsafe-eval'" not in reply.headers["content-security-policy"]
 
 

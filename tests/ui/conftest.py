@@ -80,11 +80,28 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser page; its screenshot is saved when the test ends, passed or failed."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # Every Content-Security-Policy violation the browser reports fails the test.
+    context.add_init_script(CSP_WATCH)
     page = context.new_page()
     errors: list[str] = []
+    violations: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: violations.extend(_csp_reports(m)))
     yield page
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not violations, f"Content Security Policy violations: {violations}"
+
+
+#: Reports ``securitypolicyviolation`` events (which need no console) through the console.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI}`));
+"""
+
+
+def _csp_reports(message: Any) -> list[str]:
+    text = str(message.text)
+    return [text] if "Content Security Policy" in text else []

@@ -312,3 +312,45 @@ def test_models_page_edits_aliases_tags_and_description(page: Any, site: Seeded)
     bad.get_by_label("Alias").fill("latest")  # reserved by MLflow's registry
     bad.get_by_role("button", name="Set alias").click()
     expect(page.get_by_role("alert")).to_contain_text("latest", timeout=TIMEOUT)
+
+
+HOSTILE = (
+    "<html><head><style>h1 { color: rgb(200, 0, 0) }</style></head><body>"
+    "<h1 id='hostile'>Hostile report</h1>"
+    "<img id='pic' alt='dot' src='data:image/gif;base64,R0lGODlhAQABAAAAACw=' />"
+    "<script>document.getElementById('hostile').textContent = 'script ran';"
+    "parent.document.title = 'pwned';"
+    "fetch('/api/2.0/mlflow/experiments/create', {method: 'POST', headers: "
+    "{'Content-Type': 'application/json'}, body: JSON.stringify({name: 'from-preview'})});"
+    "</script></body></html>"
+)
+
+
+def test_html_preview_is_sandboxed(page: Any, site: Seeded) -> None:
+    """An HTML artifact renders (styles, data: images) but runs nothing and cannot reach the
+    page: the frame is sandboxed without scripts or same-origin (an opaque origin)."""
+    import traza
+
+    client = traza.MlflowClient(tracking_uri=site.url)
+    client.log_text(site.runs["linear"], HOSTILE, "hostile.html")
+    open_page(page, site, f"runs/{site.runs['linear']}?tab=artifacts")
+    title = page.title()
+    page.get_by_role("navigation", name="Artifacts").get_by_role(
+        "button", name=re.compile("^hostile.html")
+    ).click()
+    frame = page.frame_locator("iframe.preview-html")
+    heading = frame.locator("#hostile")
+    expect(heading).to_have_text("Hostile report", timeout=TIMEOUT)
+    expect(heading).to_have_css("color", "rgb(200, 0, 0)")
+    frame.locator("#pic").wait_for(timeout=TIMEOUT)
+    iframe = page.locator("iframe.preview-html")
+    assert iframe.get_attribute("sandbox") == ""
+    assert "Content-Security-Policy" in (iframe.get_attribute("srcdoc") or "")
+    inner = next(f for f in page.frames if f.url == "about:srcdoc")
+    reach = "() => { try { return parent.document.title } catch (e) { return e.name } }"
+    assert inner.evaluate(reach) == "SecurityError"
+    assert inner.evaluate("() => window.origin") == "null"
+    page.wait_for_timeout(500)
+    assert page.title() == title != "pwned"
+    names = [e.name for e in client.search_experiments()]
+    assert "from-preview" not in names

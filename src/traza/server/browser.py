@@ -161,9 +161,10 @@ def same_origin(origin: str, host: str) -> bool:
 def page_policy(settings: ServerSettings) -> str:
     """The UI page's Content-Security-Policy: its own scripts only, no framing by other sites.
 
-    Styles may be inline (the components set ``style`` attributes); images may be ``data:``
-    and ``blob:`` URLs (artifact previews); ``frame-src`` allows only the sandboxed ``srcdoc``
-    frame of HTML previews; nothing may be loaded from another origin.
+    Styles may be inline (the components set ``style`` attributes, and an HTML artifact's
+    preview, a ``srcdoc`` frame, inherits this policy); images may be ``data:`` and ``blob:``
+    URLs; no frame may load a URL (the sandboxed ``srcdoc`` preview loads none); nothing may be
+    loaded from another origin.
     """
     directives = [
         "default-src 'self'",
@@ -172,7 +173,7 @@ def page_policy(settings: ServerSettings) -> str:
         "img-src 'self' data: blob:",
         "font-src 'self' data:",
         "connect-src 'self'",
-        "frame-src 'self' blob:",
+        "frame-src 'none'",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",

@@ -63,8 +63,7 @@ function TextPreview({ url, path, name, download }: { url: string; path: string;
   else if (!loaded) body = <Loading what="Loading preview" />;
   else if ("tooLarge" in loaded) body = <p class="muted">Too large to preview ({loaded.tooLarge} bytes); download it instead.</p>;
   else if (name === "MLmodel") body = <MLmodelView text={loaded.text} />;
-  else if (HTML.test(name))
-    body = <iframe class="preview-html" title={`HTML artifact ${path}`} sandbox="allow-scripts" srcdoc={loaded.text} />;
+  else if (HTML.test(name)) body = <HtmlPreview text={loaded.text} path={path} />;
   else if (CSV.test(name)) body = <CsvTable text={loaded.text} separator={name.endsWith(".tsv") ? "\t" : ","} />;
   else if (JSON_FILE.test(name)) body = <pre class="code">{prettyJson(loaded.text)}</pre>;
   else if (YAML_FILE.test(name)) body = <pre class="code yaml">{loaded.text}</pre>;
@@ -78,6 +77,22 @@ function TextPreview({ url, path, name, download }: { url: string; path: string;
       {body}
     </div>
   );
+}
+
+/**
+ * The policy an HTML artifact is shown under, on top of the page's own (which a srcdoc frame
+ * inherits): no scripts, nothing fetched from anywhere, images only as data: URLs.
+ */
+export const HTML_PREVIEW_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:";
+
+/**
+ * An HTML artifact, fetched as text and shown in a frame sandboxed without scripts or
+ * same-origin: it gets an opaque origin, so it can neither run code nor reach this page, its
+ * cookies or the API. Interactive reports (scripts) are opened by downloading them.
+ */
+function HtmlPreview({ text, path }: { text: string; path: string }) {
+  const policy = `<meta http-equiv="Content-Security-Policy" content="${HTML_PREVIEW_POLICY}">`;
+  return <iframe class="preview-html" title={`HTML artifact ${path}`} sandbox="" srcdoc={policy + text} />;
 }
 
 function prettyJson(text: string): string {
