@@ -15,6 +15,7 @@ _SUBCOMMANDS = {
     "gc": ("traza.cli.gc", "gc"),
     "import": ("traza.cli.transfer", "import_command"),
     "models": ("traza.cli.models", "models"),
+    "permissions": ("traza.cli.permissions", "permissions"),
     "reproduce": ("traza.cli.reproduce", "reproduce"),
     "run": ("traza.cli.projects", "run"),
     "runs": ("traza.cli.runs", "runs"),
