@@ -354,3 +354,30 @@ def test_html_preview_is_sandboxed(page: Any, site: Seeded) -> None:
     assert page.title() == title != "pwned"
     names = [e.name for e in client.search_experiments()]
     assert "from-preview" not in names
+
+
+SVG = (
+    "<svg xmlns='http://www.w3.org/2000/svg' width='4' height='3' "
+    "onload=\"parent.document.title = 'pwned'\"><rect width='4' height='3' fill='red'/>"
+    "<script>parent.document.title = 'pwned';</script></svg>"
+)
+
+
+def test_svg_preview_is_an_image(page: Any, site: Seeded) -> None:
+    """An SVG is shown as an image, where it cannot run scripts; the file is never inline."""
+    import traza
+
+    traza.MlflowClient(tracking_uri=site.url).log_text(site.runs["linear"], SVG, "hostile.svg")
+    open_page(page, site, f"runs/{site.runs['linear']}?tab=artifacts")
+    title = page.title()
+    page.get_by_role("navigation", name="Artifacts").get_by_role(
+        "button", name=re.compile("^hostile.svg")
+    ).click()
+    expect(page.locator("img.preview-image")).to_be_visible(timeout=TIMEOUT)
+    page.wait_for_function("() => document.querySelector('img.preview-image').naturalWidth === 4")
+    page.wait_for_timeout(500)
+    assert page.title() == title != "pwned"
+    src = page.locator("img.preview-image").get_attribute("src") or ""
+    response = page.request.get(f"{site.url}/{src.lstrip('./')}")
+    assert response.headers["content-disposition"] == "attachment; filename=hostile.svg"
+    assert response.headers["x-content-type-options"] == "nosniff"
