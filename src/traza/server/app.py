@@ -207,8 +207,12 @@ def create_app(
     settings: ServerSettings,
     store: Store | None = None,
     artifacts: ArtifactService | None = None,
+    auth_config: Any = None,
 ) -> Any:
     """The server app for ``settings``; ``store``/``artifacts`` override what settings name.
+
+    With ``settings.app_name`` (``basic-auth``) every request authenticates (``traza.auth``);
+    ``auth_config`` (a ``traza.auth.config.AuthConfig``) replaces what the environment says.
 
     The app sits behind the browser rules of ``server/browser.py`` (the outermost layer).
     """
@@ -222,7 +226,12 @@ def create_app(
             settings.serve_artifacts,
             (settings.default_artifact_root or "",),
         )
-    return guard(TrazaApp(Context(store, artifacts, settings), all_routes()), settings)
+    app: Any = TrazaApp(Context(store, artifacts, settings), all_routes())
+    if settings.app_name:
+        from traza.auth.setup import build
+
+        app = build(app, store, settings, auth_config)
+    return guard(app, settings)
 
 
 def app_from_environment() -> Any:
