@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from traza.server.browser import same_origin
 from traza.server.downloads import content_disposition
 
 from .live import Live, live_server
@@ -195,6 +196,17 @@ def test_cross_origin_writes_are_refused(live: Live) -> None:
     # The UI's own requests: the Origin is the Host the page was loaded from.
     headers = {"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"}
     assert send(live.url, "POST", CREATE, body, headers).status == 200
+
+
+def test_same_origin_compares_scheme_default_ports() -> None:
+    assert same_origin("https://traza.example", "traza.example")
+    assert same_origin("https://traza.example", "TRAZA.example:443")
+    assert same_origin("http://[::1]:5000", "[::1]:5000")
+    assert not same_origin("https://traza.example", "traza.example:80")
+    assert not same_origin("http://traza.example:8080", "traza.example")
+    assert not same_origin("https://traza.example.evil", "traza.example")
+    assert not same_origin("null", "null")
+    assert not same_origin("https://traza.example", "")
 
 
 def test_no_cors_by_default(live: Live) -> None:

@@ -153,9 +153,17 @@ class OriginPolicy:
 
 
 def same_origin(origin: str, host: str) -> bool:
-    """Whether ``origin`` (``scheme://host[:port]``) names the Host the request was sent to."""
-    _, sep, authority = origin.lower().partition("://")
-    return bool(sep) and bool(host) and authority == host.strip().lower()
+    """Whether ``origin`` (``scheme://host[:port]``) names the Host the request was sent to.
+
+    A missing port is the scheme's default on both sides (a proxy may send ``Host: x:443``).
+    """
+    scheme, sep, authority = origin.strip().lower().partition("://")
+    if not sep or not host.strip():
+        return False
+    default = {"http": "80", "https": "443"}.get(scheme, "")
+    origin_name, origin_port = split_host(authority)
+    host_name, host_port = split_host(host)
+    return origin_name == host_name and (origin_port or default) == (host_port or default)
 
 
 def page_policy(settings: ServerSettings) -> str:
