@@ -23,16 +23,81 @@ DB_FILENAME = "traza.db"
 ARTIFACTS_DIRNAME = "artifacts"
 
 
-def _refuse(what: str, location: str) -> TrazaException:
+def _shown(path: Path | str) -> str:
+    """``path`` as the user would type it here: relative to the working directory when inside."""
+    import os
+    import shlex
+
+    text = str(path)
+    if "://" not in text and os.path.isabs(text):
+        try:
+            relative = os.path.relpath(text)
+        except ValueError:  # another drive
+            relative = text
+        if not relative.startswith(".."):
+            text = relative if relative.startswith(".") else f"./{relative}"
+    return shlex.quote(text)
+
+
+def _refuse(what: str, location: str, source: str | None = None) -> TrazaException:
+    """Refuse an MLflow store with the two commands that move its data into a Traza store and
+    show it (``source``: what to import, when it is not ``location`` itself)."""
+    target = "./traza-store"
     return TrazaException(
-        f"{location} is {what}. Traza never writes into MLflow's stores; copy its data into a "
-        f"Traza store with `traza import {location}`, or point the tracking URI elsewhere.",
+        f"{_shown(location)} is {what}. Traza never writes into MLflow's stores; copy its data "
+        f"into a Traza store and open that:\n"
+        f"    traza import {_shown(source or location)} --to {target}\n"
+        f"    traza ui --backend-store-uri {target}\n"
+        f"(or point the tracking URI at a Traza store: TRAZA_TRACKING_URI={target}).",
         error_code="INVALID_PARAMETER_VALUE",
     )
 
 
+def _is_mlflow_database(path: Path) -> bool:
+    """An SQLite file with MLflow's ``alembic_version`` table and not Traza's migrations."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            names = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
+    return "alembic_version" in names and "traza_migrations" not in names
+
+
+def _looks_like_mlflow_artifacts(folder: Path) -> bool:
+    """MLflow's artifact layout: ``<experiment id>/<32-hex run id>/artifacts`` (or MLflow 3's
+    ``<experiment id>/models/m-<id>``)."""
+    for child in folder.iterdir():
+        if not (child.name.isdigit() and child.is_dir()):
+            continue
+        for run in child.iterdir():
+            if (len(run.name) == 32 and (run / "artifacts").is_dir()) or run.name == "models":
+                return True
+    return False
+
+
 def _check_not_mlflow_folder(folder: Path) -> None:
-    if not folder.is_dir() or (folder / DB_FILENAME).exists():
+    """Refuse MLflow's file store, and MLflow 3's ``mlruns/`` artifact folder beside its
+    ``mlflow.db`` (a Traza store there would start empty, inside MLflow's folder). A Traza
+    database named ``mlflow.db`` is no reason to refuse."""
+    if (folder / DB_FILENAME).exists():
+        return
+    sibling = folder.parent / "mlflow.db"
+    mlflow_artifacts = folder.is_dir() and _looks_like_mlflow_artifacts(folder)
+    if (folder.name == "mlruns" or mlflow_artifacts) and _is_mlflow_database(sibling):
+        raise _refuse(
+            f"where MLflow keeps the artifacts of the runs in {_shown(sibling)} (an MLflow "
+            "database beside it)",
+            str(folder),
+            source=str(sibling),
+        )
+    if not folder.is_dir():
         return
     for child in folder.iterdir():
         if child.name.isdigit() and (child / "meta.yaml").is_file():
