@@ -83,12 +83,13 @@ def call(
     body: bytes | dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Reply:
-    """One request with ``path`` sent byte for byte as given."""
+    """One request with ``path`` sent byte for byte as given; a body is JSON unless typed."""
     host = urllib.parse.urlparse(url).netloc
     conn = http.client.HTTPConnection(host, timeout=20)
     try:
         data = json.dumps(body).encode() if isinstance(body, dict) else body
-        conn.request(method, path, body=data, headers=headers or {})
+        typed = {"Content-Type": "application/json"} if data is not None else {}
+        conn.request(method, path, body=data, headers=typed | (headers or {}))
         response = conn.getresponse()
         return Reply(response.status, response.read(), response.getheader("content-type", ""))
     finally:
@@ -443,7 +444,9 @@ def test_oversized_body(tmp_path: Path) -> None:
         chunks = iter(
             [b'{"name": "too-big-chunked", "tags": [', b'{"key": "k", "value": "x"},' * 200]
         )
-        conn.request("POST", f"{API}/experiments/create", body=chunks, encode_chunked=True)
+        typed = {"Content-Type": "application/json"}
+        path = f"{API}/experiments/create"
+        conn.request("POST", path, body=chunks, headers=typed, encode_chunked=True)
         response = conn.getresponse()
         chunked = Reply(response.status, response.read(), response.getheader("content-type", ""))
         conn.close()

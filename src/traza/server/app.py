@@ -224,7 +224,8 @@ def create_app(
         artifacts = ArtifactService(
             settings.artifacts_destination,
             settings.serve_artifacts,
-            (settings.default_artifact_root or "",),
+            (settings.default_artifact_root or "", _store_artifact_root(store)),
+            store.trusted_artifact_roots,
         )
     app: Any = TrazaApp(Context(store, artifacts, settings), all_routes())
     if settings.app_name:
@@ -232,6 +233,13 @@ def create_app(
 
         app = build(app, store, settings, auth_config)
     return guard(app, settings)
+
+
+def _store_artifact_root(store: Store) -> str:
+    """Where a local store keeps new experiments' artifacts (trusted like the configured roots)."""
+    root = getattr(store, "artifact_root", None)
+    resolve = getattr(store, "resolve_location", None)
+    return str(resolve(root)) if isinstance(root, str) and resolve is not None else ""
 
 
 def app_from_environment() -> Any:

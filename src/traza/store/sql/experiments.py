@@ -86,7 +86,7 @@ class SqlExperiments:
     ) -> str:
         validate_experiment_name(name)
         if artifact_location:
-            validate_artifact_location(artifact_location)
+            artifact_location = validate_artifact_location(artifact_location)
         tag_rows = [
             (
                 validate_key(t.key, "tag key"),

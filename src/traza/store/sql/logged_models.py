@@ -41,9 +41,11 @@ from traza.store.sql.db import Cursor, Database
 from traza.store.sql.dialect import Dialect
 from traza.store.sql.util import IN_CHUNK, marks, now_ms
 from traza.validation import (
+    MAX_LOGGED_MODEL_NAME_LENGTH,
     validate_experiment_id,
     validate_key,
     validate_max_results,
+    validate_name_length,
     validate_param_value,
     validate_tag_value,
 )
@@ -195,6 +197,7 @@ class SqlLoggedModels:
                 f"Invalid model name {name!r}: give a non-empty name without any of "
                 f"{' '.join(_BAD_NAME_CHARS)}."
             )
+        validate_name_length("logged model name", name, MAX_LOGGED_MODEL_NAME_LENGTH)
         if not name:
             from traza.names import generate_run_name
 

@@ -63,7 +63,11 @@ from traza.store.sql.registry_rows import (
     registered_models,
 )
 from traza.store.sql.util import marks, now_ms
-from traza.validation import validate_max_results
+from traza.validation import (
+    MAX_REGISTERED_MODEL_NAME_LENGTH,
+    validate_max_results,
+    validate_name_length,
+)
 
 if TYPE_CHECKING:
     from traza.entities import LoggedModel
@@ -97,6 +101,7 @@ class SqlRegistry:
         deployment_job_id: str | None = None,
     ) -> RegisteredModel:
         validate_model_name(name)
+        validate_name_length("registered model name", name, MAX_REGISTERED_MODEL_NAME_LENGTH)
         tag_map = dict(validate_registry_tag(t.key, t.value) for t in tags or ())
         now = now_ms()
         with self.db.write() as cur:
@@ -120,6 +125,7 @@ class SqlRegistry:
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         validate_model_name(new_name, "new_name")
+        validate_name_length("registered model name", new_name, MAX_REGISTERED_MODEL_NAME_LENGTH)
         now = now_ms()
         with self.db.write() as cur:
             row = self._rm_row(cur, name)

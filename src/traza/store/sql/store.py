@@ -51,10 +51,12 @@ from traza.store.sql.ui_queries import SqlUiQueries
 from traza.store.sql.util import chunks, marks, now_ms
 from traza.validation import (
     MAX_RESULTS_SEARCH_RUNS,
+    MAX_RUN_NAME_LENGTH,
     validate_batch_limits,
     validate_experiment_id,
     validate_key,
     validate_max_results,
+    validate_name_length,
     validate_run_id,
     validate_tag_value,
 )
@@ -113,7 +115,7 @@ class SqlStore(
                 f"Both run_name {run_name!r} and tag {RUN_NAME_TAG}={tagged_name!r} were given; "
                 "they must agree."
             )
-        name = run_name or tagged_name
+        name = validate_name_length("run name", run_name or tagged_name, MAX_RUN_NAME_LENGTH)
         if not name:
             from traza.names import generate_run_name
 
@@ -297,6 +299,7 @@ class SqlStore(
                 RunStatus.from_string(status)
             except ValueError as e:
                 raise invalid(str(e)) from None
+        validate_name_length("run name", run_name, MAX_RUN_NAME_LENGTH)
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
             sets: list[str] = []
@@ -432,6 +435,7 @@ class SqlStore(
 
     def _upsert_tags(self, cur: Cursor, rid: int, tag_rows: Iterable[tuple[str, str]]) -> None:
         latest = dict(tag_rows)  # a key given twice in one batch: the last value wins
+        validate_name_length("run name", latest.get(RUN_NAME_TAG), MAX_RUN_NAME_LENGTH)
         cur.executemany(
             (
                 "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
