@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from traza.auth.grants import Kind, get_grant
+from traza.auth.grants import Kind, get_grant, set_grant
 from traza.auth.principal import Permission
 from traza.auth.store import AuthStore
 from traza.cli import main
@@ -57,4 +57,18 @@ def test_grant_list_and_revoke(tmp_path: Path) -> None:
     assert "Invalid value" in traza(
         "grant", "jo", "OWNER", "--experiment-id", experiment_id, code=2
     )
+    store.close()
+
+
+def test_purging_an_experiment_drops_its_grants(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/gc.db")
+    kept, gone = store.create_experiment("kept"), store.create_experiment("gone")
+    jo = AuthStore(store.db).create_user("jo", PASSWORD)  # type: ignore[attr-defined]
+    for experiment_id in (kept, gone):
+        set_grant(store.db, Kind.EXPERIMENT, experiment_id, jo.id, Permission.EDIT)  # type: ignore[attr-defined]
+    store.delete_experiment(gone)
+    assert get_grant(store.db, Kind.EXPERIMENT, gone, jo.id) is Permission.EDIT  # type: ignore[attr-defined]
+    store.purge_deleted(experiment_ids=[gone], dry_run=False)
+    assert get_grant(store.db, Kind.EXPERIMENT, gone, jo.id) is None  # type: ignore[attr-defined]
+    assert get_grant(store.db, Kind.EXPERIMENT, kept, jo.id) is Permission.EDIT  # type: ignore[attr-defined]
     store.close()

@@ -482,6 +482,11 @@ class SqlPurge:
                 cur.execute("DELETE FROM datasets WHERE experiment_id = ?", (eid,))
                 cur.execute("DELETE FROM experiment_tags WHERE experiment_id = ?", (eid,))
                 cur.execute("DELETE FROM experiments WHERE experiment_id = ?", (eid,))
+                # Its grants go with it (``auth_version`` tells the servers' caches).
+                cur.execute(
+                    "DELETE FROM auth_experiment_permissions WHERE experiment_id = ?", (eid,)
+                )
+                cur.execute("UPDATE auth_version SET version = version + 1 WHERE id = 1")
             done.append(item)
             location = plan.experiment_locations[eid].rstrip("/")
             own = f"{plan.artifact_root}/{eid}" if plan.artifact_root is not None else None
