@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from traza.exceptions import invalid
+from traza.safepath import safe_location, safe_relative_path
 
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_METRICS_PER_BATCH = 1000
@@ -22,6 +23,10 @@ MAX_TAG_VAL_LENGTH = 8000
 MAX_EXPERIMENT_NAME_LENGTH = 500
 MAX_EXPERIMENT_TAG_VAL_LENGTH = 20000
 MAX_ENTITY_KEY_LENGTH = 250
+#: Widths of MLflow's name columns (runs.name, registered_models.name, logged_models.name).
+MAX_RUN_NAME_LENGTH = 250
+MAX_REGISTERED_MODEL_NAME_LENGTH = 256
+MAX_LOGGED_MODEL_NAME_LENGTH = 500
 MAX_RESULTS_SEARCH_RUNS = 50000
 MAX_RESULTS_SEARCH_EXPERIMENTS = 50000
 MAX_INT64 = 2**63 - 1
@@ -171,16 +176,27 @@ def validate_experiment_name(name: Any) -> str:
 
 
 def validate_artifact_location(location: Any) -> str:
-    """An experiment's artifact root: a path or a storage URI, never a URI naming a run/model."""
-    if not isinstance(location, str) or not location.strip():
-        raise invalid(f"Invalid artifact location {location!r}: give a path or a URI.")
-    if location.startswith(("runs:", "models:")):
+    """An experiment's artifact root, checked and normalised (see :func:`safe_location`).
+
+    A path or a storage URI, never a URI naming a run or model, within MLflow's length limit.
+    """
+    if isinstance(location, str) and location.startswith(("runs:", "models:")):
         raise invalid(
             f"Artifact location cannot be a {location.split(':', 1)[0]}:/ URI ({location!r}): "
             "those name a run's or model's artifacts. Give a folder or a storage URI "
             "(s3://bucket/prefix, mlflow-artifacts:/...)."
         )
-    return location
+    return safe_location(location)
+
+
+def validate_name_length(kind: str, name: Any, limit: int) -> Any:
+    """Refuse a name longer than MLflow's limit for it (its database column's width)."""
+    if isinstance(name, str) and len(name) > limit:
+        raise invalid(
+            f"The {kind} is {len(name)} characters long; the limit is {limit}. "
+            "Choose a shorter name."
+        )
+    return name
 
 
 def validate_run_id(run_id: Any) -> str:
@@ -229,20 +245,7 @@ def validate_max_results(max_results: Any, limit: int) -> int:
 def validate_artifact_path(path: str | None) -> str:
     """Normalise a path inside a run's artifact root, refusing anything that could leave it.
 
-    Returns ``""`` for the root itself. Absolute paths, drive letters, ``..`` parts and
-    backslashes are refused; symlinks are checked where files are touched.
+    Returns ``""`` for the root itself; the rule is :func:`traza.safepath.safe_relative_path`'s
+    (symlinks are checked where files are touched).
     """
-    if path is None or path in ("", ".", "/"):
-        return ""
-    if not isinstance(path, str):
-        raise invalid(f"Invalid artifact path {path!r}: give a relative path string.")
-    if "\x00" in path or "\\" in path:
-        raise invalid(f"Invalid artifact path {path!r}: backslashes and NUL are not allowed.")
-    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise invalid(
-            f"Invalid artifact path {path!r}: it must be relative to the run's artifact root."
-        )
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise invalid(f"Invalid artifact path {path!r}: '..' would leave the run's artifact root.")
-    return "/".join(parts)
+    return safe_relative_path(path)

@@ -558,8 +558,11 @@ def test_symlinked_file_is_not_served_or_written(served: Served, unchanged: None
 
 
 def test_artifact_names_with_url_characters_round_trip(served: Served) -> None:
-    """'?', '%' and spaces arrive percent-encoded; the file keeps its real name."""
-    name = "what? 100% sure.txt"
+    """'%', '=', '+', spaces and unicode arrive percent-encoded; the file keeps its real name.
+
+    ('?' and '#' are refused in artifact paths: see test_path_safety.py.)
+    """
+    name = "100% sure = 1+1 ü.txt"
     quoted = urllib.parse.quote(f"odd-names/{name}")
     url = served.live.url
     assert call(url, "PUT", f"{PROXY}/artifacts/{quoted}", b"odd").status == 200

@@ -178,6 +178,10 @@ def test_local_artifact_root(live: Live, tmp_path: Path) -> None:
     (tmp_path / "secret.txt").write_text("secret")
     (local / "link.txt").symlink_to(tmp_path / "secret.txt")
     run_id = run.info.run_id
+    # Outside the server's trusted roots until an operator records it (as traza import does).
+    url = f"{live.url}{UI_API}/artifacts/get?run_id={run_id}&path=data/image.png"
+    assert "does not serve artifacts" in _error(url, 403, "PERMISSION_DENIED")
+    live.store.record_trusted_artifact_root(root.as_uri(), "test")
     image = _get(f"{live.url}{UI_API}/artifacts/get?run_id={run_id}&path=data/image.png")
     assert image.status == 200 and image.headers["Content-Type"] == "image/png"
     assert image.headers["Content-Length"] == "2004" and image.data[:4] == b"\x89PNG"

@@ -1,20 +1,23 @@
 """Artifact repositories as the server sees them.
 
 ``mlflow-artifacts:/<path>`` URIs (what runs get when the server proxies artifacts) name
-``<artifacts destination>/<path>``; any other URI is opened directly from the server, except
-``http(s)`` URIs naming a host other than the server's own artifact locations: a client stores
-any location it likes on an experiment, and the server must not connect wherever it says
-(MLflow refuses the same, GHSA-mr9f-g8qf-4w4j).
+``<artifacts destination>/<path>``; any other URI is opened directly from the server if it lies
+inside a trusted root (see ``trusted_roots.py``): a client stores any location it likes on an
+experiment, and the server must neither read the machine's files nor connect wherever it says
+(MLflow refuses foreign hosts too, GHSA-mr9f-g8qf-4w4j).
 """
 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 from traza.artifacts import get_repository
 from traza.artifacts.base import ArtifactRepository
 from traza.exceptions import TrazaException, invalid
+from traza.safepath import safe_location
+from traza.server.trusted_roots import TrustedRoots
 from traza.uris import has_scheme
 from traza.validation import validate_artifact_path
 
@@ -42,15 +45,23 @@ def _http_target(uri: str) -> tuple[str, int | None] | None:
 
 
 class ArtifactService:
-    def __init__(self, destination: str, serve: bool, trusted_roots: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        destination: str,
+        serve: bool,
+        trusted_roots: tuple[str, ...] = (),
+        recorded_roots: Callable[[], list[str]] | None = None,
+    ) -> None:
         """``trusted_roots``: other locations the operator configured (the default artifact
-        root), whose hosts the server may connect to besides the destination's."""
+        root, the store's own artifact folder); ``recorded_roots`` reads those an operator's
+        ``traza import``/``sync`` recorded in the store."""
         self.serve = serve
         self.destination = (
             destination.rstrip("/")
             if has_scheme(destination)
             else Path(destination).expanduser().resolve().as_uri()
         )
+        self.roots = TrustedRoots((self.destination, *trusted_roots), recorded_roots)
         self._trusted_hosts = {
             target
             for root in (self.destination, *trusted_roots)
@@ -67,16 +78,32 @@ class ArtifactService:
             )
 
     def proxied(self, path: str = "") -> ArtifactRepository:
-        """The repository rooted at ``<destination>/<path>``."""
+        """The repository rooted at ``<destination>/<path>`` (inside it, symlinks resolved)."""
         self._check_serving()
         rel = validate_artifact_path(path)
-        return get_repository(f"{self.destination}/{rel}" if rel else self.destination)
+        location = f"{self.destination}/{rel}" if rel else self.destination
+        self.roots.check(location)
+        return get_repository(location)
+
+    def serves(self, artifact_uri: str) -> bool:
+        """Whether the server reads and writes ``artifact_uri`` (a run's or model's root)."""
+        try:
+            self.for_uri(artifact_uri)
+        except TrazaException:
+            return False
+        return True
 
     def for_uri(self, artifact_uri: str) -> ArtifactRepository:
-        """The repository for a run's or model's artifact URI, as seen from the server."""
+        """The repository for a run's or model's artifact URI, as seen from the server.
+
+        Checked again here, not only when it was recorded: a row written before locations
+        were checked, or by an ingest, may hold anything.
+        """
         if artifact_uri.startswith(PROXY_SCHEME):
             return self.proxied(proxied_path(artifact_uri))
+        safe_location(artifact_uri, "stored artifact location")
         self.check_host(artifact_uri)
+        self.roots.check(artifact_uri)
         return get_repository(artifact_uri)
 
     def check_host(self, uri: str, field: str = "artifact location") -> None:
