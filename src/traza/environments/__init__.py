@@ -184,7 +184,7 @@ def ensure_venv(
     ``skip`` names requirements to leave out (normalized project names); ``with_traza`` adds
     the running Traza even when no requirement names it. The cache key covers the interpreter
     actually used, the build dependencies, the requirements with included files' contents and,
-    when Traza is installed, the digest of its source.
+    when Traza is installed, the digest of the running Traza's installed files.
     """
     from traza.environments import cache, interpreters, wheel
     from traza.environments.spec import digest
@@ -200,7 +200,7 @@ def ensure_venv(
         spec = EnvSpec(spec.python, spec.build_dependencies, (*spec.requirements, "traza"),
                        spec.source)  # fmt: skip
     needs_traza = "traza" in spec.names()
-    traza_digest = wheel.source_digest(wheel.source_root()) if needs_traza else ""
+    traza_digest = wheel.installed_digest() if needs_traza else ""
     key = digest("venv", interp.version, interp.path, spec.key_text(), "traza=" + traza_digest)
     final = root / key
     if cache.is_complete(final) and os.path.exists(_python_of(final)):
@@ -213,10 +213,7 @@ def ensure_venv(
         started = time.monotonic()
         say(f"Creating environment {key} (Python {interp.version}) ...")
         uv_exe = uv.find_uv()
-        whl = (
-            wheel.traza_wheel(root / ".wheels", uv_exe, uv.uv_environ(), say)
-            if needs_traza else None
-        )  # fmt: skip
+        whl = wheel.traza_wheel(root / ".wheels", say) if needs_traza else None
         uv.build_venv(folder, interp.path, spec, uv=uv_exe, traza_wheel=whl, progress=say,
                       cwd=project)  # fmt: skip
         took = time.monotonic() - started
