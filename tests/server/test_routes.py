@@ -202,6 +202,21 @@ def traza_endpoints() -> set[Endpoint]:
     return routed | {("GET", f"{api}/mlflow/server-info") for api in V3}
 
 
+def auth_endpoints() -> set[Endpoint]:
+    """The paths of MLflow's basic-auth app (``mlflow.server.auth.routes``) that Traza serves,
+    and the permission endpoints of its 2.x-3.x releases (before 3.17's roles replaced them)."""
+    from mlflow.server.auth import routes
+
+    paths = {v for k, v in vars(routes).items() if k.isupper() and isinstance(v, str)}
+    legacy = {
+        f"/{api}/2.0/mlflow/{kind}/permissions/{verb}"
+        for api in ("api", "ajax-api")
+        for kind in ("experiments", "registered-models")
+        for verb in ("create", "get", "update", "delete")
+    }
+    return {e for e in traza_endpoints() if e[1] in paths | legacy}
+
+
 def in_scope() -> list[tuple[ServiceDescriptor, str]]:
     rpcs = [(TRACKING, m.name) for m in TRACKING.methods if m.name not in OUT_OF_SCOPE]
     rpcs += [(REGISTRY, m.name) for m in REGISTRY.methods]
@@ -259,6 +274,7 @@ def test_every_route_is_an_mlflow_endpoint() -> None:
     # MLflow's UI reads files from /get-artifact (a Flask route beside its protos); the web UI's
     # own endpoints live under Traza's namespace, where MLflow has nothing.
     declared.add(("GET", "/get-artifact"))
+    declared |= auth_endpoints()
     own = {e for e in traza_endpoints() if e[1].startswith(tuple(f"{p}/" for p in UI))}
     assert sorted(traza_endpoints() - declared - own) == []
 

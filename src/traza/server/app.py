@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from traza._version import __version__
+from traza.auth.principal import SCOPE_KEY, Principal
+from traza.auth.rules import public
 from traza.exceptions import (
     BAD_REQUEST,
     ENDPOINT_NOT_FOUND,
@@ -31,7 +33,7 @@ from traza.server import wire
 from traza.server.artifact_service import ArtifactService
 from traza.server.browser import guard, page_policy, require_json
 from traza.server.context import Context
-from traza.server.routes import V3, Route, all_routes
+from traza.server.routes import V3, Route, all_routes, unguarded
 from traza.server.settings import ServerSettings
 from traza.server.ui_static import DEFAULT_UI_DIR, UiBundle
 from traza.store.base import Store
@@ -65,8 +67,16 @@ class _Template:
 class TrazaApp:
     """Dispatch to the route table; answer health, version and server-info itself."""
 
-    def __init__(self, ctx: Context, routes: list[Route]) -> None:
+    def __init__(self, ctx: Context, routes: list[Route], authorizer: Any = None) -> None:
+        missing = unguarded(routes)
+        if missing:
+            raise RuntimeError(
+                f"Routes without a permission rule: {', '.join(missing)}. Give each a rule "
+                "(traza.auth.rules) so auth can check it; the server does not start without."
+            )
         self.ctx = ctx
+        #: The permission check (``traza.auth.authorize.Authorizer``), made on first use.
+        self.authorizer = authorizer
         self.prefix = ctx.settings.static_prefix.rstrip("/")
         ui_dir = ctx.settings.ui_dir
         ui_root = Path(ui_dir) if ui_dir else DEFAULT_UI_DIR
@@ -85,7 +95,7 @@ class TrazaApp:
             self.templated.append((_Template(template).regex, methods))
         for api in V3:
             self.exact[f"{self.prefix}{api}/mlflow/server-info"] = {
-                "GET": Route("GET", "/mlflow/server-info", self._server_info)
+                "GET": Route("GET", "/mlflow/server-info", self._server_info, permission=public())
             }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,12 +142,24 @@ class TrazaApp:
                 405,
             )
         request.scope["path_params"] = params
+        # Set by the authentication middleware when auth is on; absent, everything is allowed.
+        principal: Principal | None = request.scope.get(SCOPE_KEY)
+        if principal is not None and self.authorizer is None:
+            self._start_authorizer(request.scope)
         try:
             if route.raw:
+                if principal is not None:
+                    query = wire.Args.from_query(request.query_params)
+                    await anyio.to_thread.run_sync(self._check, route, principal, query, params)
                 response: Response = await route.handler(self.ctx, request)
                 return response
             args = await self._args(request)
-            reply = await anyio.to_thread.run_sync(self._call, route, args, params)
+            if principal is None:
+                reply = await anyio.to_thread.run_sync(self._call, route, args, params)
+            else:
+                reply = await anyio.to_thread.run_sync(
+                    self._call_checked, route, principal, args, params
+                )
             return Response(wire.dumps(reply), media_type=_JSON)
         except TrazaException as e:
             return _error(e.error_code, e.message, getattr(e, "http_status", None))
@@ -147,6 +169,30 @@ class TrazaApp:
 
     def _call(self, route: Route, args: wire.Args, params: dict[str, str]) -> Any:
         return route.handler(self.ctx, args, **params)
+
+    def _start_authorizer(self, scope: Scope) -> None:
+        """The permission check, with the auth config the authentication layer read."""
+        from traza.auth.authorize import authorizer_for
+
+        authenticator = scope.get("traza.authenticator")
+        users = getattr(getattr(authenticator, "store", None), "db", None)
+        config = getattr(authenticator, "config", None)
+        self.authorizer = authorizer_for(self.ctx.store, config, users)
+
+    def _check(
+        self, route: Route, principal: Principal, args: wire.Args, params: dict[str, str]
+    ) -> Any:
+        assert route.permission is not None  # every route has one (checked at startup)
+        return self.authorizer.check(route.permission, principal, args, params)
+
+    def _call_checked(
+        self, route: Route, principal: Principal, args: wire.Args, params: dict[str, str]
+    ) -> Any:
+        decision = self._check(route, principal, args, params)
+        reply = route.handler(self.ctx, args, **params, **decision.kwargs)
+        if decision.after is not None:
+            decision.after(reply)
+        return reply
 
     async def _args(self, request: Request) -> wire.Args:
         if request.method == "GET":

@@ -51,9 +51,10 @@ def delete(ctx: Context, args: Args, model_id: str) -> Reply:
     return {}
 
 
-def search(ctx: Context, args: Args) -> Reply:
+def search(ctx: Context, args: Args, experiment_ids: list[str] | None = None) -> Reply:
+    """``experiment_ids`` (auth on): those of the request the caller may read."""
     page = ctx.store.search_logged_models(
-        experiment_ids=args.strings("experiment_ids"),
+        experiment_ids=args.strings("experiment_ids") if experiment_ids is None else experiment_ids,
         filter_string=args.string("filter") or None,
         datasets=args.objects("datasets") or None,
         max_results=args.integer("max_results", SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT) or 0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from traza.auth.visibility import Visibility
 from traza.entities import ModelVersionTag, RegisteredModelTag
 from traza.server.context import Context
 from traza.server.model_sources import check_source
@@ -75,12 +76,16 @@ def delete_registered_model(ctx: Context, args: Args) -> Reply:
     return {}
 
 
-def search_registered_models(ctx: Context, args: Args) -> Reply:
+def search_registered_models(
+    ctx: Context, args: Args, visibility: Visibility | None = None
+) -> Reply:
+    """``visibility`` (auth on): only the models the caller may read, filtered in SQL."""
     page = ctx.store.search_registered_models(
         filter_string=args.string("filter") or None,
         max_results=args.integer("max_results", SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT) or 0,
         order_by=args.strings("order_by") or None,
         page_token=args.string("page_token") or None,
+        visibility=visibility,
     )
     reply: Reply = {"registered_models": [m.to_dict() for m in page]}
     if page.token:
@@ -158,12 +163,14 @@ def delete_model_version(ctx: Context, args: Args) -> Reply:
     return {}
 
 
-def search_model_versions(ctx: Context, args: Args) -> Reply:
+def search_model_versions(ctx: Context, args: Args, visibility: Visibility | None = None) -> Reply:
+    """``visibility`` (auth on): only versions of models the caller may read."""
     page = ctx.store.search_model_versions(
         filter_string=args.string("filter") or None,
         max_results=args.integer("max_results", SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT) or 0,
         order_by=args.strings("order_by") or None,
         page_token=args.string("page_token") or None,
+        visibility=visibility,
     )
     reply: Reply = {"model_versions": [v.to_dict() for v in page]}
     if page.token:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from traza.auth.visibility import Visibility
 from traza.entities import (
     Dataset,
     DatasetInput,
@@ -93,13 +94,15 @@ def get_experiment_by_name(ctx: Context, args: Args) -> Reply:
     return {"experiment": experiment.to_dict()}
 
 
-def search_experiments(ctx: Context, args: Args) -> Reply:
+def search_experiments(ctx: Context, args: Args, visibility: Visibility | None = None) -> Reply:
+    """``visibility`` (auth on): only the experiments the caller may read, filtered in SQL."""
     page = ctx.store.search_experiments(
         view_type=_view_type(args, "view_type"),
         max_results=args.integer("max_results", SEARCH_MAX_RESULTS_DEFAULT) or 0,
         filter_string=args.string("filter"),
         order_by=args.strings("order_by"),
         page_token=args.string("page_token") or None,
+        visibility=visibility,
     )
     reply: Reply = {"experiments": [e.to_dict() for e in page]}
     if page.token:
@@ -182,9 +185,10 @@ def restore_run(ctx: Context, args: Args) -> Reply:
     return {}
 
 
-def search_runs(ctx: Context, args: Args) -> Reply:
+def search_runs(ctx: Context, args: Args, experiment_ids: list[str] | None = None) -> Reply:
+    """``experiment_ids`` (auth on): those of the request the caller may read."""
     page = ctx.store.search_runs(
-        experiment_ids=args.strings("experiment_ids"),
+        experiment_ids=args.strings("experiment_ids") if experiment_ids is None else experiment_ids,
         filter_string=args.string("filter"),
         run_view_type=_view_type(args, "run_view_type"),
         max_results=args.integer("max_results", SEARCH_MAX_RESULTS_DEFAULT) or 0,

@@ -33,6 +33,7 @@ from traza.store.purge import PurgeReport
 from traza.store.registry_base import RegistryStore
 
 if TYPE_CHECKING:
+    from traza.auth.visibility import Visibility
     from traza.transfer.records import IngestBatch, IngestResult
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
@@ -70,7 +71,9 @@ class Store(RegistryStore, ABC):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
-    ) -> PagedList[Experiment]: ...
+        visibility: Visibility | None = None,
+    ) -> PagedList[Experiment]:
+        """``visibility``: the server's permission filter (SQL stores only; ``None``: all)."""
 
     @abstractmethod
     def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...

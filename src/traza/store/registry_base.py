@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from traza.entities import (
     ModelVersion,
@@ -18,6 +19,9 @@ from traza.entities import (
     RegisteredModel,
     RegisteredModelTag,
 )
+
+if TYPE_CHECKING:
+    from traza.auth.visibility import Visibility
 
 #: MLflow's defaults and ceilings for the two registry searches.
 SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT = 100
@@ -64,6 +68,7 @@ class RegistryStore(ABC):
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[RegisteredModel]:
         """Models matching ``name``/``tags.<key>`` comparisons; ordered by name by default."""
 
@@ -125,6 +130,7 @@ class RegistryStore(ABC):
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[ModelVersion]:
         """Versions matching the filter; newest updates first by default, as MLflow."""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,9 +37,12 @@ from traza.store.base import (
     Store,
 )
 from traza.store.rest_ingest import RestIngest
-from traza.store.rest_registry import RestRegistry
+from traza.store.rest_registry import RestRegistry, _no_visibility
 from traza.store.rest_ui import RestUiQueries
 from traza.validation import validate_metrics
+
+if TYPE_CHECKING:
+    from traza.auth.visibility import Visibility
 
 API = "/api/2.0/mlflow"
 
@@ -108,7 +111,9 @@ class RestStore(RestRegistry, RestUiQueries, RestIngest, Store):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[Experiment]:
+        _no_visibility(visibility)
         body = _search_body(max_results, filter_string, order_by, page_token)
         body["view_type"] = ViewType.to_string(view_type)
         data = self._post("experiments/search", body)

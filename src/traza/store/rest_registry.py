@@ -26,6 +26,16 @@ _MODELS = "registered-models"
 _VERSIONS = "model-versions"
 
 
+if TYPE_CHECKING:
+    from traza.auth.visibility import Visibility
+
+
+def _no_visibility(visibility: Visibility | None) -> None:
+    """A permission filter is the server's business: a REST store's server applies its own."""
+    if visibility is not None:
+        raise TypeError("A REST store searches as its credentials allow; pass no visibility.")
+
+
 def _tags(tags: Sequence[Any] | None) -> list[dict[str, str]]:
     return [{"key": t.key, "value": str(t.value)} for t in tags or ()]
 
@@ -92,7 +102,9 @@ class RestRegistry:
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[RegisteredModel]:
+        _no_visibility(visibility)
         fields = _search_fields(filter_string, max_results, order_by, page_token)
         data = self._get(f"{_MODELS}/search", fields)
         models = [RegisteredModel.from_dict(m) for m in data.get("registered_models", ())]
@@ -168,7 +180,9 @@ class RestRegistry:
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[ModelVersion]:
+        _no_visibility(visibility)
         fields = _search_fields(filter_string, max_results, order_by, page_token)
         data = self._get(f"{_VERSIONS}/search", fields)
         versions = [ModelVersion.from_dict(v) for v in data.get("model_versions", ())]

@@ -6,7 +6,7 @@ import secrets
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from traza.entities import Experiment, ExperimentTag, LifecycleStage, PagedList, ViewType
 from traza.exceptions import RESOURCE_ALREADY_EXISTS, TrazaException, invalid, not_found
@@ -31,6 +31,9 @@ from traza.validation import (
     validate_max_results,
     validate_tag_value,
 )
+
+if TYPE_CHECKING:
+    from traza.auth.visibility import Visibility
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -196,6 +199,7 @@ class SqlExperiments:
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[Experiment]:
         validate_max_results(max_results, MAX_RESULTS_SEARCH_EXPERIMENTS)
         filters = parse_experiment_filter(filter_string)
@@ -206,6 +210,8 @@ class SqlExperiments:
         conditions = [f"e.lifecycle_stage IN ({marks(stages)})"]
         args.extend(stages)
         conditions += sqlc.experiment_filter_sql(self.db.dialect, filters, args)
+        if visibility is not None:
+            conditions.append(visibility.experiment_condition("e.experiment_id", args))
         query = (
             f"SELECT {self._EXPERIMENT_COLUMNS} FROM experiments e "
             f"WHERE {' AND '.join(conditions)} "

@@ -70,6 +70,7 @@ from traza.validation import (
 )
 
 if TYPE_CHECKING:
+    from traza.auth.visibility import Visibility
     from traza.entities import LoggedModel
 
 
@@ -174,6 +175,7 @@ class SqlRegistry:
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[RegisteredModel]:
         validate_max_results(max_results, SEARCH_REGISTERED_MODELS_MAX_RESULTS_LIMIT)
         filters = parse_registered_model_filter(filter_string)
@@ -187,6 +189,7 @@ class SqlRegistry:
             registered_models,
             max_results,
             page_token,
+            visibility,
         )
 
     def get_latest_versions(
@@ -413,6 +416,7 @@ class SqlRegistry:
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        visibility: Visibility | None = None,
     ) -> PagedList[ModelVersion]:
         validate_max_results(max_results, SEARCH_MODEL_VERSIONS_MAX_RESULTS_LIMIT)
         filters = parse_model_version_filter(filter_string)
@@ -426,6 +430,7 @@ class SqlRegistry:
             model_versions,
             max_results,
             page_token,
+            visibility,
         )
 
     def _search_page(
@@ -438,12 +443,15 @@ class SqlRegistry:
         build: Any,
         max_results: int,
         page_token: str | None,
+        visibility: Visibility | None = None,
     ) -> PagedList[Any]:
         """One page of a registry search: the filter and order compiled for the dialect, one
         row more than asked to know whether a next page exists."""
         offset = decode_page_token(page_token)
         args: list[Any] = []
         conditions = filter_sql(self.db.dialect, filters, columns, tag_table, args)
+        if visibility is not None:
+            conditions.append(visibility.model_condition("rm.name", args))
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         query = (
             f"{select_from} {where} "
