@@ -161,8 +161,12 @@ def test_no_credentials_and_wrong_ones_are_refused_from_loopback(server: Server)
 
 
 def test_the_ui_s_own_calls_get_no_basic_challenge(server: Server) -> None:
-    reply = server.request("GET", "/ajax-api/traza/v1/auth/me")
+    reply = server.request("GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=1")
     assert reply.status == 401 and "www-authenticate" not in reply.headers
+    # "Who am I?" answers the signed-out with no user (the UI then shows its sign-in page).
+    for headers in ({}, basic("admin", "wrong password!!")):
+        me = server.request("GET", "/ajax-api/traza/v1/auth/me", headers=headers)
+        assert me.status == 200 and me.json() == {"user": None}
 
 
 def test_without_app_name_nothing_asks_for_credentials(tmp_path: Path) -> None:
@@ -389,7 +393,10 @@ def test_web_session_cookie(server: Server) -> None:
         server.request("GET", SEARCH, headers=bearer(attributes[0].split("=", 1)[1])).status == 401
     )
     assert server.request("POST", "/api/traza/v1/auth/logout", headers=session).status == 200
-    assert server.request("GET", "/ajax-api/traza/v1/auth/me", headers=session).status == 401
+    assert server.request("GET", "/ajax-api/traza/v1/auth/me", headers=session).json() == {
+        "user": None
+    }
+    assert server.request("GET", SEARCH, headers=session).status == 401
     wrong = server.request("POST", "/api/traza/v1/auth/login", {"username": "ida", "password": "x"})
     assert wrong.status == 401 and "set-cookie" not in wrong.headers
 

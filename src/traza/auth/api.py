@@ -321,7 +321,10 @@ async def logout(ctx: Context, request: Request) -> Response:
 
 
 async def me(ctx: Context, request: Request) -> Response:
+    """The signed-in user, or ``{"user": null}`` when the request carries no valid credential."""
     auth = _auth(request)
+    if not isinstance(request.scope.get(SCOPE_KEY), Principal):
+        return _reply({"user": None})
     caller = _caller(request)
     user = await _run(auth.store.get_user, caller.username)
     return _reply({"user": user.to_dict(), "run_id": caller.run_id})

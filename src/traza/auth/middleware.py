@@ -33,7 +33,7 @@ from traza.auth.config import MAX_STALENESS_SECONDS, AuthConfig
 from traza.auth.passwords import TOKEN_PREFIX
 from traza.auth.principal import AUTHENTICATOR_KEY, SCOPE_KEY, Principal
 from traza.auth.store import PERSONAL, RUN, SESSION, AuthStore, User
-from traza.exceptions import UNAUTHENTICATED
+from traza.exceptions import TEMPORARILY_UNAVAILABLE, UNAUTHENTICATED
 from traza.server import wire
 
 logger = logging.getLogger("traza.auth")
@@ -53,6 +53,7 @@ _API_PATHS = ("/api/", "/ajax-api/", "/get-artifact", "/model-versions/")
 _OPEN_POSTS = ("/auth/login", "/auth/logout")
 _UI_API_PREFIXES = ("/api/traza/v1", "/ajax-api/traza/v1")
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
+_UNAVAILABLE = "Cannot check credentials now (the users database did not answer); try again."
 
 
 class Networks:
@@ -364,6 +365,10 @@ def is_public(method: str, local: str) -> bool:
     return False
 
 
+def _asks_who(method: str, local: str) -> bool:
+    return method == "GET" and any(local == f"{p}/auth/me" for p in _UI_API_PREFIXES)
+
+
 class AuthMiddleware:
     """Authenticate every non-public request before ``app`` sees it."""
 
@@ -390,7 +395,15 @@ class AuthMiddleware:
         try:
             scope[SCOPE_KEY] = await self.auth.authenticate(scope, headers)
         except AuthFailure as e:
-            await _refuse(e, local, send)
+            # "Who am I?" is answered for the signed-out too (no user), so the web UI learns
+            # it should show its sign-in page without a failed request in the browser's console.
+            if not (e.retry_after is None and _asks_who(scope["method"], local)):
+                await _refuse(e, local, send)
+                return
+        except Exception:
+            # The users database did not answer (or worse): refuse rather than let anyone in.
+            logger.exception("Authentication failed for %s %s", scope["method"], path)
+            await _refuse(AuthFailure(_UNAVAILABLE), local, send, status=503)
             return
         if scope["method"] == "POST" and local.endswith("/mlflow/runs/update"):
             await self._update_run(scope, receive, send)
@@ -435,9 +448,11 @@ class AuthMiddleware:
         await self.app(scope, replay, watch)
 
 
-async def _refuse(failure: AuthFailure, local: str, send: Send) -> None:
+async def _refuse(failure: AuthFailure, local: str, send: Send, status: int = 401) -> None:
     headers = [(b"content-type", b"application/json")]
-    if failure.retry_after is not None:
+    if status == 503:
+        code = TEMPORARILY_UNAVAILABLE
+    elif failure.retry_after is not None:
         status, code = 429, RATE_LIMITED
         headers.append((b"retry-after", str(max(1, math.ceil(failure.retry_after))).encode()))
     else:
