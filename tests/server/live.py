@@ -25,11 +25,14 @@ class Live:
 
 
 @contextmanager
-def live_server(store_uri: str, root: Path, **settings: Any) -> Iterator[Live]:
+def live_server(
+    store_uri: str, root: Path, auth_config: Any = None, **settings: Any
+) -> Iterator[Live]:
     """Serve the store at ``store_uri`` with ``mlflow-artifacts:/`` as the artifact root.
 
     ``root`` holds the artifacts destination; ``settings`` override :class:`ServerSettings`
-    fields. The server closes the store when it stops.
+    fields; ``auth_config`` (a ``traza.auth.config.AuthConfig``) goes with ``app_name``.
+    The server closes the store when it stops.
     """
     artifacts = root / "mlartifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -41,5 +44,5 @@ def live_server(store_uri: str, root: Path, **settings: Any) -> Iterator[Live]:
         artifacts_destination=str(artifacts),
         **settings,
     )
-    with BackgroundServer(create_app(config, store=store)) as server:
+    with BackgroundServer(create_app(config, store=store, auth_config=auth_config)) as server:
         yield Live(server.url, store, artifacts)

@@ -14,8 +14,11 @@ import type {
 } from "./types";
 
 const ROOT = new URL(".", window.location.href).pathname;
-const MLFLOW = `${ROOT}ajax-api/2.0/mlflow/`;
-const TRAZA = `${ROOT}ajax-api/traza/v1/`;
+export const MLFLOW = `${ROOT}ajax-api/2.0/mlflow/`;
+export const MLFLOW_V3 = `${ROOT}ajax-api/3.0/mlflow/`;
+export const TRAZA = `${ROOT}ajax-api/traza/v1/`;
+/** Fired when the server answers 401: the app shows the sign-in page, then the same view. */
+export const SIGN_IN_EVENT = "traza:sign-in";
 
 export class ApiError extends Error {
   constructor(
@@ -40,7 +43,7 @@ function queryString(query: Query): string {
   return s ? `?${s}` : "";
 }
 
-async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+export async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
   const init: RequestInit = { method, headers: {} };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -61,6 +64,9 @@ async function call<T>(method: string, url: string, body?: unknown): Promise<T> 
   }
   if (!response.ok) {
     const d = data as { message?: string; error_code?: string };
+    if (response.status === 401 && !url.startsWith(`${TRAZA}auth/`)) {
+      window.dispatchEvent(new Event(SIGN_IN_EVENT));
+    }
     throw new ApiError(d.message ?? response.statusText, d.error_code ?? "ERROR", response.status);
   }
   return data as T;

@@ -1,5 +1,10 @@
 import { render } from "preact";
-import { Link } from "./components/common";
+import { useEffect, useState } from "preact/hooks";
+import { SIGN_IN_EVENT } from "./api";
+import { signOut, signedIn, type User } from "./auth";
+import { ErrorBox, Link, Loading } from "./components/common";
+import { AccountPage } from "./pages/Account";
+import { LoginPage } from "./pages/Login";
 import { ExperimentsPage } from "./pages/Experiments";
 import { RunsPage } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
@@ -28,9 +33,25 @@ function Page() {
   }
 }
 
+/** The session: "off" without auth, a user when signed in, null when the server wants a sign-in. */
+function useSession() {
+  const [user, setUser] = useState<User | "off" | null>();
+  const [error, setError] = useState<Error>();
+  useEffect(() => {
+    signedIn().then(setUser, setError);
+    const ask = () => setUser((u) => (u === "off" ? u : null));
+    window.addEventListener(SIGN_IN_EVENT, ask);
+    return () => window.removeEventListener(SIGN_IN_EVENT, ask);
+  }, []);
+  return { user, setUser, error };
+}
+
 function App() {
   const { parts } = useRoute();
-  const section = parts[0] === "models" ? "models" : "experiments";
+  const { user, setUser, error } = useSession();
+  const section = parts[0] === "models" ? "models" : parts[0] === "account" ? "account" : "experiments";
+  if (error) return <ErrorBox error={error} />;
+  if (user === undefined) return <Loading />;
   return (
     <>
       <header class="top">
@@ -45,9 +66,25 @@ function App() {
             Models
           </Link>
         </nav>
+        {user && user !== "off" && (
+          <div class="user" aria-label="Signed in">
+            <Link to={["account"]} class={section === "account" ? "active" : ""} title="Access tokens and password">
+              {user.username}
+            </Link>
+            <button type="button" class="link" onClick={() => void signOut().finally(() => setUser(null))}>
+              Sign out
+            </button>
+          </div>
+        )}
       </header>
       <main>
-        <Page />
+        {user === null ? (
+          <LoginPage onSignedIn={setUser} />
+        ) : section === "account" && user !== "off" ? (
+          <AccountPage user={user} />
+        ) : (
+          <Page key={user === "off" ? "" : user.username} />
+        )}
       </main>
     </>
   );

@@ -209,6 +209,21 @@ def get_user_permission(ctx: Context, args: Args, **who: Any) -> Reply:
 
 
 # -- the web UI -------------------------------------------------------------------------------
+def list_on(ctx: Context, args: Args, **who: Any) -> Reply:
+    """``GET permissions/list?experiment_id=|name=``: who holds which grant on one resource."""
+    experiment_id, name = args.string("experiment_id"), args.string("name")
+    if bool(experiment_id) == bool(name):
+        raise invalid("Give experiment_id (an experiment) or name (a registered model), not both.")
+    kind, key = (Kind.EXPERIMENT, experiment_id) if experiment_id else (Kind.REGISTERED_MODEL, name)
+    assert key is not None
+    authorizer = _manager(who.get("principal"), who.get("authorizer"), kind, key)
+    resource = "experiment" if kind is Kind.EXPERIMENT else "registered_model"
+    rows = grants.list_grants(authorizer.db, kind=resource, key=key)
+    return {
+        "permissions": [{"username": r.username, "permission": r.permission.value} for r in rows]
+    }
+
+
 def mine(ctx: Context, args: Args, **who: Any) -> Reply:
     """``GET permissions/mine?experiment_id=|run_id=|name=``: what the caller may do there."""
     principal: Principal | None = who.get("principal")

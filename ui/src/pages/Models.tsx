@@ -3,6 +3,7 @@ import * as api from "../api";
 import { ErrorBox, KeyValues, Link, Loading, Status } from "../components/common";
 import { EditableText, InlineForm, RemovableChip, useEdit } from "../components/Editors";
 import { Preview } from "../components/Preview";
+import { Sharing } from "../components/Sharing";
 import { dateTime, num } from "../format";
 import { useAsync } from "../hooks";
 import { list, updateQuery } from "../router";
@@ -208,6 +209,7 @@ export function RegisteredModelPage({ name }: { name: string }) {
         <Link to={["models"]}>Models</Link> ›
       </nav>
       <h1 id="rm-title">{m.name}</h1>
+      <Sharing resource={{ kind: "registered_model", id: m.name }} />
       <ErrorBox error={editError} label="Could not save" />
       <KeyValues
         label="Registered model details"

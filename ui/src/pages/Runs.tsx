@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import * as api from "../api";
 import { ColumnPicker } from "../components/ColumnPicker";
+import { Sharing } from "../components/Sharing";
 import { ErrorBox, Link, Loading, Status } from "../components/common";
 import { FIXED, PARENT_TAG, columnById, decodeCols, encodeCols, type Column } from "../columns";
 import { dateTime, tagValue } from "../format";
@@ -71,6 +72,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
         <span class="muted mono">{experimentIds.length === 1 ? `Experiment ${experimentIds[0]}` : `${experimentIds.length} experiments`}</span>
       </div>
       <ErrorBox error={experiments.error} />
+      {experimentIds.length === 1 && <Sharing resource={{ kind: "experiment", id: experimentIds[0] }} />}
       <form
         class="filter"
         role="search"

@@ -1,0 +1,143 @@
+"""The web UI with ``--app-name basic-auth``: sign-in, sharing an experiment and a registered
+model, access tokens, and a READ user who sees what they may do.
+
+The server is a real one with authentication on; users and resources are made through the REST
+API as an admin, then the browser does what a person would.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.live import live_server
+from traza.auth.config import AuthConfig
+
+ADMIN = ("admin", "admin-password-1")
+BOB = ("bob", "bob-password-123")
+
+
+@dataclass(frozen=True)
+class Site:
+    url: str
+    experiment_id: str
+    model: str
+
+
+def _api(url: str, method: str, path: str, body: Any = None, user: tuple[str, str] = ADMIN) -> Any:
+    token = base64.b64encode(":".join(user).encode()).decode()
+    request = urllib.request.Request(
+        url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+    )
+    with urllib.request.urlopen(request) as reply:
+        return json.loads(reply.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    root = tmp_path_factory.mktemp("ui-auth")
+    config = AuthConfig(admin_password=ADMIN[1])
+    uri = f"sqlite:///{root / 'tracking.db'}"
+    with live_server(uri, root, auth_config=config, app_name="basic-auth") as live:
+        _api(
+            live.url,
+            "POST",
+            "/api/2.0/mlflow/users/create",
+            {"username": BOB[0], "password": BOB[1]},
+        )
+        made = _api(live.url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "team-exp"})
+        _api(live.url, "POST", "/api/2.0/mlflow/registered-models/create", {"name": "team-model"})
+        yield Site(live.url, str(made["experiment_id"]), "team-model")
+
+
+def _sign_in(page: Any, user: tuple[str, str]) -> None:
+    page.get_by_label("Username").fill(user[0])
+    page.get_by_label("Password").fill(user[1])
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_deep_link_asks_to_sign_in_then_shows_the_view(page: Any, site: Site) -> None:
+    page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
+    page.get_by_role("heading", name="Sign in to Traza").wait_for()
+    _sign_in(page, ("admin", "wrong-password-0"))
+    page.get_by_role("alert", name="Sign-in error").wait_for()
+    assert (
+        "Wrong username or password" in page.get_by_role("alert", name="Sign-in error").inner_text()
+    )
+    _sign_in(page, ADMIN)
+    page.get_by_role("heading", name="team-exp").wait_for()
+    assert page.get_by_label("Signed in").inner_text().startswith("admin")
+
+
+def test_share_an_experiment_and_a_model(page: Any, site: Site) -> None:
+    page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
+    _sign_in(page, ADMIN)
+    page.get_by_text("Access: you can").click()
+    page.get_by_placeholder("username").fill(BOB[0])
+    page.get_by_label("Access level").select_option("READ")
+    page.get_by_role("button", name="Share").click()
+    page.get_by_label(f"Access of {BOB[0]}").wait_for()
+    grants = _api(
+        site.url, "GET", f"/api/traza/v1/permissions/list?experiment_id={site.experiment_id}"
+    )
+    assert {"username": "bob", "permission": "READ"} in grants["permissions"]
+
+    page.goto(f"{site.url}/#/models/{site.model}")
+    page.get_by_text("Access: you can").click()
+    page.get_by_placeholder("username").fill(BOB[0])
+    page.get_by_label("Access level").select_option("EDIT")
+    page.get_by_role("button", name="Share").click()
+    page.get_by_label(f"Access of {BOB[0]}").select_option("MANAGE")
+    page.wait_for_timeout(300)
+    grants = _api(site.url, "GET", f"/api/traza/v1/permissions/list?name={site.model}")
+    assert {"username": "bob", "permission": "MANAGE"} in grants["permissions"]
+
+
+def test_a_reader_sees_their_level_and_no_sharing_controls(page: Any, site: Site) -> None:
+    _api(
+        site.url,
+        "POST",
+        "/api/3.0/mlflow/users/permissions/grant",
+        {"username": "bob", "resource_type": "experiment", "resource_id": site.experiment_id,
+         "permission": "READ"},
+    )  # fmt: skip
+    page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
+    _sign_in(page, BOB)
+    summary = page.get_by_text("Access: you can")
+    summary.wait_for()
+    assert summary.inner_text().strip() == "Access: you can read"
+    summary.click()
+    assert page.get_by_role("button", name="Share").count() == 0
+
+
+def test_tokens_are_made_shown_once_and_work(page: Any, site: Site, tmp_path: Path) -> None:
+    page.goto(f"{site.url}/#/account")
+    _sign_in(page, BOB)
+    page.get_by_label("Name", exact=True).fill("laptop")
+    page.get_by_role("button", name="Create token").click()
+    secret = page.get_by_label("New token").locator("code").inner_text()
+    page.get_by_role("button", name="Done").click()
+    assert page.get_by_label("New token").count() == 0
+    assert page.get_by_role("cell", name="laptop").count() == 1
+
+    request = urllib.request.Request(
+        f"{site.url}/api/2.0/mlflow/experiments/get?experiment_id={site.experiment_id}",
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    with urllib.request.urlopen(request) as reply:
+        assert json.loads(reply.read())["experiment"]["name"] == "team-exp"
+
+    page.get_by_role("button", name="Revoke").click()
+    page.get_by_text("No tokens yet.").wait_for()
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("heading", name="Sign in to Traza").wait_for()
