@@ -596,3 +596,40 @@ def test_a_cached_credential_costs_well_under_a_millisecond(tmp_path: Path) -> N
     per_request = anyio.run(measure)
     print(f"cached Basic credential: {per_request * 1e6:.1f} µs per request")
     assert per_request < 0.0002
+
+
+def test_a_routed_path_outside_the_api_prefixes_still_needs_credentials(tmp_path: Path) -> None:
+    """Fail closed: a route the table gains under a new prefix is not taken for a UI file."""
+    import anyio
+
+    from traza.auth.middleware import Authenticator, AuthMiddleware
+    from traza.auth.setup import open_auth_store
+
+    class App:
+        def __init__(self) -> None:
+            self.exact = {"/new-api/thing": {}}
+            self.templated: list[Any] = []
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    auth = open_auth_store(AuthConfig(), open_store(f"sqlite:///{tmp_path / 'r.db'}"))
+    middleware = AuthMiddleware(App(), Authenticator(auth, AuthConfig()), "")
+
+    async def status(path: str) -> int:
+        sent: list[Any] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message)
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b""}
+
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [],
+                 "client": ("127.0.0.1", 1)}  # fmt: skip
+        await middleware(scope, receive, send)
+        return int(sent[0]["status"])
+
+    assert anyio.run(status, "/new-api/thing") == 401
+    assert anyio.run(status, "/assets/index.js") == 200

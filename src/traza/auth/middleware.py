@@ -358,10 +358,14 @@ def is_public(method: str, local: str) -> bool:
         return True
     if method in ("GET", "HEAD") and not local.startswith(_API_PATHS):
         return True
-    if method == "POST":
-        for prefix in _UI_API_PREFIXES:
-            if local.startswith(prefix) and local[len(prefix) :] in _OPEN_POSTS:
-                return True
+    return method == "POST" and is_open_post(local)
+
+
+def is_open_post(local: str) -> bool:
+    """Sign-in and sign-out, which need no credentials."""
+    for prefix in _UI_API_PREFIXES:
+        if local.startswith(prefix) and local[len(prefix) :] in _OPEN_POSTS:
+            return True
     return False
 
 
@@ -377,6 +381,10 @@ class AuthMiddleware:
         self.auth = authenticator
         self.prefix = static_prefix.rstrip("/")
         authenticator.static_prefix = self.prefix
+        # The app's route table (TrazaApp's exact paths and templates): a path it routes is
+        # never public, even one a new prefix would otherwise let through (fail closed).
+        self.exact: dict[str, Any] = getattr(app, "exact", {})
+        self.templated: list[tuple[Any, Any]] = getattr(app, "templated", [])
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.app, name)
@@ -388,7 +396,7 @@ class AuthMiddleware:
         scope[AUTHENTICATOR_KEY] = self.auth
         path: str = scope["path"]
         local = path[len(self.prefix) :] if self.prefix and path.startswith(self.prefix) else path
-        if is_public(scope["method"], local):
+        if is_public(scope["method"], local) and not self._routed(path, local):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
@@ -409,6 +417,14 @@ class AuthMiddleware:
             await self._update_run(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _routed(self, path: str, local: str) -> bool:
+        """Whether the app answers ``path`` from its route table (login and logout aside)."""
+        if is_open_post(local):
+            return False
+        if path in self.exact:
+            return True
+        return any(regex.match(path) for regex, _ in self.templated)
 
     async def _update_run(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass ``runs/update`` on; when it ended the run, revoke the run's scoped tokens."""
