@@ -755,3 +755,48 @@ def test_search_with_a_separate_users_database(tmp_path: Path) -> None:
             server, "olivia", "POST", f"{API}/experiments/search", {"max_results": 1}, "experiments"
         )
         assert sorted(e["experiment_id"] for p in found for e in p) == sorted(ids)
+
+
+def test_a_run_scoped_token_never_does_more_than_its_scope_or_its_user(server: Server) -> None:
+    experiment_id = server.ok("olivia", "POST", f"{API}/experiments/create", {"name": "t"})[
+        "experiment_id"
+    ]
+    share_experiment(server, experiment_id)
+    run_id = server.ok("olivia", "POST", f"{API}/runs/create", {"experiment_id": experiment_id})[
+        "run"
+    ]["info"]["run_id"]
+    batch = {"run_id": run_id, "params": [{"key": "p", "value": "1"}]}
+    # An admin's run token is confined to the run like anyone's.
+    admin = server.auth.get_user("admin")
+    secret, _ = server.auth.create_token(admin.id, "a", kind=RUN, run_id=run_id)
+    server.tokens["admin-job"] = f"Bearer {secret}"
+    server.ok("admin-job", "POST", f"{API}/runs/log-batch", batch)
+    for method, path, body in (
+        ("POST", f"{API}/experiments/create", {"name": "x"}),
+        ("POST", "/api/traza/v1/ingest", {"experiments": []}),
+        ("POST", f"{API}/runs/delete", {"run_id": run_id}),
+        (
+            "POST",
+            f"{API}/experiments/permissions/create",
+            {"experiment_id": experiment_id, "username": "dana", "permission": "MANAGE"},
+        ),
+    ):
+        status, reply = server.call("admin-job", method, path, body)
+        assert_denied(status, reply, f"scoped to run {run_id}")
+    reply = server.ok("admin-job", "GET", "/api/traza/v1/permissions/mine", {"run_id": run_id})
+    assert reply["permission"] == "EDIT"
+    # A token minted while its user could edit stops when the user no longer may.
+    editor = server.auth.get_user("editor")
+    secret, _ = server.auth.create_token(editor.id, "e", kind=RUN, run_id=run_id)
+    server.tokens["editor-job"] = f"Bearer {secret}"
+    server.ok("editor-job", "POST", f"{API}/runs/log-batch", batch)
+    server.ok(
+        "olivia",
+        "PATCH",
+        f"{API}/experiments/permissions/update",
+        {"experiment_id": experiment_id, "username": "editor", "permission": "READ"},
+    )
+    status, reply = server.call("editor-job", "POST", f"{API}/runs/log-batch", batch)
+    assert_denied(status, reply, "EDIT")
+    reply = server.ok("editor-job", "GET", "/api/traza/v1/permissions/mine", {"run_id": run_id})
+    assert reply["permission"] == "READ"

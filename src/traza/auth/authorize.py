@@ -35,6 +35,8 @@ _CAN = {
     Permission.EDIT: "can_update",
     Permission.MANAGE: "can_manage",
 }
+#: What a run-scoped token may never do, whatever its user may.
+_NOT_FOR_RUN_TOKENS = (Target.SIGNED_IN, Target.ADMIN, Target.REGISTERED_MODEL)
 #: Distinct run/model ids remembered per worker (they never change, so only size bounds it).
 _OWNER_CACHE_SIZE = 100_000
 
@@ -152,22 +154,22 @@ class Authorizer:
 
     def visibility(self, principal: Principal) -> Visibility | None:
         """What searches show the caller (``None``: everything, for admins)."""
-        if principal.is_admin:
-            return None
         scoped = self.run_experiment(principal.run_id) if principal.run_id else None
+        if principal.is_admin:
+            return None if scoped is None else Visibility(0, Permission.READ, scoped, {})
         listed = None
-        if self.db is not self.tracking and scoped is None:
+        if self.db is not self.tracking:
             self._fresh()
             listed = grants.user_grants(self.db, principal.user_id)
         return Visibility(principal.user_id, self.default, scoped, listed)
 
     def readable_experiments(self, principal: Principal, ids: Sequence[str]) -> list[str]:
         """The ids among ``ids`` the caller may read, in order (one query for the grants)."""
-        if principal.is_admin:
-            return list(ids)
         if principal.run_id:
             own = self.run_experiment(principal.run_id)
-            return [i for i in ids if str(i) == own]
+            ids = [i for i in ids if str(i) == own]
+        if principal.is_admin:
+            return list(ids)
         self._fresh()
         granted = grants.grants_on(
             self.db, Kind.EXPERIMENT, [str(i) for i in ids], principal.user_id
@@ -185,7 +187,16 @@ class Authorizer:
         if target is Target.GRANTS:
             return Decision({"principal": principal, "authorizer": self})
         after = self._after(rule, principal, args)
-        if principal.is_admin or target is Target.PUBLIC:
+        if target is Target.PUBLIC:
+            return Decision(after=after) if after else ALLOW
+        if principal.run_id:
+            # A run-scoped token is confined to its run even when its user is an admin, and never
+            # does more than its user may.
+            self._check_scoped(rule, principal, args, params)
+            if not principal.is_admin:
+                self._check_user(rule, principal, args, params)
+            return Decision(after=after) if after else ALLOW
+        if principal.is_admin:
             return Decision(after=after) if after else ALLOW
         if target is Target.ADMIN:
             raise TrazaException(
@@ -194,13 +205,8 @@ class Authorizer:
                 error_code=PERMISSION_DENIED,
             )
         if target is Target.SIGNED_IN:
-            if principal.run_id:
-                raise self._scoped(principal)
             return Decision(after=after) if after else ALLOW
-        if principal.run_id:
-            self._check_scoped(rule, principal, args, params)
-        else:
-            self._check_user(rule, principal, args, params)
+        self._check_user(rule, principal, args, params)
         return Decision(after=after) if after else ALLOW
 
     def _check_user(self, rule: Rule, p: Principal, args: Any, params: dict[str, str]) -> None:
@@ -260,7 +266,7 @@ class Authorizer:
         run_id = p.run_id or ""
         own = self.run_experiment(run_id)
         target, need = rule.target, rule.need
-        if need is Permission.MANAGE or target is Target.REGISTERED_MODEL:
+        if need is Permission.MANAGE or target in _NOT_FOR_RUN_TOKENS:
             raise self._scoped(p)
         if target in (Target.RUN, Target.RUNS) and not (
             rule.model_field and args.raw(rule.model_field)
@@ -309,13 +315,12 @@ class Authorizer:
 
     def _search(self, rule: Rule, principal: Principal, args: Any) -> Decision:
         if rule.search in (Search.RUNS, Search.LOGGED_MODELS):
-            if principal.is_admin:
+            if principal.is_admin and not principal.run_id:
                 return ALLOW
             ids = [str(i) for i in args.strings("experiment_ids")]
             return Decision({"experiment_ids": self.readable_experiments(principal, ids)})
-        if principal.is_admin:
-            return ALLOW
-        return Decision({"visibility": self.visibility(principal)})
+        visibility = self.visibility(principal)
+        return ALLOW if visibility is None else Decision({"visibility": visibility})
 
     def _after(self, rule: Rule, principal: Principal, args: Any) -> Callable[[Any], None] | None:
         after = rule.after

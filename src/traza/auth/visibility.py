@@ -33,10 +33,11 @@ class Visibility:
 
     def experiment_condition(self, column: str, args: list[Any]) -> str:
         """``column`` (an experiment id) is one the caller may read."""
-        if self.experiment_id is not None:
+        granted = self._condition(EXPERIMENT_TABLE, "experiment_id", column, args)
+        if self.experiment_id is not None:  # a run-scoped token: its run's experiment at most
             args.append(int(self.experiment_id))
-            return f"{column} = ?"
-        return self._condition(EXPERIMENT_TABLE, "experiment_id", column, args)
+            return f"({granted} AND {column} = ?)"
+        return granted
 
     def model_condition(self, column: str, args: list[Any]) -> str:
         """``column`` (a registered model's name) is one the caller may read."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from traza.auth.authorize import Authorizer
 
 Reply = dict[str, Any]
+_RANK = {level: rank for rank, level in enumerate(Permission)}
 #: MLflow 3's resource types, for ``users/permissions/*``.
 RESOURCE_TYPES = {"experiment": Kind.EXPERIMENT, "registered_model": Kind.REGISTERED_MODEL}
 
@@ -50,12 +51,16 @@ def _manager(
             "`traza server --app-name basic-auth`.",
             error_code=INVALID_STATE,
         )
+    if principal.run_id is not None:
+        raise TrazaException(
+            f"Permission denied: this token is scoped to run {principal.run_id}; grants are "
+            "managed with a user's own credentials.",
+            error_code=PERMISSION_DENIED,
+        )
     if principal.is_admin or (username is not None and username == principal.username):
         return authorizer
-    if principal.run_id is None:
-        level = authorizer.permission(kind, key, principal.user_id)
-        if level.can_manage:
-            return authorizer
+    if authorizer.permission(kind, key, principal.user_id).can_manage:
+        return authorizer
     noun = "experiment" if kind is Kind.EXPERIMENT else "registered model"
     raise TrazaException(
         f"Permission denied: user {principal.username!r} needs MANAGE on {noun} {key!r} to "
@@ -235,7 +240,7 @@ def mine(ctx: Context, args: Args, **who: Any) -> Reply:
         raise invalid("Give experiment_id, run_id or name (a registered model).")
     if principal is None or authorizer is None:  # auth off: everything is allowed
         level, admin = Permission.MANAGE, False
-    elif principal.is_admin:
+    elif principal.is_admin and not principal.run_id:
         level, admin = Permission.MANAGE, True
     else:
         admin = False
@@ -266,9 +271,17 @@ def _level_of(
     if run_id and not experiment_id:
         experiment_id = authorizer.run_experiment(run_id)
     assert experiment_id is not None
-    if principal.run_id:
+    level = (
+        Permission.MANAGE
+        if principal.is_admin
+        else authorizer.permission(Kind.EXPERIMENT, experiment_id, principal.user_id)
+    )
+    if principal.run_id:  # a run-scoped token: never more than its user, nor than its scope
         own = authorizer.run_experiment(principal.run_id)
+        scope = Permission.NO_PERMISSIONS
         if run_id == principal.run_id:
-            return Permission.EDIT
-        return Permission.READ if experiment_id == own else Permission.NO_PERMISSIONS
-    return authorizer.permission(Kind.EXPERIMENT, experiment_id, principal.user_id)
+            scope = Permission.EDIT
+        elif experiment_id == own:
+            scope = Permission.READ
+        return min(level, scope, key=_RANK.__getitem__)
+    return level
