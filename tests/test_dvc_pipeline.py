@@ -215,6 +215,9 @@ def test_reproduce_gives_the_same_metrics_in_a_run_linked_to_the_original(
     ]
     assert f"Run {new.info.run_id} reproduced run {first.info.run_id}" in report
     assert new.info.experiment_id == first.info.experiment_id
+    # The stage names the experiment the new run is in (the original's), not a new one.
+    experiment = pipeline.client().get_experiment(first.info.experiment_id).name
+    assert f"Run {new.info.run_id} in {experiment!r}" in done.stdout + done.stderr
     assert new.info.status == "FINISHED"
     assert new.data.metrics == first.data.metrics
     # Same code, data, params and packages as the first run (not the work tree's version 2).

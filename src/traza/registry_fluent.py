@@ -40,11 +40,22 @@ def register_model(
     client = _client()
     try:
         client.create_registered_model(name)
+        _say(f"Successfully registered model '{name}'.")
     except TrazaException as e:
         if e.error_code != RESOURCE_ALREADY_EXISTS:
             raise
+        _say(f"Registered model '{name}' already exists. Creating a new version of this model...")
     source, run_id, model_id = _resolve(client, model_uri)
-    return client.create_model_version(name, source, run_id, tags=tags, model_id=model_id)
+    version = client.create_model_version(name, source, run_id, tags=tags, model_id=model_id)
+    _say(f"Created version '{version.version}' of model '{version.name}'.")
+    return version
+
+
+def _say(message: str) -> None:
+    """What MLflow prints on stderr while registering (scripts and notebooks show it)."""
+    import sys
+
+    print(message, file=sys.stderr)
 
 
 def _resolve(client: TrazaClient, model_uri: str) -> tuple[str, str | None, str | None]:

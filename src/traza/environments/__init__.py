@@ -192,8 +192,6 @@ def ensure_venv(
     say = progress or _quiet
     root = env_root or default_root()
     found = interpreters.Finder.from_environ(root / ".interpreters.json").resolve(spec.python)
-    if found.warning:
-        _warn(say, found.warning)
     interp = found.interpreter
     spec = spec.without(skip)
     if with_traza and "traza" not in spec.names():
@@ -211,6 +209,8 @@ def ensure_venv(
         from traza.environments import uv
 
         started = time.monotonic()
+        if found.warning:  # said once, when built: the cached environment is the same one
+            _warn(say, found.warning)
         say(f"Creating environment {key} (Python {interp.version}) ...")
         uv_exe = uv.find_uv()
         whl = wheel.traza_wheel(root / ".wheels", say) if needs_traza else None
@@ -224,6 +224,7 @@ def ensure_venv(
             "requested_python": spec.python, "spec": spec.summary(),
             "project": str(project) if project else None, "created": time.time(),
             "build_seconds": round(took, 3), "traza_source": traza_digest or None,
+            "python_warning": found.warning or None,
         }  # fmt: skip
 
     cache.build_atomically(root, key, build)

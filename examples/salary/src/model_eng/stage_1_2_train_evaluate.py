@@ -94,7 +94,9 @@ def model_eval() -> str:
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     r2, mae = metrics["r2"], metrics["mae"]
-    print(f"Run {run.info.run_id} in {exp_name!r}: r2 {r2:.4f}, mae {mae:.1f}")
+    # The run's own experiment: under `traza run`/`traza reproduce` it is not exp_name.
+    experiment = mlflow.get_experiment(run.info.experiment_id).name
+    print(f"Run {run.info.run_id} in {experiment!r}: r2 {r2:.4f}, mae {mae:.1f}")
     return str(run.info.run_id)
 
 
