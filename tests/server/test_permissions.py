@@ -422,6 +422,19 @@ def test_each_level_on_a_registered_model_and_its_versions(server: Server) -> No
                     reply,
                 )
                 assert "registered model 'rm'" in reply["message"]
+    # A new version needs READ on what it is made from (MLflow asks the same).
+    private = server.ok("olivia", "POST", f"{API}/experiments/create", {"name": "private"})
+    private_id = private["experiment_id"]
+    body = {"experiment_id": private_id, "username": "editor", "permission": "NO_PERMISSIONS"}
+    server.ok("olivia", "POST", f"{API}/experiments/permissions/create", body)
+    hidden = server.ok("olivia", "POST", f"{API}/runs/create", {"experiment_id": private_id})
+    hidden_id = hidden["run"]["info"]["run_id"]
+    version = {"name": "rm", "source": f"mlflow-artifacts:/{private_id}/{hidden_id}/m"}
+    status, reply = server.call("editor", "POST", f"{MV}/create", {**version, "run_id": hidden_id})
+    assert_denied(status, reply, f"run {hidden_id}")
+    server.ok("olivia", "POST", f"{MV}/create", {**version, "run_id": hidden_id})
+    status, reply = server.call("nobody", "POST", f"{MV}/create", {**version, "run_id": hidden_id})
+    assert_denied(status, reply, "registered model 'rm'")
     # Renaming keeps the grants under the new name; deleting the model drops them.
     server.ok(
         "editor", "POST", f"{API}/registered-models/rename", {"name": "rm", "new_name": "rm2"}

@@ -35,6 +35,7 @@ _CAN = {
     Permission.EDIT: "can_update",
     Permission.MANAGE: "can_manage",
 }
+READ = Permission.READ
 #: What a run-scoped token may never do, whatever its user may.
 _NOT_FOR_RUN_TOKENS = (Target.SIGNED_IN, Target.ADMIN, Target.REGISTERED_MODEL)
 #: Distinct run/model ids remembered per worker (they never change, so only size bounds it).
@@ -214,9 +215,28 @@ class Authorizer:
         if target is Target.REGISTERED_MODEL:
             name = _key(rule, args, params)
             self._need(Kind.REGISTERED_MODEL, name, need, p, f"registered model {name!r}")
+            if rule.sources:
+                self._check_sources(p, args)
             return
         for experiment_id, what in self._experiments_of(rule, args, params):
             self._need(Kind.EXPERIMENT, experiment_id, need, p, what)
+
+    def _check_sources(self, p: Principal, args: Any) -> None:
+        """A model version's origin must be readable too (else EDIT on any model would copy
+        files out of runs and models the caller may not read)."""
+        run_id, model_id, source = args.raw("run_id"), args.raw("model_id"), args.raw("source")
+        if run_id:
+            experiment_id = self.run_experiment(str(run_id))
+            self._need(Kind.EXPERIMENT, experiment_id, READ, p, f"run {run_id}")
+        if isinstance(source, str) and source.startswith("models:/"):
+            name = source[len("models:/") :].split("/", 1)[0].split("@", 1)[0]
+            if name.startswith("m-"):  # MLflow 3's models:/<logged model id>
+                model_id = model_id or name
+            elif name:
+                self._need(Kind.REGISTERED_MODEL, name, READ, p, f"registered model {name!r}")
+        if model_id:
+            experiment_id = self.model_owner(str(model_id))[0]
+            self._need(Kind.EXPERIMENT, experiment_id, READ, p, f"logged model {model_id}")
 
     def _need(
         self, kind: tuple[str, str], key: str, need: Permission, p: Principal, what: str

@@ -72,6 +72,9 @@ class Rule:
     source_run_field: str | None = None
     #: For presigned uploads: a ``model_id`` field moves the check to that logged model.
     model_field: str | None = None
+    #: For a new model version: READ on what it is made from too (its ``run_id``,
+    #: ``model_id``, or the registered model of a ``models:/`` source), as MLflow asks.
+    sources: bool = False
 
     def describe(self) -> str:
         """What the rule asks, for docs and error messages."""
@@ -126,6 +129,11 @@ def logged_model(need: Permission) -> Rule:
 
 def registered_model(need: Permission, after: After | None = None) -> Rule:
     return Rule(Target.REGISTERED_MODEL, need, ("name",), after=after)
+
+
+def model_version_source() -> Rule:
+    """EDIT on the registered model, READ on the run, logged model or model it comes from."""
+    return Rule(Target.REGISTERED_MODEL, Permission.EDIT, ("name",), sources=True)
 
 
 def artifact(need: Permission) -> Rule:

@@ -209,7 +209,7 @@ REGISTRY_RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{_RM}/alias"): R.registered_model(EDIT),
     ("DELETE", f"{_RM}/alias"): R.registered_model(MANAGE),
     ("GET", f"{_RM}/alias"): R.registered_model(READ),
-    ("POST", f"{_MV}/create"): R.registered_model(EDIT),
+    ("POST", f"{_MV}/create"): R.model_version_source(),
     ("GET", f"{_MV}/get"): R.registered_model(READ),
     ("PATCH", f"{_MV}/update"): R.registered_model(EDIT),
     ("DELETE", f"{_MV}/delete"): R.registered_model(MANAGE),
