@@ -283,6 +283,14 @@ def test_artifact_paths_naming_no_experiment_are_for_admins_only(server: Server)
         server.call("admin", "PUT", "/api/2.0/mlflow-artifacts/artifacts/shared/x.txt", raw=b"x")[0]
         == 200
     )
+    # A path that climbs out of the experiment it names is never judged by that experiment.
+    experiment_id = server.ok("dana", "POST", f"{API}/experiments/create", {"name": "mine"})[
+        "experiment_id"
+    ]
+    for climb in ("..", "%2e%2e", "%252e%252e"):
+        path = f"/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{climb}/shared/x.txt"
+        status, reply = server.call("dana", "GET", path)
+        assert status == 400 and reply["error_code"] == "INVALID_PARAMETER_VALUE", (climb, reply)
 
 
 def test_creator_gets_manage_and_only_managers_change_grants(server: Server) -> None:

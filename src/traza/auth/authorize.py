@@ -414,7 +414,10 @@ def _path_parts(path: str) -> list[str]:
         if again == decoded:
             break
         decoded = again
-    return [part for part in decoded.split("/") if part not in ("", ".")] or [""]
+    parts = [part for part in decoded.split("/") if part not in ("", ".")] or [""]
+    if ".." in parts:  # the handler refuses it too; never judge a path that climbs
+        raise invalid(f"Invalid artifact path {path!r}: '..' is not allowed.")
+    return parts
 
 
 def authorizer_for(store: Any, config: Any = None, users: Database | None = None) -> Authorizer:
