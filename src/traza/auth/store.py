@@ -341,6 +341,10 @@ class AuthStore:
         """Count one failed login against each key (a new window once the old one ended)."""
         now = now_ms()
         with self.db.write() as cur:
+            # Counters whose window ended are dropped, so made-up usernames do not pile up.
+            cur.execute(
+                "DELETE FROM auth_failed_logins WHERE window_start <= ?", (now - window_ms,)
+            )
             for key in keys:
                 cur.execute(
                     "INSERT INTO auth_failed_logins (key, count, window_start) VALUES (?, 1, ?) "
