@@ -114,7 +114,7 @@ class Authorizer:
             granted = self._grants[cache_key]
         except KeyError:
             granted = grants.get_grant(self.db, kind, key, user_id)
-            self._grants[cache_key] = granted
+            _remember(self._grants, cache_key, granted)
         return self.default if granted is None else granted
 
     def run_experiment(self, run_id: str) -> str:
@@ -371,7 +371,7 @@ class Authorizer:
         self.forget()
 
 
-def _remember(cache: dict[str, Any], key: str, value: Any) -> None:
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
     if len(cache) >= _OWNER_CACHE_SIZE:
         cache.clear()
     cache[key] = value
