@@ -272,7 +272,7 @@ class Authorizer:
         if target is Target.ARTIFACT_PATH:
             path = _key(rule, args, params, required=False)
             first = _path_parts(path)[0]
-            if not first.isdigit():
+            if not (first.isascii() and first.isdigit()):
                 raise TrazaException(
                     f"Permission denied: the artifact path {path!r} names no experiment; only "
                     "an admin may read or write there.",
