@@ -9,6 +9,7 @@ import click
 from traza._version import __version__
 
 _SUBCOMMANDS = {
+    "artifacts": ("traza.cli.artifacts", "artifacts"),
     "envs": ("traza.cli.envs", "envs"),
     "experiments": ("traza.cli.experiments", "experiments"),
     "export": ("traza.cli.export", "export"),

@@ -1,6 +1,9 @@
-"""``traza experiments``: create, list, rename, delete, restore."""
+"""``traza experiments``: create, list, rename, delete, restore, and csv (all runs of one, as
+``mlflow experiments csv``)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 
@@ -93,3 +96,34 @@ def restore(ctx: click.Context, experiment_id: str) -> None:
     """Restore a deleted experiment and its runs."""
     client_from(ctx).restore_experiment(experiment_id)
     click.echo(f"Experiment {experiment_id} restored")
+
+
+@experiments.command()
+@click.option("-x", "--experiment-id", required=True, help="Experiment whose runs to write.")
+@click.option("-o", "--filename", default=None, help="CSV file to write (default: print it).")
+@click.pass_context
+@reports_errors
+def csv(ctx: click.Context, experiment_id: str, filename: str | None) -> None:
+    """Write every run of an experiment as CSV (search_runs' columns), as mlflow does."""
+    from traza.frames import runs_to_dataframe
+
+    client = client_from(ctx)
+    client.get_experiment(experiment_id)  # an unknown id is an error, not an empty file
+    frame = runs_to_dataframe(_all_runs(client, experiment_id))
+    if filename:
+        frame.to_csv(filename, index=False)
+        click.echo(
+            f"Experiment with ID {experiment_id} has been exported as a CSV to file: {filename}."
+        )
+    else:
+        click.echo(frame.to_csv(index=False))
+
+
+def _all_runs(client: Any, experiment_id: str) -> list[Any]:
+    found, token = [], None
+    while True:
+        page = client.search_runs([experiment_id], "", ViewType.ACTIVE_ONLY, 50000, None, token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found

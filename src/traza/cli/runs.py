@@ -10,6 +10,8 @@ from traza.cli.output import echo_json, echo_table, timestamp
 from traza.entities import Run, ViewType
 from traza.exceptions import invalid
 
+#: Metric and param columns shown by default (each; --columns chooses others).
+DEFAULT_KEYS = 4
 _VIEWS = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 
 
@@ -31,6 +33,12 @@ def _duration(run: Run) -> str:
 @click.option("--order-by", multiple=True, help="e.g. 'metrics.rmse ASC'; repeatable.")
 @click.option("--view", type=click.Choice(sorted(_VIEWS)), default="active", show_default=True)
 @click.option("--max-results", type=click.IntRange(1, 50000), default=1000, show_default=True)
+@click.option(
+    "--columns",
+    default=None,
+    help="Comma-separated metrics.KEY, params.KEY or tags.KEY to show (a bare KEY is a metric, "
+    f"else a param), or 'all'. Default: the first {DEFAULT_KEYS} metrics and params.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 @reports_errors
@@ -42,6 +50,7 @@ def list_runs(
     order_by: tuple[str, ...],
     view: str,
     max_results: int,
+    columns: str | None,
     as_json: bool,
 ) -> None:
     """List runs of one or more experiments (default: experiment 0)."""
@@ -58,12 +67,9 @@ def list_runs(
     if as_json:
         echo_json([r.to_dictionary() for r in found])
         return
-    metric_keys = sorted({k for r in found for k in r.data.metrics})[:6]
-    param_keys = sorted({k for r in found for k in r.data.params})[:6]
+    chosen, hidden = _columns(found, columns)
     echo_table(
-        ["Run ID", "Name", "Status", "Started", "Duration"]
-        + [f"metrics.{k}" for k in metric_keys]
-        + [f"params.{k}" for k in param_keys],
+        ["Run ID", "Name", "Status", "Started", "Duration", *chosen],
         [
             [
                 r.info.run_id,
@@ -72,11 +78,48 @@ def list_runs(
                 timestamp(r.info.start_time),
                 _duration(r),
             ]
-            + [_number(r.data.metrics.get(k)) for k in metric_keys]
-            + [r.data.params.get(k, "") for k in param_keys]
+            + [_cell(r, column) for column in chosen]
             for r in found
         ],
     )
+    if hidden:
+        click.echo(
+            f"({hidden} more metric and param columns not shown: --columns all shows them, "
+            "--columns metrics.KEY,params.KEY chooses, --json gives everything)",
+            err=True,
+        )
+
+
+def _columns(found: list[Run], wanted: str | None) -> tuple[list[str], int]:
+    """The metric/param/tag columns to show, and how many metric and param columns were left
+    out (a line per run stays readable: every key as a column made lines hundreds wide)."""
+    metrics = sorted({k for r in found for k in r.data.metrics})
+    params = sorted({k for r in found for k in r.data.params})
+    if wanted is None:
+        chosen = [f"metrics.{k}" for k in metrics[:DEFAULT_KEYS]]
+        chosen += [f"params.{k}" for k in params[:DEFAULT_KEYS]]
+        return chosen, len(metrics) + len(params) - len(chosen)
+    if wanted.strip().lower() == "all":
+        return [f"metrics.{k}" for k in metrics] + [f"params.{k}" for k in params], 0
+    chosen = []
+    for item in (x.strip() for x in wanted.split(",")):
+        if not item:
+            continue
+        if item.startswith(("metrics.", "params.", "tags.")):
+            chosen.append(item)
+        elif item in metrics or item not in params:
+            chosen.append(f"metrics.{item}")
+        else:
+            chosen.append(f"params.{item}")
+    return chosen, 0
+
+
+def _cell(run: Run, column: str) -> str:
+    kind, _, key = column.partition(".")
+    if kind == "metrics":
+        return _number(run.data.metrics.get(key))
+    values = run.data.params if kind == "params" else run.data.tags
+    return values.get(key, "")
 
 
 def _number(value: float | None) -> str:
