@@ -116,9 +116,30 @@ def auth_server(
         yield live
 
 
+@contextmanager
+def store_uri(kind: str, tmp_path: Path) -> Iterator[str]:
+    if kind == "postgresql":
+        from tests.conftest import postgres_schema
+
+        with postgres_schema() as url:
+            yield url
+    else:
+        yield f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     with auth_server(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path) as live:
+        live.user("olivia")
+        for name in LEVELS:
+            live.user(name)
+        yield live
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """The same users on SQLite and on PostgreSQL."""
+    with store_uri(request.param, tmp_path) as uri, auth_server(uri, tmp_path) as live:
         live.user("olivia")
         for name in LEVELS:
             live.user(name)
@@ -293,7 +314,8 @@ def test_artifact_paths_naming_no_experiment_are_for_admins_only(server: Server)
         assert status == 400 and reply["error_code"] == "INVALID_PARAMETER_VALUE", (climb, reply)
 
 
-def test_creator_gets_manage_and_only_managers_change_grants(server: Server) -> None:
+def test_creator_gets_manage_and_only_managers_change_grants(any_server: Server) -> None:
+    server = any_server
     experiment_id = server.ok("olivia", "POST", f"{API}/experiments/create", {"name": "g"})[
         "experiment_id"
     ]
@@ -462,17 +484,6 @@ def test_each_level_on_a_registered_model_and_its_versions(server: Server) -> No
 
 
 # -- search: filtered in SQL, pages stay full -----------------------------------------------------
-@contextmanager
-def store_uri(kind: str, tmp_path: Path) -> Iterator[str]:
-    if kind == "postgresql":
-        from tests.conftest import postgres_schema
-
-        with postgres_schema() as url:
-            yield url
-    else:
-        yield f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
 def pages(
     server: Server, who: str, method: str, path: str, body: dict[str, Any], key: str
 ) -> list[list[Any]]:
