@@ -756,6 +756,7 @@ def test_static_prefix_and_ajax_api_go_through_the_same_check(tmp_path: Path) ->
             ("/team/ajax-api/traza/v1/runs/metric-summaries", {"run_id": run_id}),
             (f"/team/ajax-api/traza/v1/runs/{run_id}/metric-summaries", None),
             ("/team/api/traza/v1/experiments/keys", {"experiment_ids": experiment_id}),
+            ("/team/api/traza/v1/experiments/keys", {"experiment_id": experiment_id}),
         ):
             status, reply = server.call("dana", "GET", path, body)
             assert_denied(status, reply, "READ")

@@ -232,7 +232,7 @@ WEB_UI: list[Route] = [
         "/experiments/keys",
         ui_api.experiment_keys,
         prefixes=UI,
-        permission=R.experiments(READ),
+        permission=R.experiments(READ, "experiment_ids", "experiment_id"),
     ),
     Route("GET", "/metrics/history", ui_api.metric_history, prefixes=UI, permission=R.runs(READ)),
     Route(
