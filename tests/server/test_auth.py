@@ -452,6 +452,14 @@ def test_failed_logins_are_limited_per_user_and_per_forwarded_address(tmp_path: 
         assert attempt("kim", "yet another guess", "192.0.2.201") == 429
 
 
+def test_stale_cookies_and_revoked_tokens_do_not_lock_an_address_out(server: Server) -> None:
+    for _ in range(15):
+        stale = {"Cookie": "traza_session=trz_ended-long-ago"}
+        assert server.request("GET", SEARCH, headers=stale).status == 401
+        assert server.request("GET", SEARCH, headers=bearer("trz_revoked")).status == 401
+    assert server.request("GET", SEARCH, headers=ADMIN).status == 200
+
+
 def test_login_endpoint_is_rate_limited(server: Server) -> None:
     for _ in range(10):
         wrong = {"username": "admin", "password": "wrong password!"}
