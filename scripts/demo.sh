@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the seeds' DVC pipeline (examples/salary) tracked by Traza, end to end.
 #
-#   1. set up .venv with DVC and scikit-learn (scripts/setup.sh dvc,sklearn);
+#   1. set up .venv with DVC, scikit-learn and uv (scripts/setup.sh dvc,sklearn,envs: uv builds
+#      the environments of `traza run --env-manager virtualenv|uv` and `traza reproduce`);
 #   2. copy the example into a fresh Git+DVC repository in .demo/salary (the example in the
 #      clone stays clean) and commit it;
 #   3. dvc repro: prepare the data (preparacion_datos), train and evaluate
@@ -14,8 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-echo "== setting up .venv (Traza with DVC and scikit-learn)"
-bash scripts/setup.sh dvc,sklearn
+echo "== setting up .venv (Traza with DVC, scikit-learn and uv)"
+bash scripts/setup.sh dvc,sklearn,envs
 
 export PATH="$root/.venv/bin:$PATH"          # the stages' `python` and the `dvc` command
 export TRAZA_TRACKING_URI="$root/mlruns"     # runs land in ./mlruns of the clone
@@ -54,8 +55,9 @@ echo "== what was recorded"
 traza experiments list
 traza runs describe --run-id "$first_run" | grep -E "traza\.dvc\.stage|git\.commit|git\.dirty|^ *(fit_intercept|train\.|r2|mae)" || true
 echo
-echo "Runs are in $root/mlruns. Open them in the web UI with:"
-echo "    .venv/bin/traza ui          # then browse http://127.0.0.1:5000"
+echo "Runs are in $root/mlruns. Activate the environment and open them in the web UI with:"
+echo "    source .venv/bin/activate"
+echo "    traza ui                    # then browse http://127.0.0.1:5000"
 echo "Each run's page shows its dataset inputs (the md5 of each DVC dependency), its DVC params,"
 echo "its Git commit and the environment/ artifact; reproduce any of them with:"
-echo "    .venv/bin/traza reproduce <run id>     # from $root"
+echo "    traza reproduce <run id>    # from $root"
