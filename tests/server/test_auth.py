@@ -452,6 +452,23 @@ def test_failed_logins_are_limited_per_user_and_per_forwarded_address(tmp_path: 
         assert attempt("kim", "yet another guess", "192.0.2.201") == 429
 
 
+def test_ipv6_addresses_are_limited_per_64(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 't.db'}"
+    with auth_server(uri, tmp_path, trusted_proxies="127.0.0.1") as server:
+
+        def attempt(password: str, address: str) -> int:
+            headers = {**basic("admin", password), "X-Forwarded-For": address}
+            return server.request("GET", SEARCH, headers=headers).status
+
+        make_user(server, "pat")
+        pat = basic("pat", PASSWORD)
+        for n in range(10):
+            assert attempt("wrong password!", f"2001:db8:0:1::{n + 1:x}") == 401
+        for address, status in (("2001:db8:0:1::ffff", 429), ("2001:db8:0:2::1", 200)):
+            reply = server.request("GET", SEARCH, headers={**pat, "X-Forwarded-For": address})
+            assert reply.status == status, address
+
+
 def test_stale_cookies_and_revoked_tokens_do_not_lock_an_address_out(server: Server) -> None:
     for _ in range(15):
         stale = {"Cookie": "traza_session=trz_ended-long-ago"}

@@ -258,7 +258,7 @@ class Authenticator:
         if principal is not None:
             return principal
         address = self.client_address(scope, headers)
-        keys = [f"user:{username}", f"addr:{address}"]
+        keys = [f"user:{username}", address_key(address)]
         user = await anyio.to_thread.run_sync(self._check_password, keys, username, password)
         principal = _principal(user, None)
         self._remember(key, principal, None)
@@ -314,7 +314,7 @@ class Authenticator:
     ) -> User:
         """Check a password for the login endpoint (rate-limited); returns the user."""
         address = self.client_address(scope, headers)
-        return self._check_password([f"user:{username}", f"addr:{address}"], username, password)
+        return self._check_password([f"user:{username}", address_key(address)], username, password)
 
 
 def _ended_run(body: bytes) -> tuple[str | None, bool]:
@@ -327,6 +327,19 @@ def _ended_run(body: bytes) -> tuple[str | None, bool]:
     if not isinstance(run_id, str):
         return None, False
     return run_id, fields.get("status") in _TERMINAL
+
+
+def address_key(address: str) -> str:
+    """The failed-login counter of an address; IPv6 counts per /64, what one host can hold."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return f"addr:{address}"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return f"addr:{ip.ipv4_mapped}"
+        return f"addr:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+    return f"addr:{ip}"
 
 
 def _principal(user: User, run_id: str | None) -> Principal:
