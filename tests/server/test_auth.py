@@ -509,9 +509,15 @@ def test_sso_header_only_from_a_trusted_proxy(tmp_path: Path) -> None:
 # -- several workers ------------------------------------------------------------------------
 
 
-def test_revocation_and_new_password_reach_another_worker_within_the_bound(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'shared.db'}"
-    with auth_server(uri, tmp_path) as first, auth_server(uri, tmp_path) as second:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_revocation_and_new_password_reach_another_worker_within_the_bound(
+    backend: str, tmp_path: Path
+) -> None:
+    with (
+        contextmanager(_backend)(backend, tmp_path) as uri,
+        auth_server(uri, tmp_path) as first,
+        auth_server(uri, tmp_path) as second,
+    ):
         make_user(first, "ned")
         ned = basic("ned", PASSWORD)
         token = make_token(first, ned)
