@@ -45,3 +45,61 @@ def test_recorded_roots_are_kept_once(
     reopened = open_store(uri)
     assert reopened.trusted_artifact_roots() == ["file:///data/mlruns", "s3://bucket/prefix"]
     reopened.close()
+
+
+def _log_offline(uri: Path) -> str:
+    import traza
+
+    traza.set_tracking_uri(str(uri))
+    traza.set_experiment("offline")
+    with traza.start_run(run_name="train") as run:
+        traza.log_text("weights", "model/weights.txt")
+    traza.set_tracking_uri(None)  # type: ignore[arg-type]
+    return run.info.run_id
+
+
+def _sync(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from traza.cli import main
+
+    result = CliRunner().invoke(main, ["sync", *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_sync_into_the_store_itself_records_roots_the_server_then_serves(tmp_path: Path) -> None:
+    """An operator's sync into the backend store: imported runs show their artifacts in place."""
+    from tests.conftest import served_store
+
+    from traza.client import TrazaClient
+
+    cluster, home = tmp_path / "cluster", tmp_path / "home"
+    run_id = _log_offline(cluster)
+    _sync(str(cluster), str(home))
+    source_location = TrazaClient(str(cluster)).get_experiment_by_name("offline")
+    assert source_location is not None
+    store = open_store(str(home))
+    # Each source experiment's folder (the Default one's too), nothing broader.
+    assert source_location.artifact_location in store.trusted_artifact_roots()
+    assert all(r.startswith(cluster.as_uri()) for r in store.trusted_artifact_roots())
+    with served_store(store, tmp_path / "dest") as url:
+        files = TrazaClient(url).list_artifacts(run_id, "model")
+        assert [f.path for f in files] == ["model/weights.txt"]
+    store.close()
+
+
+def test_sync_into_a_server_says_which_runs_it_will_not_serve(tmp_path: Path) -> None:
+    from tests.conftest import served_store
+
+    cluster = tmp_path / "cluster"
+    run_id = _log_offline(cluster)
+    backend = open_store(str(tmp_path / "server-store"))
+    with served_store(backend, tmp_path / "dest") as url:
+        output = _sync(str(cluster), url)
+        assert "artifacts the target server will not serve (1 runs" in output
+        assert f"run {run_id}: " in output and "--copy-artifacts" in output
+        assert backend.trusted_artifact_roots() == []
+        copied = _sync(str(cluster), url, "--copy-artifacts")
+        assert "will not serve" not in copied
+    backend.close()

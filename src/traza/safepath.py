@@ -68,9 +68,7 @@ def _check_form(form: str, given: str, what: str) -> None:
         raise invalid(f"Invalid {what} {_shown(given)}{decoded}: control characters are refused.")
     for char, name in _FORBIDDEN:
         if char in form:
-            raise invalid(
-                f"Invalid {what} {_shown(given)}{decoded}: {name} is not allowed."
-            )
+            raise invalid(f"Invalid {what} {_shown(given)}{decoded}: {name} is not allowed.")
     if ".." in form.split("/"):
         raise invalid(
             f"Invalid {what} {_shown(given)}{decoded}: '..' segments are refused (they would "
@@ -93,9 +91,9 @@ def _check_all(text: str, what: str) -> list[str]:
 def safe_relative_path(path: Any, what: str = "artifact path") -> str:
     """A path inside an artifact root, normalised (``""`` for the root itself).
 
-    Empty and ``.`` segments are dropped; every other rule refuses the path with a 400 saying
-    which rule it broke. The result is the path as given (not decoded), so names holding a
-    ``%`` round-trip.
+    ``.`` segments and a trailing ``/`` are dropped; every other rule refuses the path with a
+    400 saying which rule it broke. The result is the path as given (not decoded), so names
+    holding a ``%`` round-trip.
     """
     if path is None or path in ("", ".", "/"):
         return ""
@@ -107,6 +105,11 @@ def safe_relative_path(path: Any, what: str = "artifact path") -> str:
             raise invalid(
                 f"Invalid {what} {_shown(path)}: it must be relative to the artifact root, "
                 "not an absolute path or a drive."
+            )
+        if "" in form.split("/")[1:-1]:
+            raise invalid(
+                f"Invalid {what} {_shown(path)}: it holds an empty segment ('//'), which makes "
+                "the rest an absolute path where a layer joins segments; remove the extra '/'."
             )
     return "/".join(p for p in path.split("/") if p not in ("", "."))
 

@@ -1,10 +1,10 @@
 """Artifact repositories as the server sees them.
 
 ``mlflow-artifacts:/<path>`` URIs (what runs get when the server proxies artifacts) name
-``<artifacts destination>/<path>``; any other URI is opened directly from the server if it lies
-inside a trusted root (see ``trusted_roots.py``): a client stores any location it likes on an
-experiment, and the server must neither read the machine's files nor connect wherever it says
-(MLflow refuses foreign hosts too, GHSA-mr9f-g8qf-4w4j).
+``<artifacts destination>/<path>``; any other URI is opened directly from the server if it
+lies inside a trusted root (see ``traza/trusted_roots.py``): a client stores any location it
+likes on an experiment, and the server must neither read the machine's files nor connect
+wherever it says (MLflow refuses foreign hosts too, GHSA-mr9f-g8qf-4w4j).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from traza.artifacts import get_repository
 from traza.artifacts.base import ArtifactRepository
 from traza.exceptions import TrazaException, invalid
 from traza.safepath import safe_location
-from traza.server.trusted_roots import TrustedRoots
+from traza.trusted_roots import TrustedRoots
 from traza.uris import has_scheme
 from traza.validation import validate_artifact_path
 
@@ -77,34 +77,41 @@ class ArtifactService:
                 error_code="TEMPORARILY_UNAVAILABLE",
             )
 
-    def proxied(self, path: str = "") -> ArtifactRepository:
-        """The repository rooted at ``<destination>/<path>`` (inside it, symlinks resolved)."""
+    def _proxied_location(self, path: str) -> str:
         self._check_serving()
         rel = validate_artifact_path(path)
         location = f"{self.destination}/{rel}" if rel else self.destination
         self.roots.check(location)
-        return get_repository(location)
+        return location
 
-    def serves(self, artifact_uri: str) -> bool:
-        """Whether the server reads and writes ``artifact_uri`` (a run's or model's root)."""
-        try:
-            self.for_uri(artifact_uri)
-        except TrazaException:
-            return False
-        return True
+    def proxied(self, path: str = "") -> ArtifactRepository:
+        """The repository rooted at ``<destination>/<path>`` (inside it, symlinks resolved)."""
+        return get_repository(self._proxied_location(path))
 
-    def for_uri(self, artifact_uri: str) -> ArtifactRepository:
-        """The repository for a run's or model's artifact URI, as seen from the server.
+    def _location(self, artifact_uri: str) -> str:
+        """The checked location the server opens for a stored artifact URI.
 
         Checked again here, not only when it was recorded: a row written before locations
         were checked, or by an ingest, may hold anything.
         """
         if artifact_uri.startswith(PROXY_SCHEME):
-            return self.proxied(proxied_path(artifact_uri))
+            return self._proxied_location(proxied_path(artifact_uri))
         safe_location(artifact_uri, "stored artifact location")
         self.check_host(artifact_uri)
         self.roots.check(artifact_uri)
-        return get_repository(artifact_uri)
+        return artifact_uri
+
+    def for_uri(self, artifact_uri: str) -> ArtifactRepository:
+        """The repository for a run's or model's artifact URI, as seen from the server."""
+        return get_repository(self._location(artifact_uri))
+
+    def serves(self, artifact_uri: str) -> bool:
+        """Whether the server reads and writes ``artifact_uri`` (a run's or model's root)."""
+        try:
+            self._location(artifact_uri)
+        except TrazaException:
+            return False
+        return True
 
     def check_host(self, uri: str, field: str = "artifact location") -> None:
         """Refuse an ``http(s)`` URI naming a host other than the server's own artifact stores."""

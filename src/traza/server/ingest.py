@@ -31,4 +31,10 @@ def ingest(ctx: Context, args: Args) -> dict[str, Any]:
         batch = IngestBatch.from_wire(body)
     except (TypeError, KeyError, ValueError, IndexError) as e:
         raise invalid(f"Malformed ingest batch: {type(e).__name__}: {e}.") from None
-    return ctx.store.ingest(batch).to_wire()
+    result = ctx.store.ingest(batch)
+    # A run's location is recorded as sent, but the server serves only its trusted roots
+    # (nothing sent over HTTP adds one): say which runs' artifacts it will not serve.
+    for run in batch.runs:
+        if run.artifact_uri and not ctx.artifacts.serves(run.artifact_uri):
+            result.unserved.append(f"run {run.run_id}: {run.artifact_uri}")
+    return result.to_wire()

@@ -29,6 +29,10 @@ from traza.transfer.records import (
 from traza.transfer.source import Source
 
 T = TypeVar("T")
+_UNSERVED_SHOWN = 20
+#: Folders this shallow (``/``, ``/home``) are never recorded as trusted roots: an import
+#: must not open the whole machine to the server because one source location was odd.
+_MIN_ROOT_DEPTH = 2
 Progress = Callable[[int], None]
 
 
@@ -69,6 +73,15 @@ class Summary:
         if r.skipped:
             out.append(f"  skipped ({len(r.skipped)}):")
             out += [f"    - {s}" for s in r.skipped]
+        if r.unserved:
+            out.append(
+                f"  artifacts the target server will not serve ({len(r.unserved)} runs: their "
+                "locations lie outside its trusted artifact roots; rerun with --copy-artifacts "
+                "to copy them in, or import into the server's backend store directly):"
+            )
+            out += [f"    - {u}" for u in r.unserved[:_UNSERVED_SHOWN]]
+            if len(r.unserved) > _UNSERVED_SHOWN:
+                out.append(f"    - ... and {len(r.unserved) - _UNSERVED_SHOWN} more")
         return out
 
 
@@ -98,6 +111,11 @@ class Transfer:
         self.progress = progress or (lambda n: None)
         self.summary = Summary(source.label, target_label)
         self.ids: dict[str, str] = {}
+        from traza.trusted_roots import TrustedRoots
+
+        self._recording = True
+        self._recorded_by = f"transfer from {source.label}"
+        self._trusted = TrustedRoots(())
 
     def _ingest(self, batch: IngestBatch) -> IngestResult:
         result = self.target.ingest(batch)
@@ -130,6 +148,7 @@ class Transfer:
             for e in records:
                 e.artifact_location = ""
         self._ingest(IngestBatch(experiments=list(records)))
+        self._trust(e.artifact_location for e in records)
 
     def logged_models(self, records: Iterable[LoggedModelRecord]) -> None:
         for batch in _chunks(records, 500):
@@ -139,6 +158,7 @@ class Transfer:
                 if self.copy_artifacts:
                     m.artifact_location = ""
             self._ingest(IngestBatch(logged_models=batch))
+            self._trust(m.artifact_location for m in batch)
             if self.copy_artifacts:
                 for m in batch:
                     self._copy(sources[m.model_id], functools.partial(self._model_uri, m.model_id))
@@ -159,6 +179,7 @@ class Transfer:
                     self._ingest(IngestBatch(runs=[r]))
                 except TrazaException as e:
                     self.summary.result.skipped.append(f"run {r.run_id}: {e.message}")
+        self._trust(r.artifact_uri for r in batch)
         if self.copy_artifacts:
             for r in batch:
                 self._copy(sources[r.run_id], functools.partial(self._run_uri, r.run_id))
@@ -168,6 +189,40 @@ class Transfer:
             self._ingest(IngestBatch(registered_models=batch))
 
     # -- artifacts ---------------------------------------------------------------------------
+    def _trust(self, locations: Iterable[str]) -> None:
+        """Record where the imported artifacts lie as trusted roots of the target store.
+
+        Only a store opened directly records them (an operator's command on the backend store
+        itself); a server's store cannot be told over HTTP, and says instead which runs'
+        artifacts it will not serve.
+        """
+        if self.copy_artifacts or not self._recording:
+            return
+        from traza.safepath import safe_location
+        from traza.trusted_roots import TrustedRoots, root_depth
+
+        for location in locations:
+            if not location or location.startswith("mlflow-artifacts:"):
+                continue
+            if self._trusted.contains(location):
+                continue
+            try:
+                root = safe_location(location)
+            except TrazaException:
+                continue  # the ingest refused it and said why
+            if root_depth(root) < _MIN_ROOT_DEPTH:
+                self.summary.result.skipped.append(
+                    f"artifacts at {location}: too broad a folder to trust; the server will "
+                    "not serve them (copy them with --copy-artifacts)"
+                )
+                continue
+            try:
+                self.target.record_trusted_artifact_root(root, self._recorded_by)
+            except TrazaException:
+                self._recording = False  # a server's store: it reports what it will not serve
+                return
+            self._trusted = TrustedRoots((*self._trusted.configured, root))
+
     def _run_uri(self, run_id: str) -> str:
         return self.target.get_run(run_id).info.artifact_uri
 

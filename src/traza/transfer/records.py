@@ -198,6 +198,8 @@ class IngestResult:
     experiment_ids: dict[str, str] = field(default_factory=dict)
     conflicts: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    #: Runs whose artifacts the target server will not serve (outside its trusted roots).
+    unserved: list[str] = field(default_factory=list)
 
     def count(self, what: str, kind: str, n: int = 1) -> None:
         table = getattr(self, what)
@@ -211,10 +213,12 @@ class IngestResult:
         self.experiment_ids.update(other.experiment_ids)
         self.conflicts += other.conflicts
         self.skipped += other.skipped
+        self.unserved += other.unserved
 
     def to_wire(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> IngestResult:
-        return cls(**d)
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -19,11 +19,13 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from traza.entities import LifecycleStage
+from traza.safepath import safe_location
 from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.ingest_models import SqlIngestModels
 from traza.store.sql.metrics import fold_latest
 from traza.store.sql.util import chunks, marks, now_ms
+from traza.validation import validate_artifact_location
 
 if TYPE_CHECKING:
     from traza.transfer.records import (
@@ -100,6 +102,24 @@ _BUCKET_COLUMNS = (
 )  # fmt: skip
 
 
+def _check_locations(batch: IngestBatch) -> None:
+    """Apply the path rule to every location a batch carries, before anything is written.
+
+    A location is only recorded: whether a server serves it is decided by its trusted roots.
+    """
+    for e in batch.experiments:
+        if e.artifact_location:
+            e.artifact_location = validate_artifact_location(e.artifact_location)
+    for m in batch.logged_models:
+        if m.artifact_location:
+            m.artifact_location = safe_location(
+                m.artifact_location, f"artifact location of logged model {m.model_id}"
+            )
+    for r in batch.runs:
+        if r.artifact_uri:
+            r.artifact_uri = safe_location(r.artifact_uri, f"artifact URI of run {r.run_id}")
+
+
 def _str_chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
     for i in range(0, len(items), _STR_CHUNK):
         yield items[i : i + _STR_CHUNK]
@@ -115,6 +135,7 @@ class SqlIngest(SqlIngestModels):
         from traza.transfer.records import IngestResult
 
         result = IngestResult()
+        _check_locations(batch)
         if batch.experiments:
             with self.db.write() as cur:
                 self._ingest_experiments(cur, batch.experiments, result)

@@ -61,6 +61,16 @@ def _inside(target: _Root, root: _Root) -> bool:
     return target.key == root.key or target.key.startswith(f"{root.key}/")
 
 
+def root_depth(location: str) -> int:
+    """How many segments deep a root is (``/`` is 0, ``s3://bucket`` is 1)."""
+    parsed = _parse(location)
+    if parsed is None:
+        return 0
+    if parsed.kind == "http":
+        return 1
+    return len([p for p in parsed.key.split("/") if p])
+
+
 class TrustedRoots:
     """The configured roots, plus those recorded in the store (re-read when a check misses)."""
 
