@@ -833,3 +833,12 @@ def test_a_run_scoped_token_never_does_more_than_its_scope_or_its_user(server: S
     assert_denied(status, reply, "EDIT")
     reply = server.ok("editor-job", "GET", "/api/traza/v1/permissions/mine", {"run_id": run_id})
     assert reply["permission"] == "READ"
+
+
+def test_a_run_without_an_experiment_is_judged_on_the_default_experiment(server: Server) -> None:
+    status, reply = server.call("dana", "POST", f"{API}/runs/create", {"run_name": "r"})
+    assert_denied(status, reply, "EDIT on experiment 0")
+    server.ok("admin", "POST", f"{API}/experiments/permissions/create",
+              {"experiment_id": "0", "username": "dana", "permission": "EDIT"})  # fmt: skip
+    reply = server.ok("dana", "POST", f"{API}/runs/create", {"run_name": "r"})
+    assert reply["run"]["info"]["experiment_id"] == "0"

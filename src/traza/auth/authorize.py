@@ -386,6 +386,8 @@ def _key(rule: Rule, args: Any, params: dict[str, str], required: bool = True) -
             if isinstance(value, list | dict):
                 raise invalid(f"Invalid value for parameter '{name}': expected one value.")
             return str(value)
+    if rule.default is not None:
+        return rule.default
     if required:
         raise invalid(
             f"Missing value for required parameter '{rule.fields[0]}'. See the API docs for "

@@ -75,6 +75,9 @@ class Rule:
     #: For a new model version: READ on what it is made from too (its ``run_id``,
     #: ``model_id``, or the registered model of a ``models:/`` source), as MLflow asks.
     sources: bool = False
+    #: The key the handler uses when the request names none (runs/create: the Default
+    #: experiment, ``0``).
+    default: str | None = None
 
     def describe(self) -> str:
         """What the rule asks, for docs and error messages."""
@@ -102,9 +105,14 @@ def admin() -> Rule:
 
 
 def experiment(
-    need: Permission, field: str = "experiment_id", source_run_field: str | None = None
+    need: Permission,
+    field: str = "experiment_id",
+    source_run_field: str | None = None,
+    default: str | None = None,
 ) -> Rule:
-    return Rule(Target.EXPERIMENT, need, (field,), source_run_field=source_run_field)
+    return Rule(
+        Target.EXPERIMENT, need, (field,), source_run_field=source_run_field, default=default
+    )
 
 
 def experiment_by_name(need: Permission) -> Rule:

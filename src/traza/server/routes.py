@@ -90,7 +90,7 @@ TRACKING: list[Route] = [
     _json(
         "POST", "/mlflow/experiments/search-datasets", tracking.search_datasets, R.experiments(READ)
     ),
-    _json("POST", "/mlflow/runs/create", tracking.create_run, R.experiment(EDIT)),
+    _json("POST", "/mlflow/runs/create", tracking.create_run, R.experiment(EDIT, default="0")),
     _json("GET", "/mlflow/runs/get", tracking.get_run, R.run(READ)),
     _json("POST", "/mlflow/runs/update", tracking.update_run, R.run(EDIT)),
     _json("POST", "/mlflow/runs/delete", tracking.delete_run, R.run(MANAGE)),
