@@ -158,3 +158,15 @@ def test_projects_and_the_salary_example(root: Path, shell: dict[str, str]) -> N
     )
     assert sorted(r.data.tags["mlflow.project.entryPoint"] for r in from_python) == [
         "step_1", "step_2"]  # fmt: skip
+
+
+def test_the_quickstart_environment_can_build_environments() -> None:
+    """``bash scripts/demo.sh`` installs the extras that bring uv, which ``traza run
+    --env-manager virtualenv`` (the Projects section) and ``traza reproduce`` build with."""
+    import tomllib
+
+    demo = (REPO / "scripts" / "demo.sh").read_text()
+    (extras,) = re.findall(r"^bash scripts/setup\.sh (\S+)$", demo, re.MULTILINE)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    installed = [d for e in extras.split(",") for d in project["optional-dependencies"][e]]
+    assert any(re.match(r"uv\b", d) for d in installed), (extras, installed)
