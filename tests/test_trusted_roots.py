@@ -103,3 +103,30 @@ def test_sync_into_a_server_says_which_runs_it_will_not_serve(tmp_path: Path) ->
         copied = _sync(str(cluster), url, "--copy-artifacts")
         assert "will not serve" not in copied
     backend.close()
+
+
+def test_a_location_chosen_on_the_store_itself_is_trusted_but_not_over_http(
+    tmp_path: Path,
+) -> None:
+    """`traza ui` shows artifacts of an experiment created locally with its own folder."""
+    from tests.conftest import served_store
+
+    from traza.client import TrazaClient
+
+    home = tmp_path / "home"
+    local = TrazaClient(str(home))
+    chosen = tmp_path / "data" / "experiment-artifacts"
+    experiment_id = local.create_experiment("mine", artifact_location=str(chosen))
+    run = local.create_run(experiment_id)
+    local.log_text(run.info.run_id, "hello", "notes/a.txt")
+    store = open_store(str(home))
+    assert store.trusted_artifact_roots() == [str(chosen)]
+    local.create_experiment("too-broad", artifact_location="/")
+    assert store.trusted_artifact_roots() == [str(chosen)]  # never a shallow folder
+    with served_store(store, tmp_path / "dest") as url:
+        remote = TrazaClient(url)
+        assert [f.path for f in remote.list_artifacts(run.info.run_id, "notes")] == ["notes/a.txt"]
+        other = tmp_path / "data" / "over-http"
+        remote.create_experiment("remote", artifact_location=str(other))
+        assert store.trusted_artifact_roots() == [str(chosen)]
+    store.close()

@@ -82,9 +82,18 @@ class TrazaClient(LoggedModelClient, RegistryClient):
         artifact_location: str | None = None,
         tags: dict[str, Any] | None = None,
     ) -> str:
-        return self.store.create_experiment(
+        experiment_id = self.store.create_experiment(
             name, artifact_location, [ExperimentTag(k, str(v)) for k, v in (tags or {}).items()]
         )
+        if artifact_location and getattr(self.store, "db", None) is not None:
+            # Code on the store itself (not a request over HTTP) chose this folder: a server
+            # or `traza ui` over this store may serve its artifacts (see traza/trusted_roots.py).
+            from traza.trusted_roots import recordable
+
+            location = self.store.get_experiment(experiment_id).artifact_location
+            if recordable(location):
+                self.store.record_trusted_artifact_root(location, "create_experiment on the store")
+        return experiment_id
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         return self.store.get_experiment(str(experiment_id))

@@ -71,6 +71,21 @@ def root_depth(location: str) -> int:
     return len([p for p in parsed.key.split("/") if p])
 
 
+#: Folders this shallow (``/``, ``/home``, a whole bucket) are never recorded as trusted roots:
+#: one odd location must not open the whole machine to the server.
+MIN_ROOT_DEPTH = 2
+
+
+def served_kind(location: str) -> bool:
+    """Whether the server ever opens locations of this kind (local, S3, HTTP)."""
+    return _parse(location) is not None
+
+
+def recordable(location: str) -> bool:
+    """Whether ``location`` may be recorded as a trusted root (a kind served, deep enough)."""
+    return _parse(location) is not None and root_depth(location) >= MIN_ROOT_DEPTH
+
+
 class TrustedRoots:
     """The configured roots, plus those recorded in the store (re-read when a check misses)."""
 

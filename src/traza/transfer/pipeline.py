@@ -30,9 +30,6 @@ from traza.transfer.source import Source
 
 T = TypeVar("T")
 _UNSERVED_SHOWN = 20
-#: Folders this shallow (``/``, ``/home``) are never recorded as trusted roots: an import
-#: must not open the whole machine to the server because one source location was odd.
-_MIN_ROOT_DEPTH = 2
 Progress = Callable[[int], None]
 
 
@@ -199,7 +196,7 @@ class Transfer:
         if self.copy_artifacts or not self._recording:
             return
         from traza.safepath import safe_location
-        from traza.trusted_roots import TrustedRoots, root_depth
+        from traza.trusted_roots import TrustedRoots, recordable, served_kind
 
         for location in locations:
             if not location or location.startswith("mlflow-artifacts:"):
@@ -210,10 +207,12 @@ class Transfer:
                 root = safe_location(location)
             except TrazaException:
                 continue  # the ingest refused it and said why
-            if root_depth(root) < _MIN_ROOT_DEPTH:
+            if not served_kind(root):
+                continue  # gs://, wasbs://, ...: the server opens none of these
+            if not recordable(root):
                 self.summary.result.skipped.append(
-                    f"artifacts at {location}: too broad a folder to trust; the server will "
-                    "not serve them (copy them with --copy-artifacts)"
+                    f"artifacts at {location}: too broad a folder to record as a trusted root; "
+                    "the server will not serve them (copy them with --copy-artifacts)"
                 )
                 continue
             try:

@@ -56,7 +56,7 @@ class SqlExperiments:
 
     def _user_location(self, location: str) -> str:
         if has_scheme(location) or location.startswith("/"):
-            return location.rstrip("/")
+            return location.rstrip("/") or location  # "/" stays "/", not the store folder
         return Path(location).resolve().as_uri()
 
     def _ensure_default_experiment(self) -> None:
