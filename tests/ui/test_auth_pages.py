@@ -141,3 +141,19 @@ def test_tokens_are_made_shown_once_and_work(page: Any, site: Site, tmp_path: Pa
     page.get_by_text("No tokens yet.").wait_for()
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("heading", name="Sign in to Traza").wait_for()
+
+
+def test_changing_ones_password_asks_to_sign_in_again(page: Any, site: Site) -> None:
+    old, new = "carol-password-1", "carol-password-2"
+    _api(site.url, "POST", "/api/2.0/mlflow/users/create", {"username": "carol", "password": old})
+    page.goto(f"{site.url}/#/account")
+    _sign_in(page, ("carol", old))
+    form = page.get_by_role("form", name="Change password")
+    form.get_by_label("Current password").fill(old)
+    form.get_by_label("New password").fill(new)
+    form.get_by_label("Again").fill(new)
+    form.get_by_role("button", name="Change password").click()
+    page.get_by_text("Password changed").wait_for()
+    page.get_by_role("heading", name="Sign in to Traza").wait_for()
+    _sign_in(page, ("carol", new))
+    page.get_by_role("heading", name="carol").wait_for()

@@ -60,8 +60,9 @@ export const createToken = (name: string, expiresInDays?: number) =>
   });
 export const revokeToken = (id: number) => call("DELETE", `${TRAZA}tokens/${id}`);
 
-export const changePassword = (username: string, password: string) =>
-  call("PATCH", `${MLFLOW}users/update-password`, { username, password });
+/** A new password ends every session of the user's, this one included. */
+export const changePassword = (username: string, current: string, password: string) =>
+  call("PATCH", `${MLFLOW}users/update-password`, { username, password, current_password: current });
 
 /** A resource that can be shared: an experiment (by id) or a registered model (by name). */
 export type Resource = { kind: "experiment"; id: string } | { kind: "registered_model"; id: string };

@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { SIGN_IN_EVENT } from "../api";
 import { changePassword, createToken, listTokens, revokeToken, type User } from "../auth";
 import { ErrorBox, Loading } from "../components/common";
 import { dateTime } from "../format";
@@ -117,6 +118,7 @@ export function AccountPage({ user }: { user: User }) {
 }
 
 function PasswordForm({ user }: { user: User }) {
+  const [current, setCurrent] = useState("");
   const [password, setPassword] = useState("");
   const [again, setAgain] = useState("");
   const [message, setMessage] = useState<string>();
@@ -130,10 +132,12 @@ function PasswordForm({ user }: { user: User }) {
       return;
     }
     try {
-      await changePassword(user.username, password);
+      await changePassword(user.username, current, password);
+      setCurrent("");
       setPassword("");
       setAgain("");
-      setMessage("Password changed.");
+      setMessage("Password changed: sign in again with the new one.");
+      window.setTimeout(() => window.dispatchEvent(new Event(SIGN_IN_EVENT)), 1500);
     } catch (err) {
       setError((err as Error).message);
     }
@@ -142,6 +146,10 @@ function PasswordForm({ user }: { user: User }) {
     <>
       <h2>Password</h2>
       <form class="toolbar" onSubmit={submit} aria-label="Change password">
+        <label>
+          Current password{" "}
+          <input type="password" autocomplete="current-password" required value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
+        </label>
         <label>
           New password{" "}
           <input type="password" autocomplete="new-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
