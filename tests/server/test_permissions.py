@@ -842,3 +842,24 @@ def test_a_run_without_an_experiment_is_judged_on_the_default_experiment(server:
               {"experiment_id": "0", "username": "dana", "permission": "EDIT"})  # fmt: skip
     reply = server.ok("dana", "POST", f"{API}/runs/create", {"run_name": "r"})
     assert reply["run"]["info"]["experiment_id"] == "0"
+
+
+def test_without_auth_everything_is_allowed_and_grants_are_refused(tmp_path: Path) -> None:
+    from .live import live_server
+
+    with live_server(f"sqlite:///{tmp_path / 'open.db'}", tmp_path) as live:
+        open_server = Server(live.url, live.store, AuthStore(live.store.db))  # type: ignore[attr-defined]
+        open_server.tokens["anyone"] = ""
+        experiment_id = open_server.ok(
+            "anyone", "POST", f"{API}/experiments/create", {"name": "o"}
+        )["experiment_id"]
+        reply = open_server.ok(
+            "anyone", "GET", "/api/traza/v1/permissions/mine", {"experiment_id": experiment_id}
+        )
+        assert (reply["permission"], reply["auth_enabled"]) == ("MANAGE", False)
+        status, reply = open_server.call(
+            "anyone", "POST", f"{API}/experiments/permissions/create",
+            {"experiment_id": experiment_id, "username": "x", "permission": "READ"},
+        )  # fmt: skip
+        assert (status, reply["error_code"]) == (400, "INVALID_STATE")
+        assert "--app-name basic-auth" in reply["message"]
