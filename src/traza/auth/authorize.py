@@ -1,8 +1,9 @@
 """The permission check: a route's :class:`~traza.auth.rules.Rule` against the request's caller.
 
 Called by the server after the route and its fields are known, only when the request carries a
-:class:`~traza.auth.principal.Principal` (auth on). Admins pass; a run-scoped caller may log to
-its run and read its experiment, nothing else; anyone else needs the level the rule names, from
+:class:`~traza.auth.principal.Principal` (auth on). A run-scoped caller (an admin's too) may log
+to its run and read its experiment, nothing else, and never more than its user; admins pass;
+anyone else needs the level the rule names, from
 their grant on the experiment (runs and logged models resolve to theirs) or registered model,
 else the configured default permission. A refusal is 403 ``PERMISSION_DENIED`` naming the
 resource and the level.
