@@ -173,10 +173,18 @@ class Authorizer:
         if principal.is_admin:
             return list(ids)
         self._fresh()
-        granted = grants.grants_on(
-            self.db, Kind.EXPERIMENT, [str(i) for i in ids], principal.user_id
-        )
-        return [i for i in ids if granted.get(str(i), self.default).can_read]
+        user_id = principal.user_id
+        missing = [str(i) for i in ids if (Kind.EXPERIMENT, str(i), user_id) not in self._grants]
+        if missing:  # one query for those not cached yet
+            found = grants.grants_on(self.db, Kind.EXPERIMENT, missing, user_id)
+            for key in missing:
+                _remember(self._grants, (Kind.EXPERIMENT, key, user_id), found.get(key))
+        readable = []
+        for i in ids:
+            granted = self._grants.get((Kind.EXPERIMENT, str(i), user_id))
+            if (self.default if granted is None else granted).can_read:
+                readable.append(i)
+        return readable
 
     # -- the check -----------------------------------------------------------------------------
     def check(
