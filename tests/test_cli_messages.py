@@ -62,7 +62,8 @@ def test_register_model_prints_what_mlflow_prints(
         == [
             "Successfully registered model 'salary_model'.",
             "Created version '1' of model 'salary_model'.",
-            "Registered model 'salary_model' already exists. Creating a new version of this model...",
+            "Registered model 'salary_model' already exists. Creating a new version of this "
+            "model...",
             "Created version '2' of model 'salary_model'.",
         ]
     )
