@@ -4,7 +4,9 @@ can act on, as MLflow's CLI says them (issue 15, item 12)."""
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +14,7 @@ from click.testing import CliRunner
 from traza.cli import main
 
 
-def test_a_taken_port_is_said_before_serving(isolated) -> None:  # type: ignore[no-untyped-def]
+def test_a_taken_port_is_said_before_serving(isolated: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
@@ -27,7 +29,9 @@ def test_a_taken_port_is_said_before_serving(isolated) -> None:  # type: ignore[
 
 
 # -- register_model says what it did, in MLflow's words ---------------------------------------
-def _register_twice(register, run_id: str, capfd: pytest.CaptureFixture[str]) -> list[str]:  # type: ignore[no-untyped-def]
+def _register_twice(
+    register: Callable[..., Any], run_id: str, capfd: pytest.CaptureFixture[str]
+) -> list[str]:
     capfd.readouterr()
     register(f"runs:/{run_id}/model", "salary_model")
     register(f"runs:/{run_id}/model", "salary_model")
