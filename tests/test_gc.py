@@ -148,19 +148,20 @@ def _backdate(store: SqlStore, table: str, column: str, key: Any, days: float) -
 
 
 def _run_tables(store: SqlStore) -> list[str]:
-    """Every table with a ``run_id`` column (those added later included)."""
+    """Every table with an integer ``run_id`` column (those added later included); a text one
+    holds a run's uuid instead (``auth_tokens``: a run-scoped token, revoked when the run ends)."""
     names = sorted(store.db.table_names())
     with store.db.read() as cur:
         if store.db.dialect.name == "sqlite":
             found = []
             for name in names:
                 cur.execute(f"PRAGMA table_info({name})")
-                if any(col[1] == "run_id" for col in cur.fetchall()):
+                if any(col[1] == "run_id" and "INT" in col[2].upper() for col in cur.fetchall()):
                     found.append(name)
         else:
             cur.execute(
                 "SELECT table_name FROM information_schema.columns WHERE column_name = 'run_id' "
-                "AND table_schema = current_schema()"
+                "AND data_type IN ('bigint', 'integer') AND table_schema = current_schema()"
             )
             found = sorted(r[0] for r in cur.fetchall())
     # model_versions.run_id holds a run's uuid, not the internal id these tables key on.
