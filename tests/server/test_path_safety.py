@@ -377,3 +377,23 @@ def test_limits_are_mlflows_and_nothing_is_stored(server: tuple[str, Store]) -> 
     assert store.search_registered_models() == []
     logged = {"experiment_id": experiment_id, "name": "m" * 501}
     assert "500" in refused(raw(url, "POST", f"{API}/logged-models", logged))
+
+
+def test_logged_model_and_presigned_routes(server: tuple[str, Store], secret: Path) -> None:
+    url, store = server
+    experiment = create_experiment(url, "models").json()["experiment_id"]
+    run_id = create_run(url, experiment)
+    reply = raw(url, "POST", f"{API}/logged-models", {"experiment_id": experiment, "name": "m"})
+    assert reply.status == 200, reply.body
+    model_id = reply.json()["model"]["info"]["model_id"]
+    listing = f"{API}/logged-models/{model_id}/artifacts/directories"
+    for path in ("%2e%2e/%2e%2e", "a;b", "a%23b", "/etc", "a//b"):
+        refused(raw(url, "GET", f"{listing}?artifact_directory_path={path}"), 400)
+        body = {"run_id": run_id, "path": urllib.parse.unquote(path)}
+        refused(raw(url, "POST", f"{API}/artifacts/presigned-download-url", body), 400)
+    with store.db.write() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "UPDATE logged_models SET artifact_location = ? WHERE model_id = ?",
+            (secret.as_uri(), model_id),
+        )
+    refused(raw(url, "GET", listing), 403, "PERMISSION_DENIED")
