@@ -13,24 +13,26 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import urllib.parse
 from typing import Any
 
 from traza.exceptions import invalid
+from traza.uris import has_scheme
 
 #: MLflow's default (``MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH``), read from the environment.
 DEFAULT_MAX_LOCATION_LENGTH = 2048
 _MAX_DECODES = 8
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"^[A-Za-z]:")
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:")
+_CONTROL = frozenset(map(chr, range(32))) | {"\x7f"}
 _FORBIDDEN = (
     ("#", "'#' (a URI fragment)"),
     ("?", "'?' (a URI query)"),
     (";", "';' (path parameters)"),
     ("\\", "a backslash"),
 )
+
+
+def _is_drive(form: str) -> bool:
+    return len(form) >= 2 and form[1] == ":" and form[0].isascii() and form[0].isalpha()
 
 
 def max_location_length() -> int:
@@ -64,7 +66,7 @@ def _shown(text: str) -> str:
 
 def _check_form(form: str, given: str, what: str) -> None:
     decoded = "" if form == given else f" (once decoded: {_shown(form)})"
-    if _CONTROL.search(form):
+    if not _CONTROL.isdisjoint(form):
         raise invalid(f"Invalid {what} {_shown(given)}{decoded}: control characters are refused.")
     for char, name in _FORBIDDEN:
         if char in form:
@@ -101,7 +103,7 @@ def safe_relative_path(path: Any, what: str = "artifact path") -> str:
         raise invalid(f"Invalid {what} {path!r}: give a relative path string.")
     forms = _check_all(path, what)
     for form in forms:
-        if form.startswith("/") or _DRIVE.match(form):
+        if form.startswith("/") or _is_drive(form):
             raise invalid(
                 f"Invalid {what} {_shown(path)}: it must be relative to the artifact root, "
                 "not an absolute path or a drive."
@@ -131,7 +133,7 @@ def safe_location(location: Any, what: str = "artifact location") -> str:
             "(MLflow's; set MLFLOW_ARTIFACT_LOCATION_MAX_LENGTH to change it)."
         )
     _check_all(location, what)
-    if _SCHEME.match(location) is None:
+    if not has_scheme(location):
         return posixpath.normpath(os.path.abspath(location))
     scheme = location.split(":", 1)[0].lower()
     if scheme == "file":
