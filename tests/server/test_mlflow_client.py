@@ -476,3 +476,18 @@ def test_sklearn_model_flow(client: mlflow.MlflowClient) -> None:
 
     client.delete_logged_model(info.model_id)
     assert mlflow.search_logged_models(experiment_ids=[experiment_id], output_format="list") == []
+
+
+def test_odd_artifact_names_round_trip(client: mlflow.MlflowClient, tmp_path: Path) -> None:
+    """Names with spaces, unicode, '=', '+' and '%' pass the server's path rule (issue 14)."""
+    folder = tmp_path / "upload"
+    names = ["a b.txt", "ünï cödé.txt", "k=v+w.csv", "100%.txt"]
+    (folder / "sub dir=1").mkdir(parents=True)
+    for name in names:
+        (folder / "sub dir=1" / name).write_text(name)
+    run_id = client.create_run(client.create_experiment(f"odd-{uuid.uuid4().hex}")).info.run_id
+    client.log_artifacts(run_id, str(folder), "out")
+    listed = [f.path for f in client.list_artifacts(run_id, "out/sub dir=1")]
+    assert sorted(listed) == sorted(f"out/sub dir=1/{n}" for n in names)
+    back = Path(client.download_artifacts(run_id, "out", str(tmp_path / "back")))
+    assert {p.name: p.read_text() for p in (back / "sub dir=1").iterdir()} == {n: n for n in names}
