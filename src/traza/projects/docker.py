@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,8 @@ def check_environment(env: DockerEnv) -> None:
 def _store_mount(store_uri: str) -> tuple[list[str], str]:
     """(``-v`` arguments, the URI the container sees) for the run's store."""
     if store_uri.startswith("file:"):
-        from traza.store.uri import local_folder
-
-        folder = local_folder(store_uri)
-        assert folder is not None
+        # The client's tracking URI: a folder store is always an absolute ``file:`` URI there.
+        folder = urllib.parse.unquote(urllib.parse.urlparse(store_uri).path)
         return ["-v", f"{folder}:{STORE_MOUNT}"], f"file://{STORE_MOUNT}"
     if store_uri.startswith("sqlite:///"):
         path = Path(store_uri[len("sqlite:///") :])

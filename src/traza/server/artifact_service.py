@@ -18,18 +18,8 @@ from traza.artifacts.base import ArtifactRepository
 from traza.exceptions import TrazaException, invalid
 from traza.safepath import safe_location
 from traza.trusted_roots import TrustedRoots
-from traza.uris import has_scheme
+from traza.uris import PROXY_SCHEME, has_scheme, proxied_path
 from traza.validation import validate_artifact_path
-
-PROXY_SCHEME = "mlflow-artifacts:"
-
-
-def proxied_path(uri: str) -> str:
-    """The destination-relative path of ``mlflow-artifacts:[//host]/path``, confined."""
-    rest = uri[len(PROXY_SCHEME) :]
-    if rest.startswith("//"):  # mlflow-artifacts://host:port/path names the server too
-        rest = rest[2:].partition("/")[2]
-    return validate_artifact_path(rest.lstrip("/"))
 
 
 def _http_target(uri: str) -> tuple[str, int | None] | None:

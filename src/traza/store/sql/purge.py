@@ -502,8 +502,7 @@ def _repository(uri: str, destination: str | None) -> ArtifactRepository:
     from traza.artifacts import get_repository
 
     if uri.startswith(_PROXY_SCHEME):
-        from traza.server.artifact_service import proxied_path
-        from traza.uris import has_scheme
+        from traza.uris import has_scheme, proxied_path
 
         assert destination is not None  # checked before anything was deleted
         root = (
