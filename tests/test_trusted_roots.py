@@ -130,3 +130,32 @@ def test_a_location_chosen_on_the_store_itself_is_trusted_but_not_over_http(
         remote.create_experiment("remote", artifact_location=str(other))
         assert store.trusted_artifact_roots() == [str(chosen)]
     store.close()
+
+
+def test_import_skips_an_experiment_whose_location_breaks_the_rule(tmp_path: Path) -> None:
+    """A source row written before locations were checked is skipped with its reason."""
+    from traza.client import TrazaClient
+
+    cluster, home = tmp_path / "cluster", tmp_path / "home"
+    good_run = _log_offline(cluster)
+    source = TrazaClient(str(cluster))
+    bad_id = source.create_experiment("legacy")
+    bad_run = source.create_run(bad_id).info.run_id
+    store = open_store(str(cluster))
+    with store.db.write() as cur:  # type: ignore[attr-defined]
+        cur.execute(
+            "UPDATE experiments SET artifact_location = 'file:///etc#' WHERE experiment_id = ?",
+            (int(bad_id),),
+        )
+        cur.execute(
+            "UPDATE runs SET artifact_uri = 'file:///etc#/x' WHERE run_uuid = ?", (bad_run,)
+        )
+    store.close()
+    output = _sync(str(cluster), str(home))
+    assert "experiment 'legacy'" in output and "'#' (a URI fragment)" in output
+    target = TrazaClient(str(home))
+    assert target.get_run(good_run).info.run_name == "train"
+    assert target.get_experiment_by_name("legacy") is None
+    home_store = open_store(str(home))
+    assert all("/etc" not in r for r in home_store.trusted_artifact_roots())
+    home_store.close()

@@ -144,7 +144,18 @@ class Transfer:
         if self.copy_artifacts:
             for e in records:
                 e.artifact_location = ""
-        self._ingest(IngestBatch(experiments=list(records)))
+        try:
+            self._ingest(IngestBatch(experiments=list(records)))
+        except TrazaException:
+            if len(records) <= 1:
+                raise
+            for e in records:  # find the one that fails (a refused location); keep the rest
+                try:
+                    self._ingest(IngestBatch(experiments=[e]))
+                except TrazaException as err:
+                    self.summary.result.skipped.append(
+                        f"experiment {e.name!r} ({e.experiment_id}) and its runs: {err.message}"
+                    )
         self._trust(e.artifact_location for e in records)
 
     def logged_models(self, records: Iterable[LoggedModelRecord]) -> None:
