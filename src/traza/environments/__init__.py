@@ -118,12 +118,14 @@ def local_env(progress: Callable[[str], None] | None = None) -> PreparedEnv:
     found = shutil.which("python")
     if found is None or _same_interpreter(found, sys.executable):
         return PreparedEnv("local", sys.executable, _running_version(), None, {})
-    prefix, version, executable = _probe(found)
+    prefix, version = _probe(found)
     (progress or _quiet)(
         f"Running with {found} (Python {version}, {prefix}), the python on PATH; Traza itself "
         f"runs in {sys.executable}."
     )
-    return PreparedEnv("local", executable, version, Path(prefix), {})
+    # ``found`` itself is run (a pyenv shim then chooses in the project's folder, as a shell
+    # running MLflow's command would).
+    return PreparedEnv("local", found, version, Path(prefix), {})
 
 
 def _same_interpreter(found: str, running: str) -> bool:
@@ -133,21 +135,20 @@ def _same_interpreter(found: str, running: str) -> bool:
     return a == b or os.path.dirname(a) == os.path.dirname(b)
 
 
-def _probe(python: str) -> tuple[str, str, str]:
-    """``sys.prefix``, the version and ``sys.executable`` of another interpreter."""
+def _probe(python: str) -> tuple[str, str]:
+    """``sys.prefix`` and the version of another interpreter."""
     import subprocess
 
-    code = "import sys; print(sys.prefix); print('%d.%d.%d' % sys.version_info[:3]); " \
-           "print(sys.executable)"  # fmt: skip
+    code = "import sys; print(sys.prefix); print('%d.%d.%d' % sys.version_info[:3])"
     try:
         done = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise EnvironmentBuildError(f"Could not run {python} (the python on PATH): {e}") from e
     lines = done.stdout.split("\n")
-    if done.returncode != 0 or len(lines) < 3:
+    if done.returncode != 0 or len(lines) < 2:
         tail = (done.stderr or done.stdout).strip()[-500:]
         raise EnvironmentBuildError(f"{python} (the python on PATH) does not run: {tail}")
-    return lines[0], lines[1], lines[2] or python
+    return lines[0], lines[1]
 
 
 def _running_version() -> str:
