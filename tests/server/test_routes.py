@@ -274,6 +274,8 @@ def test_every_route_is_an_mlflow_endpoint() -> None:
     # MLflow's UI reads files from /get-artifact (a Flask route beside its protos); the web UI's
     # own endpoints live under Traza's namespace, where MLflow has nothing.
     declared.add(("GET", "/get-artifact"))
+    # and a logged model's files from this one (a Flask route too, under the UI's prefix only).
+    declared.add(("GET", "/ajax-api/2.0/mlflow/logged-models/{}/artifacts/files"))
     declared |= auth_endpoints()
     own = {e for e in traza_endpoints() if e[1].startswith(tuple(f"{p}/" for p in UI))}
     assert sorted(traza_endpoints() - declared - own) == []

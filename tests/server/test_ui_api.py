@@ -15,6 +15,7 @@ import urllib3
 
 from conftest import Bucket
 from traza.entities import Metric, Param, RunTag
+from traza.entities.ui import ExperimentSummary
 from traza.server import ServerSettings, create_app
 from traza.server.background import BackgroundServer
 from traza.store.uri import open_store
@@ -70,6 +71,32 @@ def test_experiment_keys(live: Live) -> None:
         }
     _error(f"{live.url}{UI_API}/experiments/keys", 400, "INVALID_PARAMETER_VALUE")
     _error(f"{live.url}{UI_API}/experiments/keys?experiment_ids=x", 400, "INVALID_PARAMETER_VALUE")
+
+
+def test_experiment_summaries(live: Live) -> None:
+    a, b, empty = (live.store.create_experiment(n) for n in ("a", "b", "empty"))
+    live.store.create_run(a, "u", 1_000, [], None)
+    live.store.create_run(a, "u", 3_000, [], None)
+    gone = live.store.create_run(a, "u", 9_000, [], None).info.run_id
+    live.store.delete_run(gone)  # deleted runs are neither counted nor the last activity
+    live.store.create_run(b, "u", 2_000, [], None)
+    url = f"{live.url}{UI_API}/experiments/summaries?"
+    got = _json(f"{url}experiment_ids={empty}&experiment_ids={a}&experiment_ids={b}")
+    assert got == {
+        "experiments": [
+            {"experiment_id": empty, "run_count": 0},
+            {"experiment_id": a, "run_count": 2, "last_run_start_time": 3_000},
+            {"experiment_id": b, "run_count": 1, "last_run_start_time": 2_000},
+        ]
+    }
+    _error(url, 400, "INVALID_PARAMETER_VALUE")
+    _error(f"{url}experiment_ids=x", 400, "INVALID_PARAMETER_VALUE")
+    # The same through a client's RestStore.
+    client = open_store(live.url)
+    assert client.get_experiment_summaries([b, empty]) == [
+        ExperimentSummary(b, 1, 2_000),
+        ExperimentSummary(empty),
+    ]
 
 
 def test_metric_history(live: Live) -> None:
@@ -220,6 +247,58 @@ def test_s3_artifact_root(bucket: Bucket, tmp_path: Path) -> None:
         )
         assert [f["path"] for f in listing["files"]] == ["out/notes.json"]
         _error(f"{url}x", 404, "RESOURCE_DOES_NOT_EXIST")
+
+
+def _model_file(url: str, model_id: str, path: str) -> urllib3.BaseHTTPResponse:
+    query = urllib.parse.urlencode({"artifact_file_path": path})
+    return _get(f"{url}/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files?{query}")
+
+
+def test_logged_model_files_proxied_and_local(live: Live, tmp_path: Path) -> None:
+    run_id = _run(live)
+    proxied = live.store.create_logged_model("0", "model", run_id)
+    rel = proxied.artifact_location.removeprefix("mlflow-artifacts:/").lstrip("/")
+    _write(live.artifacts / rel, "MLmodel", b"flavors: {}\n")
+    response = _model_file(live.url, proxied.model_id, "MLmodel")
+    assert response.status == 200 and response.data == b"flavors: {}\n"
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+    # A folder root (traza ui's store, --default-artifact-root ./mlruns): served once trusted.
+    root = tmp_path / "local-root"
+    experiment_id = live.store.create_experiment("local", artifact_location=root.as_uri())
+    local = live.store.create_logged_model(experiment_id, "model", None)
+    folder = Path(urllib.parse.urlparse(local.artifact_location).path)
+    _write(folder, "input_example.json", b'{"inputs": [[1, 2]]}')
+    url = f"{live.url}/ajax-api/2.0/mlflow/logged-models/{local.model_id}/artifacts/files?"
+    assert "does not serve" in _error(f"{url}artifact_file_path=MLmodel", 403, "PERMISSION_DENIED")
+    live.store.record_trusted_artifact_root(root.as_uri(), "test")
+    response = _model_file(live.url, local.model_id, "input_example.json")
+    assert response.status == 200 and response.data == b'{"inputs": [[1, 2]]}'
+    _error(f"{url}artifact_file_path=missing", 404, "RESOURCE_DOES_NOT_EXIST")
+    for bad in ("../../x", "/etc/passwd", ""):
+        query = urllib.parse.urlencode({"artifact_file_path": bad})
+        _error(f"{url}{query}", 400, "INVALID_PARAMETER_VALUE")
+    _error(
+        f"{url.replace(local.model_id, 'm-' + '0' * 32)}artifact_file_path=MLmodel",
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+
+
+def test_logged_model_files_s3(bucket: Bucket, tmp_path: Path) -> None:
+    root = f"s3://{bucket.name}/direct"
+    settings = ServerSettings(
+        backend_store_uri="(given)", default_artifact_root=root, serve_artifacts=False
+    )
+    store = open_store(str(tmp_path / "store"), artifact_root=root)
+    model = store.create_logged_model("0", "model", None)
+    key = model.artifact_location.removeprefix(f"s3://{bucket.name}/") + "/MLmodel"
+    bucket.client.put_object(Bucket=bucket.name, Key=key, Body=b"flavors: {}\n")
+    with BackgroundServer(create_app(settings, store=store)) as server:
+        response = _model_file(server.url, model.model_id, "MLmodel")
+        assert response.status == 200 and response.data == b"flavors: {}\n"
+        assert response.headers["Content-Length"] == "12"
 
 
 # -- the built bundle --------------------------------------------------------------------------

@@ -48,6 +48,31 @@ class ExperimentKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class ExperimentSummary:
+    """What the experiments list shows beside a name: active runs and the latest run's start."""
+
+    experiment_id: str
+    run_count: int = 0
+    #: Start time (ms) of the experiment's most recent active run; ``None`` without runs.
+    last_run_start_time: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"experiment_id": self.experiment_id, "run_count": self.run_count}
+        if self.last_run_start_time is not None:
+            d["last_run_start_time"] = self.last_run_start_time
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ExperimentSummary:
+        last = d.get("last_run_start_time")
+        return cls(
+            str(d["experiment_id"]),
+            int(d.get("run_count") or 0),
+            None if last is None else int(last),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SampledHistory:
     """One metric of one run, at most ``max_points`` points of it, ordered by x.
 

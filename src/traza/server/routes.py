@@ -234,6 +234,13 @@ WEB_UI: list[Route] = [
         prefixes=UI,
         permission=R.experiments(READ, "experiment_ids", "experiment_id"),
     ),
+    Route(
+        "GET",
+        "/experiments/summaries",
+        ui_api.experiment_summaries,
+        prefixes=UI,
+        permission=R.experiments(READ, "experiment_ids", "experiment_id"),
+    ),
     Route("GET", "/metrics/history", ui_api.metric_history, prefixes=UI, permission=R.runs(READ)),
     Route(
         "GET",
@@ -251,6 +258,15 @@ WEB_UI: list[Route] = [
     ),
     Route(
         "GET", "/artifacts/get", ui_api.get_artifact, raw=True, prefixes=UI, permission=R.run(READ)
+    ),
+    # MLflow 3's UI reads a logged model's files here (the MLmodel, the input example).
+    Route(
+        "GET",
+        "/mlflow/logged-models/{model_id}/artifacts/files",
+        ui_api.logged_model_file,
+        raw=True,
+        prefixes=V2[1:],  # a Flask route beside MLflow's protos, under the UI's prefix only
+        permission=R.logged_model(READ),
     ),
     # MLflow's UI reads files here, relative to the server's root (and static prefix).
     Route(

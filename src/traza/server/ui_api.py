@@ -8,7 +8,7 @@ stream one file of a run from whichever repository holds it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import anyio.to_thread
@@ -37,6 +37,24 @@ def experiment_keys(ctx: Context, args: Args) -> Reply:
     if not ids:
         raise missing("experiment_ids")
     return ctx.store.get_experiment_keys(ids).to_dict()
+
+
+#: Experiments one ``experiments/summaries`` request may name (a page of the list).
+MAX_EXPERIMENT_SUMMARIES = 1000
+
+
+def experiment_summaries(ctx: Context, args: Args) -> Reply:
+    """``GET experiments/summaries?experiment_ids=1&experiment_ids=2``: run count and last
+    activity of each (the experiments list), in one grouped query."""
+    ids = args.strings("experiment_ids") or args.strings("experiment_id")
+    if not ids:
+        raise missing("experiment_ids")
+    if len(ids) > MAX_EXPERIMENT_SUMMARIES:
+        raise invalid(
+            f"experiments/summaries takes at most {MAX_EXPERIMENT_SUMMARIES} experiments per "
+            f"request, got {len(ids)}; split the request."
+        )
+    return {"experiments": [s.to_dict() for s in ctx.store.get_experiment_summaries(ids)]}
 
 
 def metric_history(ctx: Context, args: Args) -> Reply:
@@ -95,10 +113,18 @@ def _artifact_args(request: Request) -> tuple[str, str]:
 
 async def _send(ctx: Context, request: Request, attachment: bool) -> Response:
     run_id, path = _artifact_args(request)
+    return await _send_file(
+        ctx, lambda: ctx.store.get_run(run_id).info.artifact_uri, path, attachment
+    )
+
+
+async def _send_file(
+    ctx: Context, root: Callable[[], str], path: str, attachment: bool
+) -> Response:
+    """Stream ``path`` under the artifact root ``root()`` names (checked by the service)."""
 
     def locate() -> tuple[Any, Any]:
-        run = ctx.store.get_run(run_id)
-        repo = ctx.artifacts.for_uri(run.info.artifact_uri)
+        repo = ctx.artifacts.for_uri(root())
         if isinstance(repo, LocalArtifactRepository):
             return repo.local_file(path), None
         return None, repo.open_stream(path)
@@ -143,3 +169,19 @@ async def get_artifact(ctx: Context, request: Request) -> Response:
 async def mlflow_get_artifact(ctx: Context, request: Request) -> Response:
     """MLflow UI's ``GET /get-artifact?path=P&run_uuid=R``: the file as an attachment."""
     return await _send(ctx, request, attachment=True)
+
+
+async def logged_model_file(ctx: Context, request: Request) -> Response:
+    """MLflow 3's ``GET logged-models/{model_id}/artifacts/files?artifact_file_path=P``: one
+    file of a logged model, from wherever its artifacts are (proxied, a folder, S3), inline
+    unless a browser would run it."""
+    model_id = request.path_params["model_id"]
+    raw = request.query_params.get("artifact_file_path") or request.query_params.get("path")
+    if not raw:
+        raise missing("artifact_file_path")
+    path = validate_artifact_path(raw)
+    if not path:
+        raise bad_field("artifact_file_path", raw, "a file inside the model's artifacts")
+    return await _send_file(
+        ctx, lambda: ctx.store.get_logged_model(model_id).artifact_location, path, False
+    )

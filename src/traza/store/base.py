@@ -15,6 +15,7 @@ from traza.entities import (
     Experiment,
     ExperimentTag,
     LoggedModel,
+    LoggedModelInput,
     LoggedModelOutput,
     LoggedModelParameter,
     LoggedModelStatus,
@@ -27,7 +28,12 @@ from traza.entities import (
     RunTag,
     ViewType,
 )
-from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
+from traza.entities.ui import (
+    ExperimentKeys,
+    ExperimentSummary,
+    MetricSummary,
+    SampledHistory,
+)
 from traza.exceptions import TrazaException
 from traza.store.purge import PurgeReport
 from traza.store.registry_base import RegistryStore
@@ -165,7 +171,13 @@ class Store(RegistryStore, ABC):
         """Every point of one metric, ordered by step, then timestamp."""
 
     @abstractmethod
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None: ...
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
+        """Record the datasets and logged models the run used (``run.inputs``)."""
 
     # -- logged models (MLflow 3) ------------------------------------------------------------
     @abstractmethod
@@ -228,6 +240,10 @@ class Store(RegistryStore, ABC):
     @abstractmethod
     def get_experiment_keys(self, experiment_ids: Sequence[str]) -> ExperimentKeys:
         """Distinct param, metric and tag keys of the experiments' active runs (columns)."""
+
+    @abstractmethod
+    def get_experiment_summaries(self, experiment_ids: Sequence[str]) -> list[ExperimentSummary]:
+        """Active run count and latest run start of each experiment, in the order given."""
 
     @abstractmethod
     def get_metric_history_sampled(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
+from traza.entities.ui import ExperimentKeys, ExperimentSummary, MetricSummary, SampledHistory
 from traza.store.sampling import check_range, check_sampling
 
 UI_API = "/api/traza/v1"
@@ -38,6 +38,16 @@ class RestUiQueries:
             "experiments/keys", {"experiment_ids": [str(e) for e in experiment_ids]}
         )
         return ExperimentKeys.from_dict(data)
+
+    def get_experiment_summaries(self, experiment_ids: Sequence[str]) -> list[ExperimentSummary]:
+        if isinstance(experiment_ids, str | int):
+            experiment_ids = [str(experiment_ids)]
+        if not experiment_ids:
+            return []
+        data = self._ui_get(
+            "experiments/summaries", {"experiment_ids": [str(e) for e in experiment_ids]}
+        )
+        return [ExperimentSummary.from_dict(d) for d in data.get("experiments") or ()]
 
     def get_metric_history_sampled(
         self,

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from traza.entities import LifecycleStage
-from traza.entities.ui import ExperimentKeys, MetricSummary, SampledHistory
+from traza.entities.ui import ExperimentKeys, ExperimentSummary, MetricSummary, SampledHistory
 from traza.store.sampling import buckets, check_range, check_sampling, merge
 from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
@@ -65,6 +65,26 @@ class SqlUiQueries:
                 # Sorted here, not in SQL: PostgreSQL's collation would order keys differently.
                 found[name] = tuple(sorted(row[0] for row in cur.fetchall()))
         return ExperimentKeys(**found)
+
+    def get_experiment_summaries(self, experiment_ids: Sequence[str]) -> list[ExperimentSummary]:
+        if isinstance(experiment_ids, str | int):
+            experiment_ids = [str(experiment_ids)]
+        ids = [str(int(validate_experiment_id(e))) for e in experiment_ids]
+        if not ids:
+            return []
+        unique = sorted({int(e) for e in ids})
+        with self.db.read() as cur:
+            # One grouped pass along runs_by_experiment (experiment_id, start_time, ...).
+            cur.execute(
+                "SELECT experiment_id, COUNT(*), MAX(start_time) FROM runs "
+                f"WHERE experiment_id IN ({marks(unique)}) AND lifecycle_stage = ? "
+                "GROUP BY experiment_id",
+                [*unique, _ACTIVE],
+            )
+            found = {str(row[0]): (int(row[1]), int(row[2])) for row in cur.fetchall()}
+        return [
+            ExperimentSummary(e, *found[e]) if e in found else ExperimentSummary(e) for e in ids
+        ]
 
     def get_metric_history_sampled(
         self,
