@@ -17,6 +17,7 @@ from traza.entities import (
     Experiment,
     ExperimentTag,
     FileInfo,
+    LoggedModelInput,
     Metric,
     PagedList,
     Param,
@@ -270,9 +271,15 @@ class TrazaClient(LoggedModelClient, RegistryClient):
         self.store.flush()
 
     def log_inputs(
-        self, run_id: str, datasets: Sequence[DatasetInput] | None = None, models: Any = None
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] | None = None,
+        models: Sequence[Any] | None = None,
     ) -> None:
-        self.store.log_inputs(run_id, list(datasets or ()))
+        """``models``: the logged models the run used (``LoggedModelInput``, or anything with a
+        ``model_id``, such as MLflow's own entity)."""
+        used = [LoggedModelInput(str(m.model_id)) for m in models or ()]
+        self.store.log_inputs(run_id, list(datasets or ()), used)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         return list(self.store.get_metric_history(run_id, key))

@@ -471,6 +471,9 @@ def log_inputs(
     tags_list = list(tags_list or [None] * len(datasets))
     for dataset, ctx, tags in zip(datasets, contexts, tags_list, strict=True):
         log_input(dataset, ctx, tags)
+    if models:
+        client, rid = _target()
+        client.log_inputs(rid, None, list(models))
 
 
 def flush_async_logging() -> None:

@@ -299,7 +299,7 @@ def _wrong_type_cases() -> list[tuple[str, str, dict[str, Any], str]]:
             "POST",
             "/runs/log-batch",
             {"run_id": r, "metrics": [{**metric, "value": {"a": 1}}]},
-            "metrics.value",
+            "metrics[0].value",
         ),
         ("POST", "/runs/log-batch", {"run_id": r, "params": [{"key": "k", "value": 1}]}, "params"),
         ("POST", "/runs/log-batch", {"run_id": r, "tags": "t"}, "tags"),

@@ -16,6 +16,7 @@ from traza.entities import (
     DatasetInput,
     ExperimentTag,
     InputTag,
+    LoggedModelInput,
     Metric,
     Param,
     RunStatus,
@@ -62,23 +63,26 @@ def _view_type(args: Args, name: str) -> int:
 
 
 def key_values(args: Args, name: str) -> list[tuple[str, str]]:
+    """``[{key, value}]`` pairs; a bad one is named by its place (``tags[2].key``), as MLflow
+    names it."""
     out = []
-    for item in args.objects(name):
+    for i, item in enumerate(args.objects(name)):
         key, value = item.get("key"), item.get("value", "")
-        if not isinstance(key, str) or not key:
-            raise missing(f"{name}.key")
+        if key is None or key == "":
+            raise missing(f"{name}[{i}].key")
+        if not isinstance(key, str):
+            raise bad_field(f"{name}[{i}].key", key, "a string")
         if not isinstance(value, str):
-            raise bad_field(f"{name}.value", value, "a string")
+            raise bad_field(f"{name}[{i}].value", value, "a string")
         out.append((key, value))
     return out
 
 
 # -- experiments -----------------------------------------------------------------------------
 def create_experiment(ctx: Context, args: Args) -> Reply:
+    name, location = args.required("name"), args.string("artifact_location") or None
     tags = [ExperimentTag(k, v) for k, v in key_values(args, "tags")]
-    experiment_id = ctx.store.create_experiment(
-        args.required("name"), args.string("artifact_location") or None, tags
-    )
+    experiment_id = ctx.store.create_experiment(name, location, tags)
     return {"experiment_id": experiment_id}
 
 
@@ -131,12 +135,8 @@ def restore_experiment(ctx: Context, args: Args) -> Reply:
 
 
 def set_experiment_tag(ctx: Context, args: Args) -> Reply:
-    value = args.string("value")
-    if value is None:
-        raise missing("value")
-    ctx.store.set_experiment_tag(
-        args.required("experiment_id"), ExperimentTag(args.required("key"), value)
-    )
+    experiment_id, key = args.required("experiment_id"), args.required("key")
+    ctx.store.set_experiment_tag(experiment_id, ExperimentTag(key, _value(args)))
     return {}
 
 
@@ -147,13 +147,16 @@ def delete_experiment_tag(ctx: Context, args: Args) -> Reply:
 
 # -- runs ------------------------------------------------------------------------------------
 def create_run(ctx: Context, args: Args) -> Reply:
+    experiment_id = args.string("experiment_id") or "0"
+    start_time = args.integer("start_time") or _now()
+    run_name = args.string("run_name") or None
     tags = [RunTag(k, v) for k, v in key_values(args, "tags")]
     run = ctx.store.create_run(
-        experiment_id=args.string("experiment_id") or "0",
+        experiment_id=experiment_id,
         user_id=args.string("user_id") or "",
-        start_time=args.integer("start_time") or _now(),
+        start_time=start_time,
         tags=tags,
-        run_name=args.string("run_name") or None,
+        run_name=run_name,
     )
     return {"run": run.to_dict()}
 
@@ -166,12 +169,11 @@ _STATUSES = {name: RunStatus.from_string(name) for name in RunStatus._NAMES}
 
 
 def update_run(ctx: Context, args: Args) -> Reply:
+    run_id, end_time = args.run_id(), args.integer("end_time")
     status = None
     if args.raw("status") not in (None, ""):
         status = RunStatus.to_string(_enum(args, "status", _STATUSES, RunStatus.RUNNING))
-    info = ctx.store.update_run_info(
-        args.run_id(), status, args.integer("end_time"), args.string("run_name") or None
-    )
+    info = ctx.store.update_run_info(run_id, status, end_time, args.string("run_name") or None)
     return {"run_info": info.to_dict()}
 
 
@@ -215,8 +217,10 @@ def _metric(item: dict[str, Any], where: str) -> Metric:
         and type(step) is int
     ):
         return Metric(key, value, timestamp, step)
-    if not isinstance(key, str) or not key:
+    if key is None or key == "":
         raise missing(f"{where}key")
+    if not isinstance(key, str):
+        raise bad_field(f"{where}key", key, "a string")
     if value is None:
         raise missing(f"{where}value")
     if timestamp is None:
@@ -234,6 +238,9 @@ def _metric(item: dict[str, Any], where: str) -> Metric:
 
 
 def log_metric(ctx: Context, args: Args) -> Reply:
+    # Fields are checked in MLflow's order (run, key, value, timestamp, step), so a request
+    # with several bad fields is refused naming the one MLflow names.
+    run_id = args.run_id()
     metric = _metric(
         {
             "key": args.raw("key"),
@@ -246,23 +253,26 @@ def log_metric(ctx: Context, args: Args) -> Reply:
         },
         "",
     )
-    ctx.store.log_metric(args.run_id(), metric)
+    ctx.store.log_metric(run_id, metric)
     return {}
 
 
-def log_param(ctx: Context, args: Args) -> Reply:
+def _value(args: Args) -> str:
     value = args.string("value")
     if value is None:
         raise missing("value")
-    ctx.store.log_param(args.run_id(), Param(args.required("key"), value))
+    return value
+
+
+def log_param(ctx: Context, args: Args) -> Reply:
+    run_id, key = args.run_id(), args.required("key")
+    ctx.store.log_param(run_id, Param(key, _value(args)))
     return {}
 
 
 def set_tag(ctx: Context, args: Args) -> Reply:
-    value = args.string("value")
-    if value is None:
-        raise missing("value")
-    ctx.store.set_tag(args.run_id(), RunTag(args.required("key"), value))
+    run_id, key = args.run_id(), args.required("key")
+    ctx.store.set_tag(run_id, RunTag(key, _value(args)))
     return {}
 
 
@@ -272,10 +282,11 @@ def delete_tag(ctx: Context, args: Args) -> Reply:
 
 
 def log_batch(ctx: Context, args: Args) -> Reply:
-    metrics = [_metric(m, "metrics.") for m in args.objects("metrics")]
+    run_id = args.run_id()
+    metrics = [_metric(m, f"metrics[{i}].") for i, m in enumerate(args.objects("metrics"))]
     params = [Param(k, v) for k, v in key_values(args, "params")]
     tags = [RunTag(k, v) for k, v in key_values(args, "tags")]
-    ctx.store.log_batch(args.run_id(), metrics, params, tags)
+    ctx.store.log_batch(run_id, metrics, params, tags)
     return {}
 
 
@@ -302,6 +313,7 @@ def log_model(ctx: Context, args: Args) -> Reply:
 
 
 def log_inputs(ctx: Context, args: Args) -> Reply:
+    run_id = args.required("run_id")
     inputs = []
     for item in args.objects("datasets"):
         dataset = item.get("dataset")
@@ -312,7 +324,15 @@ def log_inputs(ctx: Context, args: Args) -> Reply:
                 raise missing(f"datasets.dataset.{name}")
         tags = tuple(InputTag(k, v) for k, v in key_values(Args(item), "tags"))
         inputs.append(DatasetInput(Dataset.from_dict(dataset), tags))
-    ctx.store.log_inputs(args.required("run_id"), inputs)
+    models = []
+    for i, item in enumerate(args.objects("models")):
+        model_id = item.get("model_id")
+        if model_id is None or model_id == "":
+            raise missing(f"models[{i}].model_id")
+        if not isinstance(model_id, str):
+            raise bad_field(f"models[{i}].model_id", model_id, "a string")
+        models.append(LoggedModelInput(model_id))
+    ctx.store.log_inputs(run_id, inputs, models)
     return {}
 
 
@@ -396,9 +416,24 @@ def _sample_by_step(points: list[Metric], limit: int) -> list[Metric]:
 
 
 # -- datasets --------------------------------------------------------------------------------
+MAX_DATASET_EXPERIMENT_IDS = 20  # MLflow's limit for experiments/search-datasets
+
+
 def search_datasets(ctx: Context, args: Args) -> Reply:
     """The distinct (experiment, dataset, context) triples logged as run inputs."""
     experiment_ids = args.strings("experiment_ids")
+    # MLflow's checks, in its order: at least one id, then at most 20 (before their format).
+    if not experiment_ids:
+        raise invalid(
+            "SearchDatasets request must specify at least one experiment_id. Name the "
+            "experiments whose datasets to list in 'experiment_ids'."
+        )
+    if len(experiment_ids) > MAX_DATASET_EXPERIMENT_IDS:
+        raise invalid(
+            f"SearchDatasets request cannot specify more than {MAX_DATASET_EXPERIMENT_IDS} "
+            f"experiment_ids. Received {len(experiment_ids)} experiment_ids; ask for them "
+            f"in several requests."
+        )
     seen: dict[tuple[str, str, str, str | None], None] = {}
     token: str | None = None
     while True:

@@ -20,8 +20,13 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def bad_field(name: str, value: Any, expected: str) -> TrazaException:
+    """The value is shown as JSON (``"foo"``, ``31``, ``9.0``), as MLflow shows it."""
+    try:
+        shown = orjson.dumps(value).decode()
+    except TypeError:
+        shown = repr(value)
     return TrazaException(
-        f"Invalid value {value!r} for parameter '{name}' supplied: expected {expected}.",
+        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}.",
         error_code=INVALID_PARAMETER_VALUE,
     )
 

@@ -18,6 +18,7 @@ from traza.entities import (
     Experiment,
     ExperimentTag,
     LoggedModel,
+    LoggedModelInput,
     LoggedModelOutput,
     LoggedModelParameter,
     LoggedModelStatus,
@@ -248,8 +249,15 @@ class RestStore(RestRegistry, RestUiQueries, RestIngest, Store):
         ]
         return PagedList(points, data.get("next_page_token") or None)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None:
-        body = {"run_id": run_id, "datasets": [d.to_dict() for d in datasets]}
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
+        body: dict[str, Any] = {"run_id": run_id, "datasets": [d.to_dict() for d in datasets]}
+        if models:
+            body["models"] = [{"model_id": m.model_id} for m in models]
         self._post("runs/log-inputs", body)
 
     # -- logged models -----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import urllib.parse
 from collections.abc import Sequence
@@ -57,7 +58,10 @@ class SqlExperiments:
     def _user_location(self, location: str) -> str:
         if has_scheme(location) or location.startswith("/"):
             return location.rstrip("/") or location  # "/" stays "/", not the store folder
-        return Path(location).resolve().as_uri()
+        # A relative folder is taken from the working directory and recorded as an absolute
+        # path, as MLflow records it (a ``file:`` URI on Windows, where paths have drives).
+        resolved = Path(location).resolve()
+        return resolved.as_uri() if os.name == "nt" else str(resolved)
 
     def _ensure_default_experiment(self) -> None:
         with self.db.read() as cur:

@@ -38,6 +38,7 @@ _RUN_TABLES = (
     "input_tags",
     "run_inputs",
     "run_outputs",
+    "run_model_inputs",
     "metrics",
     "latest_metrics",
     "metric_buckets",

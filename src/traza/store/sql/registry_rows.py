@@ -53,10 +53,12 @@ def note_registration(cur: Cursor, model_id: str, name: str, version: str) -> No
         entries = json.loads(found[0]) if found is not None else []
     except ValueError:
         entries = []
-    entry = {"name": name, "version": version}
+    # MLflow writes the version as a JSON number; an entry an older Traza wrote as a string
+    # counts as the same version.
+    entry: dict[str, object] = {"name": name, "version": int(version)}
     if not isinstance(entries, list):
         entries = []
-    if entry not in entries:
+    if entry not in entries and {"name": name, "version": version} not in entries:
         entries.append(entry)
     cur.execute(
         "INSERT INTO logged_model_tags (model_id, key, value) VALUES (?, ?, ?) "

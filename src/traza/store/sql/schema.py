@@ -317,6 +317,18 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO auth_version (id, version) VALUES (1, 0)",
         ),
     ),
+    Migration(
+        "0008_run_model_inputs",
+        # The logged models a run used (MLflow's log_inputs(models=...), run.inputs.model_inputs).
+        # No reference to logged_models: an imported run may name a model of another store.
+        (
+            """CREATE TABLE run_model_inputs (
+                run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+                model_id TEXT NOT NULL,
+                PRIMARY KEY (run_id, model_id)
+            ){without_rowid}""",
+        ),
+    ),
 )
 
 

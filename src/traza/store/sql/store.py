@@ -20,6 +20,7 @@ from traza.entities import (
     DatasetInput,
     InputTag,
     LifecycleStage,
+    LoggedModelInput,
     LoggedModelOutput,
     Metric,
     PagedList,
@@ -208,6 +209,7 @@ class SqlStore(
         tags: dict[int, dict[str, str]] = {i: {} for i in ids}
         inputs: dict[int, list[DatasetInput]] = {i: [] for i in ids}
         outputs: dict[int, list[LoggedModelOutput]] = {i: [] for i in ids}
+        models: dict[int, list[LoggedModelInput]] = {i: [] for i in ids}
         uuid_of = {row[0]: row[1] for row in rows}
         for chunk in chunks(ids):
             in_list = marks(chunk)
@@ -232,11 +234,17 @@ class SqlStore(
             for rid, key, value in cur.fetchall():
                 tags[rid][key] = value
             self._load_inputs(cur, chunk, inputs, outputs)
+            cur.execute(
+                f"SELECT run_id, model_id FROM run_model_inputs WHERE run_id IN ({in_list})",
+                chunk,
+            )
+            for rid, model_id in cur.fetchall():
+                models[rid].append(LoggedModelInput(model_id))
         return [
             Run(
                 info=self._run_info(row),
                 data=RunData(tuple(metrics[row[0]]), params[row[0]], tags[row[0]]),
-                inputs=RunInputs(dataset_inputs=tuple(inputs[row[0]])),
+                inputs=RunInputs(tuple(inputs[row[0]]), tuple(models[row[0]])),
                 outputs=RunOutputs(model_outputs=tuple(outputs[row[0]])),
             )
             for row in rows
@@ -490,9 +498,19 @@ class SqlStore(
             ]
         return PagedList(points, token)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] = ()) -> None:
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] = (),
+        models: Sequence[LoggedModelInput] = (),
+    ) -> None:
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
+            cur.executemany(
+                "INSERT INTO run_model_inputs (run_id, model_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                [(rid, m.model_id) for m in models],
+            )
             cur.execute(("SELECT experiment_id FROM runs WHERE id = ?"), (rid,))
             experiment_id = cur.fetchone()[0]
             for item in datasets:
