@@ -241,6 +241,14 @@ WEB_UI: list[Route] = [
         prefixes=UI,
         permission=R.experiments(READ, "experiment_ids", "experiment_id"),
     ),
+    Route(
+        "GET",
+        "/runs/csv",
+        ui_api.runs_csv_download,
+        raw=True,
+        prefixes=UI,
+        permission=R.experiments(READ, "experiment_ids", "experiment_id"),
+    ),
     Route("GET", "/metrics/history", ui_api.metric_history, prefixes=UI, permission=R.runs(READ)),
     Route(
         "GET",

@@ -18,8 +18,10 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from traza.artifacts.base import CHUNK_SIZE
 from traza.artifacts.local import LocalArtifactRepository
 from traza.exceptions import invalid
+from traza.server import runs_csv
 from traza.server.context import Context
 from traza.server.downloads import download_headers
+from traza.server.tracking import _view_type
 from traza.server.wire import Args, bad_field, missing
 from traza.validation import validate_artifact_path
 
@@ -94,6 +96,37 @@ def metric_summaries(ctx: Context, args: Args, run_id: str | None = None) -> Rep
     run_id = run_id or args.run_id()
     summaries = ctx.store.get_metric_summaries(run_id)
     return {"run_id": run_id, "summaries": [s.to_dict() for s in summaries]}
+
+
+async def runs_csv_download(ctx: Context, request: Request) -> Response:
+    """``GET runs/csv?experiment_ids=1&filter=…&order_by=…&run_view_type=…&columns=…``: the
+    runs table's view as a CSV file, streamed a page of runs at a time."""
+    args = Args.from_query(request.query_params)
+    ids = args.strings("experiment_ids") or args.strings("experiment_id")
+    if not ids:
+        raise missing("experiment_ids")
+    header = runs_csv.columns(args.strings("columns"))
+    view = _view_type(args, "run_view_type")
+    filter_string = args.string("filter")
+    order_by = args.strings("order_by")
+
+    def page(token: str | None) -> tuple[Any, str | None]:
+        found = ctx.store.search_runs(
+            ids, filter_string, view, runs_csv.PAGE, order_by, token or None
+        )
+        return list(found), found.token
+
+    first, token = await anyio.to_thread.run_sync(page, None)
+    headers = {
+        "Content-Disposition": 'attachment; filename="runs.csv"',
+        "Cache-Control": "no-cache",
+        "X-Content-Type-Options": "nosniff",
+    }
+    return StreamingResponse(
+        runs_csv.rows(header, first, token, page),
+        media_type="text/csv; charset=utf-8",
+        headers=headers,
+    )
 
 
 # -- artifact files (headers: ``server/downloads.py``) -----------------------------------------
