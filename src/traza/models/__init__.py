@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from traza.models.from_code import set_model
 from traza.models.model import Model, ModelInfo
 from traza.models.signature import (
     ColSpec,
@@ -26,4 +27,5 @@ __all__ = [
     "Schema",
     "TensorSpec",
     "infer_signature",
+    "set_model",
 ]

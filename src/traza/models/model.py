@@ -111,13 +111,16 @@ class Model:
     def from_dict(cls, data: dict[str, Any]) -> Model:
         data = dict(data)
         signature = data.pop("signature", None)
-        data.pop("is_signature_from_type_hint", None)
+        from_hint = bool(data.pop("is_signature_from_type_hint", False))
         data.pop("type_hint_from_example", None)
         data.pop("prompts", None)
-        return cls(
+        model = cls(
             signature=ModelSignature.from_dict(signature) if signature else None,
             **data,
         )
+        if from_hint:
+            model.extras["is_signature_from_type_hint"] = True
+        return model
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Model:

@@ -1,8 +1,9 @@
 """`traza.pyfunc`, MLflow's `mlflow.pyfunc`: load any model as one with ``predict``.
 
 ``import traza.pyfunc`` and (after ``import traza as mlflow``) ``mlflow.pyfunc`` resolve here.
-Models saved by MLflow load too: their ``python_function`` flavor names ``mlflow.sklearn``,
-which Traza maps to its own loader.
+Models saved by MLflow load too: their ``python_function`` flavor names ``mlflow.sklearn`` or
+``mlflow.pyfunc.model``, which Traza maps to its own loaders. Custom models subclass
+:class:`PythonModel` and are saved with :func:`save_model` / :func:`log_model`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,41 @@ from typing import Any
 
 from traza.pyfunc.model import FLAVOR_NAME, PyFuncModel
 
-__all__ = ["FLAVOR_NAME", "PyFuncModel", "add_to_model", "get_model_dependencies", "load_model"]
+__all__ = [
+    "FLAVOR_NAME",
+    "PyFuncModel",
+    "PythonModel",
+    "PythonModelContext",
+    "add_to_model",
+    "get_default_pip_requirements",
+    "get_model_dependencies",
+    "load_model",
+    "log_model",
+    "save_model",
+]
+
+#: Names loaded on first use, so ``import traza.pyfunc`` stays as cheap as it was.
+_LAZY = {
+    "PythonModel": "traza.pyfunc.python_model",
+    "PythonModelContext": "traza.pyfunc.python_model",
+    "save_model": "traza.pyfunc.save",
+    "log_model": "traza.pyfunc.save",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'traza.pyfunc' has no attribute {name!r}")
+
+
+def get_default_pip_requirements() -> list[str]:
+    """What a Python model's requirements hold at least: the installed cloudpickle."""
+    from traza.models.environment import pinned
+
+    return [pinned("cloudpickle")]
 
 
 def load_model(
