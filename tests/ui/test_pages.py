@@ -116,7 +116,9 @@ def test_run_page_overview_and_description(page: Any, site: Seeded) -> None:
     expect(metrics.get_by_role("row", name=re.compile("rmse"))).to_contain_text("60")
     expect(page.get_by_role("table", name="Tags")).to_contain_text("vision")
 
-    page.get_by_role("button", name="Edit description").click()
+    # An empty description shows only the button that adds one (no "None.").
+    expect(page.locator("#ov-description + div")).to_have_text("Add a description")
+    page.get_by_role("button", name="Add a description").click()
     page.get_by_role("textbox", name="Description").fill("Baseline with ten trees.")
     page.get_by_role("button", name="Save description").click()
     expect(page.locator(".description")).to_have_text("Baseline with ten trees.", timeout=TIMEOUT)
@@ -176,7 +178,10 @@ def test_artifact_previews(page: Any, site: Seeded) -> None:
     frame = page.frame_locator("iframe.preview-html")
     expect(frame.locator("#report")).to_have_text("Model report", timeout=TIMEOUT)
 
-    tree.get_by_role("button", name="▸ model/").click()
+    # The run's logged model (MLflow 3 keeps its files apart) comes first, then its own model/.
+    folders = tree.get_by_role("button", name="▸ model/")
+    expect(folders).to_have_count(2)
+    folders.last.click()
     tree.get_by_role("button", name=re.compile("^MLmodel")).click()
     inputs = page.get_by_role("table", name="Signature inputs")
     expect(inputs).to_be_visible(timeout=TIMEOUT)
@@ -296,7 +301,7 @@ def test_models_page_edits_aliases_tags_and_description(page: Any, site: Seeded)
 
     details.get_by_role("button", name="Remove alias @champion").click()
     expect(versions).not_to_contain_text("@champion", timeout=TIMEOUT)
-    details.get_by_role("button", name="Edit description").click()
+    details.get_by_role("button", name="Add a description").click()
     details.get_by_label("Description").fill("Salary regressor, reviewed.")
     details.get_by_role("button", name="Save description").click()
     expect(details).to_contain_text("Salary regressor, reviewed.", timeout=TIMEOUT)

@@ -136,6 +136,29 @@ export const restoreRun = (id: string) => post("runs/restore", { run_id: id });
 export const setRunTag = (id: string, key: string, value: string) =>
   post("runs/set-tag", { run_id: id, key, value });
 
+export interface ExperimentSummary {
+  experiment_id: string;
+  run_count: number;
+  last_run_start_time?: number;
+}
+
+/** Run count and last run of each experiment (nothing on servers without the endpoint). */
+export async function experimentSummaries(ids: string[]): Promise<Map<string, ExperimentSummary>> {
+  const found = new Map<string, ExperimentSummary>();
+  for (let i = 0; i < ids.length; i += 1000) {
+    try {
+      const r = await traza<{ experiments?: ExperimentSummary[] }>("experiments/summaries", {
+        experiment_ids: ids.slice(i, i + 1000),
+      });
+      for (const s of r.experiments ?? []) found.set(s.experiment_id, s);
+    } catch (e) {
+      if (!missing(e)) throw e;
+      break;
+    }
+  }
+  return found;
+}
+
 /** Distinct param, metric and tag keys of the experiments (from a sample of runs on old servers). */
 export async function experimentKeys(ids: string[]): Promise<ExperimentKeys> {
   try {
@@ -229,21 +252,35 @@ export async function listArtifacts(runId: string, path?: string): Promise<FileI
 export const artifactUrl = (runId: string, path: string) =>
   `${TRAZA}artifacts/get${queryString({ run_id: runId, path })}`;
 
-/** A file under an artifact root the server proxies (`mlflow-artifacts:/...`), else undefined. */
-export function proxiedFileUrl(root: string | undefined, path: string): string | undefined {
-  const m = /^mlflow-artifacts:(?:\/\/[^/]*)?\/(.*)$/.exec(root ?? "");
-  if (!m) return undefined;
-  const rest = [m[1], path].filter(Boolean).join("/");
-  return `${ROOT}ajax-api/2.0/mlflow-artifacts/artifacts/${rest.split("/").map(encodeURIComponent).join("/")}`;
-}
-
 // -- models ------------------------------------------------------------------------------------
-export async function searchLoggedModels(experimentIds: string[]): Promise<LoggedModel[]> {
+export async function searchLoggedModels(experimentIds: string[], filter?: string): Promise<LoggedModel[]> {
   const r = await post<{ models?: LoggedModel[] }>("logged-models/search", {
     experiment_ids: experimentIds,
+    filter: filter || undefined,
     max_results: 1000,
   });
   return r.models ?? [];
+}
+
+/** The models a run logged: those it is the source of, and its outputs (MLflow 3's run page). */
+export async function runLoggedModels(run: Run): Promise<LoggedModel[]> {
+  const id = run.info.run_id;
+  const found = await searchLoggedModels([run.info.experiment_id], `source_run_id = '${id}'`);
+  const known = new Set(found.map((m) => m.info.model_id));
+  const others = (run.outputs?.model_outputs ?? []).map((o) => o.model_id).filter((m) => !known.has(m));
+  const extra = await Promise.all([...new Set(others)].map((m) => getLoggedModel(m).catch(() => undefined)));
+  return [...found, ...extra.filter((m): m is LoggedModel => m !== undefined)];
+}
+
+/** One file of a logged model, wherever the server keeps it (MLflow 3's endpoint). */
+export const loggedModelFileUrl = (modelId: string, path: string) =>
+  `${MLFLOW}logged-models/${encodeURIComponent(modelId)}/artifacts/files${queryString({ artifact_file_path: path })}`;
+
+export async function listLoggedModelArtifacts(modelId: string, path?: string): Promise<FileInfo[]> {
+  const r = await get<{ files?: FileInfo[] }>(`logged-models/${encodeURIComponent(modelId)}/artifacts/directories`, {
+    artifact_directory_path: path || undefined,
+  });
+  return r.files ?? [];
 }
 
 export const getLoggedModel = (id: string) =>

@@ -50,3 +50,6 @@ export function bytes(v?: number | string): string {
 
 export const tagValue = (tags: { key: string; value: string }[] | undefined, key: string) =>
   tags?.find((t) => t.key === key)?.value;
+
+/** "1 run", "2 runs", "1,000 runs". */
+export const plural = (n: number, word: string, many = `${word}s`) => `${n.toLocaleString()} ${n === 1 ? word : many}`;

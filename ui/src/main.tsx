@@ -9,6 +9,7 @@ import { ExperimentsPage } from "./pages/Experiments";
 import { RunsPage } from "./pages/Runs";
 import { RunPage } from "./pages/Run";
 import { ComparePage } from "./pages/Compare";
+import { LoggedModelPage } from "./pages/LoggedModel";
 import { ModelsPage, RegisteredModelPage } from "./pages/Models";
 import { list, useRoute } from "./router";
 import "uplot/dist/uPlot.min.css";
@@ -21,6 +22,10 @@ function Page() {
     case undefined:
       return <ExperimentsPage query={query} />;
     case "experiments":
+      // MLflow's links: `#/experiments/<id>/runs/<run>` (what its client prints) and
+      // `#/experiments/<id>/models/<model_id>` (a logged model).
+      if (parts[2] === "runs" && parts[3]) return <RunPage runId={parts[3]} query={query} />;
+      if (parts[2] === "models" && parts[3]) return <LoggedModelPage modelId={parts[3]} />;
       return <RunsPage experimentIds={list(second ?? query.get("ids"))} query={query} />;
     case "runs":
       return second ? <RunPage runId={second} query={query} /> : <ExperimentsPage query={query} />;

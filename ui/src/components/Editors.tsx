@@ -66,8 +66,9 @@ export function InlineForm({ label, fields, submit, onSubmit }: {
   );
 }
 
-/** A text shown as such, with an edit button that turns it into a textarea. */
-export function EditableText({ label, value, onSave, error, empty = "None." }: {
+/** A text shown as such, with an edit button that turns it into a textarea; when empty, only
+ * an "Add a ..." button (no placeholder word that reads like content). */
+export function EditableText({ label, value, onSave, error, empty }: {
   label: string;
   value: string;
   empty?: string;
@@ -79,7 +80,7 @@ export function EditableText({ label, value, onSave, error, empty = "None." }: {
   if (!editing) {
     return (
       <div>
-        {value ? <p class="description">{value}</p> : <p class="muted">{empty}</p>}
+        {value ? <p class="description">{value}</p> : empty ? <p class="muted">{empty}</p> : null}
         <button
           type="button"
           onClick={() => {
@@ -87,7 +88,7 @@ export function EditableText({ label, value, onSave, error, empty = "None." }: {
             setEditing(true);
           }}
         >
-          Edit {label.toLowerCase()}
+          {value ? "Edit" : "Add a"} {label.toLowerCase()}
         </button>
       </div>
     );

@@ -55,7 +55,7 @@ export function Tabs<T extends string>({ tabs, current, onChange, label }: {
 
 /** A two-column table of key/value pairs. */
 export function KeyValues({ rows, label, empty = "None" }: {
-  rows: [string, ComponentChildren][];
+  rows: [ComponentChildren, ComponentChildren][];
   label: string;
   empty?: string;
 }) {

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import * as api from "../api";
 import { ErrorBox, Link, Loading } from "../components/common";
-import { dateTime } from "../format";
+import { dateTime, relative, tagValue } from "../format";
 import { useAsync } from "../hooks";
 import { navigate, updateQuery } from "../router";
 import type { Experiment, ViewType } from "../types";
@@ -17,6 +17,12 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
   const experiments = useAsync(
     () => api.searchExperiments({ filter: search ? `name ILIKE '%${quote(search)}%'` : undefined, view }),
     [search, view],
+  );
+  const ids = experiments.data?.items.map((e) => e.experiment_id) ?? [];
+  // Run counts and last activity in one request for the whole list (a grouped query).
+  const summaries = useAsync(
+    () => (ids.length ? api.experimentSummaries(ids) : Promise.resolve(new Map<string, api.ExperimentSummary>())),
+    [ids.join(",")],
   );
 
   const act = async (fn: () => Promise<unknown>) => {
@@ -74,6 +80,7 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
       <ErrorBox error={experiments.error ?? actionError} />
       {experiments.loading && !experiments.data ? <Loading /> : null}
       {experiments.data ? (
+        <div class="table-wrap">
         <table class="grid" aria-label="Experiments">
           <thead>
             <tr>
@@ -81,9 +88,12 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
                 <span class="sr-only">Select</span>
               </th>
               <th scope="col">Name</th>
+              <th scope="col" class="num">Runs</th>
+              <th scope="col">Last run</th>
+              <th scope="col">Description</th>
+              <th scope="col">Tags</th>
               <th scope="col">ID</th>
               <th scope="col">Created</th>
-              <th scope="col">Last updated</th>
               <th scope="col">Actions</th>
             </tr>
           </thead>
@@ -92,6 +102,7 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
               <ExperimentRow
                 key={e.experiment_id}
                 experiment={e}
+                summary={summaries.data?.get(e.experiment_id)}
                 selected={selected.has(e.experiment_id)}
                 onToggle={() => toggle(e.experiment_id)}
                 act={act}
@@ -99,14 +110,16 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
             ))}
           </tbody>
         </table>
+        </div>
       ) : null}
       {experiments.data && experiments.data.items.length === 0 ? <p class="muted">No experiments.</p> : null}
     </section>
   );
 }
 
-function ExperimentRow({ experiment: e, selected, onToggle, act }: {
+function ExperimentRow({ experiment: e, summary, selected, onToggle, act }: {
   experiment: Experiment;
+  summary: api.ExperimentSummary | undefined;
   selected: boolean;
   onToggle: () => void;
   act: (fn: () => Promise<unknown>) => Promise<void>;
@@ -114,6 +127,8 @@ function ExperimentRow({ experiment: e, selected, onToggle, act }: {
   const [editing, setEditing] = useState(false);
   const [name, setName] = useState(e.name);
   const deleted = e.lifecycle_stage === "deleted";
+  const description = tagValue(e.tags, "mlflow.note.content") ?? "";
+  const userTags = (e.tags ?? []).filter((t) => !t.key.startsWith("mlflow."));
   return (
     <tr class={deleted ? "deleted" : ""}>
       <td>
@@ -144,9 +159,20 @@ function ExperimentRow({ experiment: e, selected, onToggle, act }: {
           <Link to={["experiments", e.experiment_id]}>{e.name}</Link>
         )}
       </td>
+      <td class="num">{summary ? summary.run_count.toLocaleString() : ""}</td>
+      <td title={dateTime(summary?.last_run_start_time)}>{summary?.last_run_start_time ? relative(summary.last_run_start_time) : ""}</td>
+      <td class="description-cell" title={description}>
+        {description}
+      </td>
+      <td class="tags-cell">
+        {userTags.map((t) => (
+          <span class="chip" title={`${t.key}: ${t.value}`}>
+            {t.key}: {t.value}
+          </span>
+        ))}
+      </td>
       <td class="mono">{e.experiment_id}</td>
-      <td>{dateTime(e.creation_time)}</td>
-      <td>{dateTime(e.last_update_time)}</td>
+      <td title={`Last updated ${dateTime(e.last_update_time)}`}>{dateTime(e.creation_time)}</td>
       <td class="actions">
         {!editing && !deleted ? (
           <button type="button" onClick={() => setEditing(true)} aria-label={`Rename ${e.name}`}>

@@ -2,8 +2,9 @@ import { useState } from "preact/hooks";
 import * as api from "../api";
 import { ErrorBox, KeyValues, Link, Loading, Status } from "../components/common";
 import { EditableText, InlineForm, RemovableChip, useEdit } from "../components/Editors";
-import { Preview } from "../components/Preview";
+import { ModelView } from "../components/ModelView";
 import { Sharing } from "../components/Sharing";
+import { ExperimentLink } from "../components/Crumbs";
 import { dateTime, num } from "../format";
 import { useAsync } from "../hooks";
 import { list, updateQuery } from "../router";
@@ -156,7 +157,7 @@ function LoggedModelDetails({ model }: { model: LoggedModel }) {
         label="Logged model details"
         rows={[
           ["Artifact location", <code>{info.artifact_uri ?? ""}</code>],
-          ["Experiment", <Link to={["experiments", info.experiment_id]}>{info.experiment_id}</Link>],
+          ["Experiment", <ExperimentLink id={info.experiment_id} />],
           ["Last updated", dateTime(info.last_updated_timestamp_ms)],
         ]}
       />
@@ -166,16 +167,12 @@ function LoggedModelDetails({ model }: { model: LoggedModel }) {
       <KeyValues label="Model metrics" rows={(data?.metrics ?? []).map((m) => [m.key, num(m.value)])} empty="No metrics." />
       <h4>Tags</h4>
       <KeyValues label="Model tags" rows={(info.tags ?? []).map((t) => [t.key, t.value])} empty="No tags." />
-      <ModelFiles root={info.artifact_uri} />
+      <p>
+        <Link to={["experiments", info.experiment_id, "models", info.model_id]}>Open the model's page</Link>
+      </p>
+      <ModelView fileUrl={(p) => api.loggedModelFileUrl(info.model_id, p)} modelUri={`models:/${info.model_id}`} />
     </div>
   );
-}
-
-/** The MLmodel (flavors, signature) of a model stored under a root the server proxies. */
-function ModelFiles({ root }: { root: string | undefined }) {
-  const url = api.proxiedFileUrl(root, "MLmodel");
-  if (!url) return <p class="muted">The model's files are at {root}, which this server does not serve.</p>;
-  return <Preview path="MLmodel" url={url} />;
 }
 
 /** Where a version's MLmodel lives among its run's artifacts, when it is there. */
@@ -350,9 +347,11 @@ function VersionDetails({ version, aliases, edit }: {
         ]}
       />
       {version.run_id && path ? (
-        <Preview runId={version.run_id} path={`${path}/MLmodel`} />
+        <ModelView fileUrl={(p) => api.artifactUrl(version.run_id!, `${path}/${p}`)} modelUri={`models:/${name}/${number}`} />
       ) : logged.data ? (
-        <ModelFiles root={logged.data.info.artifact_uri} />
+        <ModelView fileUrl={(p) => api.loggedModelFileUrl(logged.data!.info.model_id, p)} modelUri={`models:/${name}/${number}`} />
+      ) : logged.error ? (
+        <ErrorBox error={logged.error} />
       ) : null}
     </div>
   );

@@ -1,5 +1,7 @@
 import * as api from "../api";
+import { useState } from "preact/hooks";
 import { ArtifactBrowser } from "../components/Artifacts";
+import { ExperimentLink } from "../components/Crumbs";
 import { ErrorBox, KeyValues, Link, Loading, Status, Tabs } from "../components/common";
 import { EditableText, useEdit } from "../components/Editors";
 import { ChartControls, MetricChart, settingsFromQuery, settingsToQuery } from "../components/MetricChart";
@@ -7,13 +9,18 @@ import { PARENT_TAG, SOURCE_TAG } from "../columns";
 import { bytes, dateTime, duration, num, tagValue } from "../format";
 import { useAsync, useInterval } from "../hooks";
 import { updateQuery } from "../router";
-import type { Run } from "../types";
+import type { LoggedModel, Run } from "../types";
 
 const NOTE = "mlflow.note.content";
 type Tab = "overview" | "metrics" | "artifacts";
 
 export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
   const run = useAsync(() => api.getRun(runId), [runId]);
+  const loaded = run.data;
+  const models = useAsync(
+    () => (loaded ? api.runLoggedModels(loaded) : Promise.resolve([] as LoggedModel[])),
+    [runId, loaded?.outputs?.model_outputs?.length ?? -1, loaded ? 1 : 0],
+  );
   const tab = (query.get("tab") as Tab | null) ?? "overview";
   useInterval(run.reload, 5000, run.data?.info.status === "RUNNING");
   if (run.error) return <ErrorBox error={run.error} />;
@@ -23,7 +30,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   return (
     <section aria-labelledby="run-title">
       <nav class="crumbs" aria-label="Breadcrumb">
-        <Link to={["experiments", experiment]}>Experiment {experiment}</Link> ›
+        <ExperimentLink id={experiment} /> ›
       </nav>
       <div class="page-head">
         <h1 id="run-title">{r.info.run_name ?? r.info.run_id}</h1>
@@ -40,11 +47,12 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         current={tab}
         onChange={(t) => updateQuery({ tab: t, artifact: "" })}
       />
-      {tab === "overview" ? <Overview run={r} onChange={run.reload} /> : null}
+      {tab === "overview" ? <Overview run={r} models={models.data ?? []} onChange={run.reload} /> : null}
       {tab === "metrics" ? <RunCharts run={r} query={query} /> : null}
       {tab === "artifacts" ? (
         <ArtifactBrowser
           runId={runId}
+          models={models.data ?? []}
           selected={query.get("artifact") ?? undefined}
           onSelect={(path) => updateQuery({ artifact: path }, true)}
         />
@@ -53,7 +61,20 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
   );
 }
 
-function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
+/** Whether a key or value holds the search text (case-insensitive); everything without one. */
+const matches = (search: string, ...texts: (string | undefined)[]) =>
+  !search || texts.some((t) => t?.toLowerCase().includes(search));
+
+/** A name that may be long (autolog's metric names): one line, ellipsized, whole on hover. */
+const Name = ({ text }: { text: string }) => (
+  <span class="ellipsis" title={text}>
+    {text}
+  </span>
+);
+
+function Overview({ run, models, onChange }: { run: Run; models: LoggedModel[]; onChange: () => void }) {
+  const [searchText, setSearch] = useState("");
+  const search = searchText.trim().toLowerCase();
   const { info, data } = run;
   const tags = data.tags ?? [];
   const parent = tagValue(tags, PARENT_TAG);
@@ -72,8 +93,26 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
   const userTags = tags.filter((t) => !system(t.key));
   const systemTags = tags.filter((t) => system(t.key) && t.key !== NOTE);
   const datasets = run.inputs?.dataset_inputs ?? [];
-  const models = run.outputs?.model_outputs ?? [];
+  const steps = new Map((run.outputs?.model_outputs ?? []).map((o) => [o.model_id, o.step]));
+  const params = (data.params ?? []).filter((p) => matches(search, p.key, p.value));
+  const metrics = (summaries.data ?? []).filter((m) => matches(search, m.key));
+  const shownTags = userTags.filter((t) => matches(search, t.key, t.value));
+  const shownSystemTags = systemTags.filter((t) => matches(search, t.key, t.value));
+  const count = (shown: number, all: number) => (shown === all ? `${all}` : `${shown} of ${all}`);
   return (
+    <>
+    <div class="overview-search" role="search">
+      <label>
+        <span class="sr-only">Search parameters, metrics and tags</span>
+        <input
+          type="search"
+          placeholder="Search parameters, metrics and tags"
+          aria-label="Search parameters, metrics and tags"
+          value={searchText}
+          onInput={(e) => setSearch(e.currentTarget.value)}
+        />
+      </label>
+    </div>
     <div class="overview">
       <section aria-labelledby="ov-details">
         <h2 id="ov-details">Details</h2>
@@ -105,34 +144,45 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
                 ""
               ),
             ],
-            ["Artifact URI", <code>{info.artifact_uri ?? ""}</code>],
+            ["Artifact URI", <code class="wrap">{info.artifact_uri ?? ""}</code>],
           ].filter(([, v]) => v !== "") as [string, preact.ComponentChildren][]}
         />
       </section>
       <Description run={run} onSaved={onChange} />
       <section aria-labelledby="ov-params">
-        <h2 id="ov-params">Parameters ({data.params?.length ?? 0})</h2>
-        <KeyValues label="Parameters" rows={(data.params ?? []).map((p) => [p.key, p.value])} empty="No parameters." />
+        <h2 id="ov-params">Parameters ({count(params.length, data.params?.length ?? 0)})</h2>
+        <div class="table-wrap scroll-list">
+          <KeyValues
+            label="Parameters"
+            rows={params.map((p) => [<Name text={p.key} />, p.value])}
+            empty={search ? "No parameter matches." : "No parameters."}
+          />
+        </div>
       </section>
       <section aria-labelledby="ov-metrics">
-        <h2 id="ov-metrics">Metrics ({data.metrics?.length ?? 0})</h2>
+        <h2 id="ov-metrics">Metrics ({count(search ? metrics.length : data.metrics?.length ?? 0, data.metrics?.length ?? 0)})</h2>
         <ErrorBox error={summaries.error} />
-        {summaries.data && summaries.data.length ? (
-          <table class="grid" aria-label="Metrics">
+        {metrics.length ? (
+          <div class="table-wrap scroll-list">
+          <table class="grid fit" aria-label="Metrics">
+            <colgroup>
+              <col class="key" />
+              <col span={4} />
+            </colgroup>
             <thead>
               <tr>
                 <th scope="col">Metric</th>
                 <th scope="col" class="num">Last</th>
                 <th scope="col" class="num">Min</th>
                 <th scope="col" class="num">Max</th>
-                <th scope="col" class="num">Points</th>
+                <th scope="col" class="num" title="Points logged">Points</th>
               </tr>
             </thead>
             <tbody>
-              {summaries.data.map((m) => (
+              {metrics.map((m) => (
                 <tr>
                   <th scope="row">
-                    <Link to={["runs", info.run_id]} query={{ tab: "metrics", metric: m.key }}>
+                    <Link to={["runs", info.run_id]} query={{ tab: "metrics", metric: m.key }} class="ellipsis" title={m.key}>
                       {m.key}
                     </Link>
                   </th>
@@ -144,23 +194,31 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
               ))}
             </tbody>
           </table>
+          </div>
         ) : summaries.data ? (
-          <p class="muted">No metrics.</p>
+          <p class="muted">{search && summaries.data.length ? "No metric matches." : "No metrics."}</p>
         ) : null}
       </section>
       <section aria-labelledby="ov-tags">
-        <h2 id="ov-tags">Tags ({userTags.length})</h2>
-        <KeyValues label="Tags" rows={userTags.map((t) => [t.key, t.value])} empty="No tags." />
-        {systemTags.length ? (
-          <details>
-            <summary>System tags ({systemTags.length})</summary>
-            <KeyValues label="System tags" rows={systemTags.map((t) => [t.key, t.value])} />
+        <h2 id="ov-tags">Tags ({count(shownTags.length, userTags.length)})</h2>
+        <div class="table-wrap scroll-list">
+          <KeyValues
+            label="Tags"
+            rows={shownTags.map((t) => [<Name text={t.key} />, t.value])}
+            empty={search && userTags.length ? "No tag matches." : "No tags."}
+          />
+        </div>
+        {shownSystemTags.length ? (
+          <details open={Boolean(search)}>
+            <summary>System tags ({count(shownSystemTags.length, systemTags.length)})</summary>
+            <KeyValues label="System tags" rows={shownSystemTags.map((t) => [<Name text={t.key} />, t.value])} />
           </details>
         ) : null}
       </section>
-      <section aria-labelledby="ov-datasets">
+      <section aria-labelledby="ov-datasets" class={datasets.length ? "wide" : ""}>
         <h2 id="ov-datasets">Datasets ({datasets.length})</h2>
         {datasets.length ? (
+          <div class="table-wrap">
           <table class="grid" aria-label="Datasets">
             <thead>
               <tr>
@@ -176,11 +234,12 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
                   <td>{d.dataset.name}</td>
                   <td class="mono">{d.dataset.digest}</td>
                   <td>{tagValue(d.tags, "mlflow.data.context") ?? ""}</td>
-                  <td class="mono small">{datasetSource(d.dataset)}</td>
+                  <td class="mono small wrap">{datasetSource(d.dataset)}</td>
                 </tr>
               ))}
             </tbody>
           </table>
+          </div>
         ) : (
           <p class="muted">No dataset inputs.</p>
         )}
@@ -189,13 +248,19 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
       <section aria-labelledby="ov-models">
         <h2 id="ov-models">Logged models ({models.length})</h2>
         {models.length ? (
-          <ul>
+          <ul class="models">
             {models.map((m) => (
               <li>
-                <Link to={["models"]} query={{ model: m.model_id, exp: info.experiment_id }}>
-                  {m.model_id}
+                <Link to={["experiments", m.info.experiment_id, "models", m.info.model_id]} title={m.info.model_id}>
+                  {m.info.name}
                 </Link>
-                {m.step ? <span class="muted"> (step {m.step})</span> : null}
+                {steps.get(m.info.model_id) ? <span class="muted"> (step {steps.get(m.info.model_id)})</span> : null}
+                {m.info.status && m.info.status !== "LOGGED_MODEL_READY" ? (
+                  <> <Status status={m.info.status.replace("LOGGED_MODEL_", "")} /></>
+                ) : null}{" "}
+                <Link to={["runs", info.run_id]} query={{ tab: "artifacts", artifact: `models:/${m.info.model_id}` }} class="muted small">
+                  files
+                </Link>
               </li>
             ))}
           </ul>
@@ -204,6 +269,7 @@ function Overview({ run, onChange }: { run: Run; onChange: () => void }) {
         )}
       </section>
     </div>
+    </>
   );
 }
 
@@ -303,7 +369,6 @@ function Description({ run, onSaved }: { run: Run; onSaved: () => void }) {
       <h2 id="ov-description">Description</h2>
       <EditableText
         label="Description"
-        empty="No description."
         value={tagValue(run.data.tags, NOTE) ?? ""}
         onSave={(text) => edit(() => api.setRunTag(run.info.run_id, NOTE, text))}
         error={error}
