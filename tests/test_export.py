@@ -34,6 +34,7 @@ from traza.entities import (
     Dataset,
     DatasetInput,
     InputTag,
+    LoggedModelInput,
     LoggedModelOutput,
     LoggedModelParameter,
     LoggedModelTag,
@@ -121,6 +122,8 @@ def _seed(tmp_path: Path) -> Seed:
     child = store.create_run(exp, "ana", T0 + 100, [RunTag("mlflow.parentRunId", fid)], "child")
     store.log_batch(child.info.run_id, metrics=[Metric("acc", 0.9, T0 + 101, 0)])
     store.update_run_info(child.info.run_id, "FAILED", T0 + 200, None)
+    # The child used its parent's model (run.inputs.model_inputs).
+    store.log_inputs(child.info.run_id, models=[LoggedModelInput(model.model_id)])
     running = store.create_run(exp, "bo", T0 + 300, [], "still-going")
     store.log_batch(running.info.run_id, params=[Param("p", "1")])
     deleted = store.create_run(exp, "bo", T0 + 400, [], "thrown-away")
@@ -299,6 +302,12 @@ def compare(source_uri: str, target: Any, tmp_path: Path) -> dict[str, int]:
             assert got_outputs == [
                 (model_map[o.model_id], o.step) for o in run.outputs.model_outputs
             ]
+            # MLflow's search_runs leaves model inputs out; get_run has them.
+            got_models = target.get_run(ti.run_id).inputs.model_inputs or []
+            want_models = src.get_run(i.run_id).inputs.model_inputs
+            assert sorted(m.model_id for m in got_models) == sorted(
+                model_map[m.model_id] for m in want_models
+            )
             want_files = _local_files(i.artifact_uri)
             if ti.lifecycle_stage == "active":
                 got_files = (
@@ -370,6 +379,7 @@ def test_export_to_mlflow_sqlite_carries_every_entity(tmp_path: Path, mlflow_db:
     result = runner.invoke(main, ["export", target_uri, "--from", seed.uri])
     assert result.exit_code == 0, result.output
     assert "runs created: 5" in result.output and "model versions created: 3" in result.output
+    assert "model inputs: 1" in result.output
     assert "experiment 'salary'" in result.output  # progress, on stderr
     target = _mlflow_client(target_uri)
     counts = compare(seed.uri, target, tmp_path / "first")

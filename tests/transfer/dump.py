@@ -69,6 +69,10 @@ def dump(module: Any, uri: str) -> dict[str, Any]:
             "outputs": sorted(
                 (o.model_id, o.step) for o in (run.outputs.model_outputs if run.outputs else [])
             ),
+            # MLflow's search_runs leaves model inputs out; get_run has them.
+            "model_inputs": sorted(
+                m.model_id for m in client.get_run(info.run_id).inputs.model_inputs or []
+            ),
         }
     for m in client.search_logged_models(experiment_ids=ids, max_results=1000):
         out["logged_models"][m.model_id] = {

@@ -3,7 +3,8 @@
 Covers what ``traza import`` must carry: experiments with tags (one deleted), runs with params,
 metric histories (a NaN among them), tags, a dataset input, a deleted run, a nested run, an
 MLflow 3 logged model with params, tags and a metric linked to it, and a registered model with
-two versions, tags and an alias. Prints a JSON line with the ids it made.
+two versions, tags and an alias, and a run that used that logged model (a model input).
+Prints a JSON line with the ids it made.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def main(uri: str, prefix: str = "") -> dict[str, str]:
     import mlflow
     import pandas as pd
     from mlflow import MlflowClient
+    from mlflow.entities import LoggedModelInput
     from mlflow.tracking import _tracking_service, fluent
 
     mlflow.set_tracking_uri(uri)
@@ -40,8 +42,10 @@ def main(uri: str, prefix: str = "") -> dict[str, str]:
         )
         mlflow.log_metric("acc", 0.91, step=1, model_id=model.model_id)
         mlflow.finalize_logged_model(model.model_id, "READY")
-        with mlflow.start_run(run_name="child", nested=True):
+        with mlflow.start_run(run_name="child", nested=True) as child:
             mlflow.log_metric("inner", 2.5, step=3)
+            # The child used the parent's model (run.inputs.model_inputs).
+            client.log_inputs(child.info.run_id, models=[LoggedModelInput(model.model_id)])
     with mlflow.start_run(run_name="doomed") as doomed:
         mlflow.log_metric("loss", 0.5)
     client.delete_run(doomed.info.run_id)

@@ -245,6 +245,7 @@ class MlflowExporter(ModelExport):
             "outputs": [
                 [self.model_ids.get(o.model_id), o.step] for o in run.outputs.model_outputs
             ],
+            "model_inputs": [self.model_ids.get(m.model_id) for m in run.inputs.model_inputs],
             "artifacts": listing,
         }
         return f"{sha256_json(state)}/{sha256_json(listing)}"
@@ -407,6 +408,21 @@ class MlflowExporter(ModelExport):
         if outputs:
             self.client.log_outputs(target_id, outputs)
             self.summary.counts["model outputs"] += len(outputs)
+        models_have = {m.model_id for m in getattr(target.inputs, "model_inputs", None) or ()}
+        used = []
+        for m in run.inputs.model_inputs:
+            mapped = self.model_ids.get(m.model_id)
+            if mapped is None:
+                self.summary.skip(
+                    "model input",
+                    f"{run.info.run_id}/{m.model_id}",
+                    "the logged model was not exported (it is deleted or in another experiment)",
+                )
+            elif mapped not in models_have:
+                used.append(e.LoggedModelInput(mapped))
+        if used:
+            self.client.log_inputs(target_id, models=used)
+            self.summary.counts["model inputs"] += len(used)
 
     # -- artifacts -----------------------------------------------------------------------------
     def _local_root(self, artifact_uri: str) -> Path | None:

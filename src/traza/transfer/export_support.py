@@ -61,6 +61,7 @@ class ExportSummary:
             "metric points",
             "dataset inputs",
             "model outputs",
+            "model inputs",
             "artifact roots uploaded",
             "logged models created",
             "logged models matched",

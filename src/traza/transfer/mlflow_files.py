@@ -265,6 +265,7 @@ class MlflowFileSource:
         tags = _values(run_dir / "tags")
         inputs = []
         outputs = []
+        model_inputs = []
         for kind in ("inputs", "outputs"):
             base = run_dir / kind
             if not base.is_dir():
@@ -292,6 +293,8 @@ class MlflowFileSource:
                             tags={str(k): str(v) for k, v in (item_meta.get("tags") or {}).items()},
                         )
                     )
+                elif kind == "inputs" and source_type == "MODEL":
+                    model_inputs.append(str(item_meta.get("source_id")))
                 elif kind == "outputs":
                     outputs.append(
                         (str(item_meta.get("destination_id")), int(item_meta.get("step") or 0))
@@ -313,6 +316,7 @@ class MlflowFileSource:
             metrics=points,
             inputs=inputs,
             outputs=outputs,
+            model_inputs=model_inputs,
         )
 
     # -- registry ----------------------------------------------------------------------------

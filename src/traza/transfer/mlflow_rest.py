@@ -25,5 +25,10 @@ class MlflowRestSource(TrazaSource):
         # (step, timestamp) differs from the target's (points added before it are not seen).
         return {m.key: (None, m.step, m.timestamp) for m in run.data.metric_objs}
 
+    def _model_inputs(self, run: Run) -> list[str]:
+        # MLflow's runs/search leaves model inputs out (runs/get has them): read the run again,
+        # only for the runs whose record is written (new or changed ones).
+        return [m.model_id for m in self.store.get_run(run.info.run_id).inputs.model_inputs]
+
     def close(self) -> None:
         self.store.close()

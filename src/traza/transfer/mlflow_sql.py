@@ -311,7 +311,6 @@ class MlflowSqlSource:
                 )
             )
         inputs, outputs, input_tags, datasets = self._input_streams()
-        skipped_model_inputs = 0
         for row in runs:
             uuid = row[0]
             points: list[Point] = []
@@ -333,11 +332,12 @@ class MlflowSqlSource:
                         )
                     )  # fmt: skip
             run_outputs = []
+            model_inputs = []
             for _, kind, model_id, step in outputs.take(uuid):
                 if kind == "RUN_OUTPUT":
                     run_outputs.append((model_id, int(step or 0)))
-                else:
-                    skipped_model_inputs += 1
+                else:  # RUN_INPUT: a logged model the run used
+                    model_inputs.append(model_id)
             run_tags = {k: v if v is not None else "" for _, k, v in tags.take(uuid)}
             yield RunRecord(
                 run_id=uuid,
@@ -355,11 +355,7 @@ class MlflowSqlSource:
                 metrics=points,
                 inputs=run_inputs,
                 outputs=run_outputs,
-            )
-        if skipped_model_inputs:
-            self.skipped.append(
-                f"{skipped_model_inputs} run model inputs (runs that used a logged model as "
-                "input): Traza does not store them"
+                model_inputs=model_inputs,
             )
 
     def _input_streams(

@@ -65,6 +65,8 @@ class RunRecord:
     inputs: list[DatasetRecord] = field(default_factory=list)
     #: (model_id, step) of the logged models the run produced.
     outputs: list[tuple[str, int]] = field(default_factory=list)
+    #: Ids of the logged models the run used (``run.inputs.model_inputs``).
+    model_inputs: list[str] = field(default_factory=list)
     #: True when ``metrics`` holds only some keys' histories (an incremental sync): the writer
     #: then recomputes those keys' summaries from what the target holds.
     partial_metrics: bool = False
@@ -74,6 +76,8 @@ class RunRecord:
         d["metrics"] = [[p[0], json_double(p[1]), *p[2:]] for p in self.metrics]
         d["inputs"] = [dict(i.__dict__) for i in self.inputs]
         d["outputs"] = [list(o) for o in self.outputs]
+        if not self.model_inputs:  # a server from before model inputs takes the record still
+            del d["model_inputs"]
         return d
 
     @classmethod
@@ -85,6 +89,7 @@ class RunRecord:
         ]
         d["inputs"] = [DatasetRecord(**i) for i in d.get("inputs", ())]
         d["outputs"] = [(str(o[0]), int(o[1])) for o in d.get("outputs", ())]
+        d["model_inputs"] = [str(m) for m in d.get("model_inputs", ())]
         return cls(**d)
 
 

@@ -191,6 +191,10 @@ class TrazaSource:
             for s in self.store.get_metric_summaries(run.info.run_id)
         }
 
+    def _model_inputs(self, run: Run) -> list[str]:
+        """Ids of the logged models a run (as searched) used."""
+        return [m.model_id for m in run.inputs.model_inputs]
+
     def _record(
         self, run: Run, old: Run | None, theirs: dict[str, tuple[int | None, int, int]]
     ) -> RunRecord | None:
@@ -216,9 +220,15 @@ class TrazaSource:
             )
             have_inputs = {(d.dataset.name, d.dataset.digest) for d in old.inputs.dataset_inputs}
             have_outputs = {o.model_id for o in old.outputs.model_outputs}
-            same_links = all(
-                (d.dataset.name, d.dataset.digest) in have_inputs for d in run.inputs.dataset_inputs
-            ) and all(o.model_id in have_outputs for o in run.outputs.model_outputs)
+            have_models = {m.model_id for m in old.inputs.model_inputs}
+            same_links = (
+                all(
+                    (d.dataset.name, d.dataset.digest) in have_inputs
+                    for d in run.inputs.dataset_inputs
+                )
+                and all(o.model_id in have_outputs for o in run.outputs.model_outputs)
+                and all(m.model_id in have_models for m in run.inputs.model_inputs)
+            )
             if same_info and same_data and same_links and not keys:
                 return None
         points: list[Point] = []
@@ -257,6 +267,7 @@ class TrazaSource:
                 for d in run.inputs.dataset_inputs
             ],
             outputs=[(o.model_id, o.step) for o in run.outputs.model_outputs],
+            model_inputs=self._model_inputs(run),
             partial_metrics=partial,
         )
 

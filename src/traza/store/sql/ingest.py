@@ -328,6 +328,13 @@ class SqlIngest(SqlIngestModels):
                 "ON CONFLICT (run_id, model_id) DO NOTHING",
                 outputs,
             )
+        used = [(rid, mid) for rid, r in pairs for mid in r.model_inputs]
+        if used:
+            cur.executemany(
+                "INSERT INTO run_model_inputs (run_id, model_id) VALUES (?, ?) "
+                "ON CONFLICT DO NOTHING",
+                used,
+            )
         updated = len({rid for rid, _ in old} & changed)
         if updated:
             result.count("updated", "runs", updated)
