@@ -66,11 +66,25 @@ def extract(func: Any) -> TypeHints:
     index = 1 if takes_context(func) else 0
     if len(names) <= index:
         return TypeHints()
+    annotations = func.__annotations__
+    return TypeHints(
+        _resolve(annotations.get(names[index]), func), _resolve(annotations.get("return"), func)
+    )
+
+
+def _resolve(annotation: Any, func: Any) -> Any:
+    """An annotation, evaluated if it is a string (``from __future__ import annotations``).
+
+    Each is evaluated alone, in the function's globals with ``typing``'s names as a fallback:
+    a function unpickled by value keeps only the globals its code uses, so ``Any`` in another
+    argument's annotation must not make this one unreadable. None when it does not resolve."""
+    if not isinstance(annotation, str):
+        return annotation
+    namespace = {**vars(typing), **getattr(func, "__globals__", {})}
     try:
-        hints = typing.get_type_hints(func)
-    except Exception:  # a forward reference that does not resolve: no hints, as MLflow
-        return TypeHints()
-    return TypeHints(hints.get(names[index]), hints.get("return"))
+        return eval(annotation, namespace)
+    except Exception:
+        return None
 
 
 def _no_schema_types() -> tuple[type, ...]:
@@ -200,3 +214,51 @@ def convert_input(data: Any, hint: Any) -> Any:
             return _plain(data.iloc[:, 0].tolist())
         return _plain(data.to_dict(orient="records"))
     return _plain(data.iloc[:, 0].tolist())
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against ``hint`` (pydantic models built from dicts); raises ValueError
+    naming the first element that does not match."""
+    if hint is Any:
+        return value
+    if hint in _SCALARS:
+        ok = isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+        if hint is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not ok:
+            raise ValueError(
+                f"{where} is {type(value).__name__} {value!r:.80}, not {hint.__name__}"
+            )
+        return value
+    if _is_pydantic_model(hint):
+        return value if isinstance(value, hint) else hint.model_validate(value)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ValueError(f"{where} is {type(value).__name__}, not a list")
+        return [_check(v, args[0] if args else Any, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where} is {type(value).__name__}, not a dict")
+        item = args[1] if len(args) == 2 else Any
+        return {k: _check(v, item, f"{where}[{k!r}]") for k, v in value.items()}
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in (a for a in args if a is not type(None)):
+            with contextlib.suppress(Exception):
+                return _check(value, arg, where)
+        raise ValueError(f"{where} is {type(value).__name__} {value!r:.80}, not {hint}")
+    return value  # a hint that implies no schema (DataFrame, ndarray ...): nothing to check
+
+
+def validate_input(data: Any, hint: Any) -> Any:
+    """MLflow's type-hint validation of a ``list[...]`` input: every element must match."""
+    if typing.get_origin(hint) is not list:
+        return data
+    if isinstance(data, tuple):
+        data = list(data)
+    try:
+        return _check(data, hint, "the input")
+    except ValueError as e:
+        raise invalid(f"The model input does not match the type hint {hint}: {e}.") from None

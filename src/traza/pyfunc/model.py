@@ -53,7 +53,10 @@ class PyFuncModel:
         from traza.models.enforcement import enforce_params, enforce_schema
 
         signature = self._model_meta.signature
-        if signature is not None and signature.inputs is not None:
+        # A signature from PythonModel type hints is checked by the hints, in predict (MLflow's
+        # rule): list[dict] inputs are not tables.
+        from_hints = self._model_meta.extras.get("is_signature_from_type_hint", False)
+        if signature is not None and signature.inputs is not None and not from_hints:
             data = enforce_schema(data, signature.inputs)
         if signature is not None and signature.params is not None:
             return self._predict_fn(data, params=enforce_params(params, signature.params))

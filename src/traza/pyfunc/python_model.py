@@ -104,10 +104,10 @@ class _PythonModelWrapper:
         self._with_params = "params" in inspect.signature(python_model.predict).parameters
 
     def _call(self, method: Any, model_input: Any, params: dict[str, Any] | None) -> Any:
-        from traza.pyfunc._type_hints import convert_input
+        from traza.pyfunc._type_hints import convert_input, validate_input
 
         if self._hint is not None:
-            model_input = convert_input(model_input, self._hint)
+            model_input = validate_input(convert_input(model_input, self._hint), self._hint)
         kwargs = {"params": params} if self._with_params else {}
         if self._with_context:
             return method(self.context, model_input, **kwargs)
