@@ -26,14 +26,32 @@ HEAVY = [
     # Loaded by the first run or command that needs them, not by ``import traza``.
     "traza.lineage",
     "traza.transfer",
+    # Custom Python models: defining a PythonModel subclass loads only its small module.
+    "cloudpickle",
+    "traza.pyfunc.save",
+    "traza.pyfunc._portable",
+    "traza.pyfunc._type_hints",
+    "traza.pyfunc._requirements",
 ]
+#: Loaded on first attribute access only, never by ``import traza`` itself.
+LAZY = ["traza.models", "traza.pyfunc", "traza.sklearn", "traza.pyfunc.python_model"]
 
 
 def test_import_loads_nothing_heavy() -> None:
     code = (
         "import json, sys; import traza; "
         "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; "
+        "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_model_modules_load_on_first_use_only() -> None:
+    code = (
+        "import json, sys; import traza; "
+        f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert json.loads(out.stdout) == []
@@ -54,10 +72,16 @@ def test_model_surface_resolves_lazily() -> None:
 
     for module, names in [
         (traza.sklearn, ["log_model", "save_model", "load_model", "autolog"]),
-        (traza.pyfunc, ["load_model", "PyFuncModel"]),
-        (traza.models, ["infer_signature", "ModelSignature", "Model", "ModelInfo"]),
+        (
+            traza.pyfunc,
+            ["load_model", "PyFuncModel", "PythonModel", "PythonModelContext", "save_model"],
+        ),
+        (traza.pyfunc, ["log_model", "get_default_pip_requirements"]),
+        (traza.models, ["infer_signature", "ModelSignature", "Model", "ModelInfo", "set_model"]),
     ]:
         for name in names:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"
     with pytest.raises(AttributeError, match="no_such_thing"):
         traza.sklearn.no_such_thing  # noqa: B018
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        traza.pyfunc.no_such_thing  # noqa: B018
