@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from conftest import Bucket
 from traza.server import ServerSettings, create_app
 from traza.server.background import BackgroundServer
 from traza.server.settings import resolve_artifact_root
@@ -84,9 +85,8 @@ def file_root_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield Site(server.url, experiment_id, run_id, model_id, link.group(1), empty.experiment_id)
 
 
-@pytest.fixture(scope="module")
-def local_store_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    """A local store logged by Traza's client, served as ``traza ui`` serves it."""
+def log_with_traza(store: Path, experiment: str, artifact_location: str | None = None) -> None:
+    """A run with a logged sklearn model, by Traza's client straight into a local store."""
     import numpy as np
     from sklearn.linear_model import LinearRegression
 
@@ -94,10 +94,11 @@ def local_store_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]
     import traza.sklearn
     from traza.models import infer_signature
 
-    store = tmp_path_factory.mktemp("ui-local") / "mlruns"
     traza.set_tracking_uri(str(store))
     try:
-        traza.set_experiment("local salary")
+        traza.set_experiment(
+            experiment_id=traza.create_experiment(experiment, artifact_location=artifact_location)
+        )
         x = np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 5.0]])
         fitted = LinearRegression().fit(x, np.array([1.0, 2.0, 3.0]))
         with traza.start_run(run_name="local-run"):
@@ -110,6 +111,13 @@ def local_store_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]
             )
     finally:
         traza.set_tracking_uri(None)
+
+
+@pytest.fixture(scope="module")
+def local_store_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A local store logged by Traza's client, served as ``traza ui`` serves it."""
+    store = tmp_path_factory.mktemp("ui-local") / "mlruns"
+    log_with_traza(store, "local salary")
     settings = ServerSettings(backend_store_uri=str(store), default_artifact_root=None)
     with BackgroundServer(create_app(settings)) as server:
         yield Site(server.url, *_ids(server.url, "local salary"))
@@ -168,6 +176,21 @@ def test_model_in_a_local_store_under_traza_ui(page: Any, local_store_site: Site
     expect(page.get_by_role("table", name="Logged model details")).to_contain_text("local-run")
     page.goto(f"{site.url}/#/runs/{site.run_id}?tab=artifacts&artifact=models:/{site.model_id}")
     check_model_page(page, site, "local_model")
+
+
+def test_model_with_an_s3_artifact_root(page: Any, bucket: Bucket, tmp_path: Path) -> None:
+    """Artifacts in S3 (written by the client itself): the server reads them from its root."""
+    root = f"s3://{bucket.name}/artifacts"
+    store = tmp_path / "store"
+    log_with_traza(store, "s3 salary", f"{root}/salary")
+    assert any(k.endswith("/MLmodel") for k in bucket.object_keys())
+    settings = ServerSettings(
+        backend_store_uri=str(store), default_artifact_root=root, serve_artifacts=False
+    )
+    with BackgroundServer(create_app(settings)) as server:
+        site = Site(server.url, *_ids(server.url, "s3 salary"))
+        page.goto(f"{site.url}/#/experiments/{site.experiment_id}/models/{site.model_id}")
+        check_model_page(page, site, "local_model")
 
 
 def test_overview_search_and_long_names(page: Any, file_root_site: Site) -> None:
