@@ -66,3 +66,51 @@ export const columnById = (id: string): Column | undefined => FIXED.find((c) => 
 export const encodeCols = (ids: string[]) => ids.map((c) => encodeURIComponent(c)).join(",");
 export const decodeCols = (v: string | null) =>
   v ? v.split(",").filter(Boolean).map((c) => decodeURIComponent(c)) : [];
+
+/** The kind a column is grouped under in the table's header (undefined: the run's own). */
+export const kindOf = (id: string): Kind | undefined => parseColumnId(id)?.[0];
+
+/** Data columns in the header's group order: metrics, then parameters, then tags. */
+export function grouped(ids: string[]): string[] {
+  const rank = (id: string) => ["metrics", "params", "tags"].indexOf(kindOf(id) ?? "");
+  return [...ids].sort((a, b) => rank(a) - rank(b));
+}
+
+/**
+ * The columns a table opens with before any are chosen: up to 10 of the runs' metrics (latest
+ * values; `system/` ones left out) and up to 5 of their most common params, the most common first.
+ */
+export function defaultColumns(runs: Run[]): string[] {
+  const metrics = new Map<string, number>();
+  const params = new Map<string, number>();
+  for (const r of runs) {
+    for (const m of r.data.metrics ?? []) if (!m.key.startsWith("system/")) metrics.set(m.key, (metrics.get(m.key) ?? 0) + 1);
+    for (const p of r.data.params ?? []) params.set(p.key, (params.get(p.key) ?? 0) + 1);
+  }
+  const top = (counts: Map<string, number>, n: number) =>
+    [...counts.entries()]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .slice(0, n)
+      .map(([k]) => k);
+  return [...top(metrics, 10).map((k) => `metrics.${k}`), ...top(params, 5).map((k) => `params.${k}`)];
+}
+
+const storageKey = (experimentIds: string[]) => `traza.columns.${[...experimentIds].sort().join(",")}`;
+
+/** The columns last chosen for these experiments in this browser, if any. */
+export function storedColumns(experimentIds: string[]): string[] | undefined {
+  try {
+    const v = window.localStorage.getItem(storageKey(experimentIds));
+    return v === null ? undefined : decodeCols(v);
+  } catch {
+    return undefined; // storage disabled: the defaults
+  }
+}
+
+export function storeColumns(experimentIds: string[], ids: string[]): void {
+  try {
+    window.localStorage.setItem(storageKey(experimentIds), encodeCols(ids));
+  } catch {
+    // storage disabled or full: the URL still holds the view
+  }
+}

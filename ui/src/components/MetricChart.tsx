@@ -3,6 +3,7 @@ import uPlot from "uplot";
 import * as api from "../api";
 import { colorAt, cssVar } from "../colors";
 import { num } from "../format";
+import { BarChart } from "./Plots";
 import { useInterval } from "../hooks";
 import type { Series } from "../types";
 
@@ -16,7 +17,22 @@ export interface ChartRun {
   id: string;
   name: string;
   active: boolean;
+  /** The run's colour on its page (the runs table's); by position when absent. */
+  color?: string;
 }
+
+/** A y axis as wide as its longest label, so large values are not clipped. */
+function axisSize(u: uPlot, values: string[] | null, index: number): number {
+  const axis = u.axes[index]!;
+  const longest = (values ?? []).reduce((a, v) => (v.length > a.length ? v : a), "");
+  const font = Array.isArray(axis.font) ? axis.font[0] : undefined;
+  if (font) u.ctx.font = font;
+  const text = longest ? u.ctx.measureText(longest).width / (window.devicePixelRatio || 1) : 0;
+  return Math.ceil(Math.max(40, text + 18));
+}
+
+/** True when no run has more than one point: one value per run charts as bars, not dots. */
+export const singleValued = (series: Series[]) => series.length > 0 && series.every((s) => s.total <= 1);
 
 /** Exponential moving average with TensorBoard's debiasing, so early points are not pulled to 0. */
 export function smooth(values: (number | null)[], weight: number): (number | null)[] {
@@ -56,12 +72,27 @@ function xLabel(x: api.XAxis): string {
 }
 
 /** One metric of several runs, overlaid, from the server's downsampled histories. */
-export function MetricChart({ metric, runs, settings, height = 260 }: {
+export function MetricChart({ metric, runs, settings, height: small = 260, expandable = true }: {
   metric: string;
   runs: ChartRun[];
   settings: ChartSettings;
   height?: number;
+  /** Offer a full-screen button (a workspace panel has its own). */
+  expandable?: boolean;
 }) {
+  const [big, setBig] = useState(false);
+  useEffect(() => {
+    if (!big) return undefined;
+    const onKey = (e: KeyboardEvent) => e.key === "Escape" && setBig(false);
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [big]);
+  const height = big ? Math.max(300, window.innerHeight - 200) : small;
+  const expander = expandable ? (
+    <button type="button" class="chart-expand" aria-label={`${big ? "Close full screen" : "Full screen"}: ${metric}`} onClick={() => setBig(!big)}>
+      {big ? "Close" : "⤢"}
+    </button>
+  ) : null;
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const [series, setSeries] = useState<Series[]>();
@@ -97,8 +128,8 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
 
   useEffect(() => {
     const el = box.current;
-    if (!el || !series) return undefined;
-    const names = new Map(runs.map((r, i) => [r.id, { name: r.name, color: colorAt(i) }]));
+    if (!el || !series || singleValued(series)) return undefined;
+    const names = new Map(runs.map((r, i) => [r.id, { name: r.name, color: r.color ?? colorAt(i) }]));
     const ordered = series.filter((s) => names.has(s.run_id));
     const fg = cssVar("--fg", "#222");
     const grid = cssVar("--grid", "#e5e5e5");
@@ -114,7 +145,7 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
       },
       axes: [
         { ...axis, label: xLabel(settings.xAxis) },
-        { ...axis, values: (_u, splits) => splits.map((v) => num(v)), size: 60 },
+        { ...axis, values: (_u, splits) => splits.map((v) => num(v)), size: axisSize },
       ],
       series: [
         { label: xLabel(settings.xAxis), value: (_u, v) => (v === null ? "" : settings.xAxis === "timestamp" ? new Date(v).toISOString().replace("T", " ").slice(0, 19) : num(v)) },
@@ -186,10 +217,26 @@ export function MetricChart({ metric, runs, settings, height = 260 }: {
     };
   }, [series, settings.log, settings.smoothing, width, height]);
 
+  if (series && singleValued(series)) {
+    const byId = new Map(series.map((s) => [s.run_id, s]));
+    const bars = runs.flatMap((r, i) => {
+      const point = byId.get(r.id)?.points[0];
+      return point ? [{ id: r.id, name: r.name, color: r.color ?? colorAt(i), value: Number(point[1]) }] : [];
+    });
+    return (
+      <figure class={`chart single${big ? " full" : ""}`} data-metric={metric} aria-label={`Chart of ${metric}`}>
+        {expander}
+        <div ref={box} class="chart-canvas" hidden />
+        <BarChart title={metric} bars={bars} />
+        <figcaption class="muted">One value per run: a bar each.</figcaption>
+      </figure>
+    );
+  }
   const total = series?.reduce((n, s) => n + s.total, 0) ?? 0;
   const drawn = series?.reduce((n, s) => n + s.points.length, 0) ?? 0;
   return (
-    <figure class="chart" data-metric={metric} aria-label={`Chart of ${metric}`}>
+    <figure class={`chart${big ? " full" : ""}`} data-metric={metric} aria-label={`Chart of ${metric}`}>
+      {expander}
       {error ? <div class="error" role="alert">{error.message}</div> : null}
       <div ref={box} class="chart-canvas" />
       {series ? (

@@ -1,5 +1,7 @@
-// Small SVG plots for comparing a handful of runs: parallel coordinates and a scatter.
+// Small SVG plots for comparing runs: parallel coordinates, a scatter, and bars (one value per run).
+import { useEffect, useRef, useState } from "preact/hooks";
 import { num } from "../format";
+import type { Run } from "../types";
 
 export interface Point {
   id: string;
@@ -88,9 +90,11 @@ export function Scatter({ runs, xName, yName, value }: {
 }) {
   const W = 560;
   const H = 360;
-  const pad = { l: 70, r: 20, t: 20, b: 50 };
   const xa = makeAxis(xName, runs.map((r) => value(r.id, xName)));
   const ya = makeAxis(yName, runs.map((r) => value(r.id, yName)));
+  // Room for the longest y label (11px text is about 6.5px a character), so none is clipped.
+  const longest = Math.max(0, ...ya.ticks.slice(0, 12).map(([, l]) => l.length));
+  const pad = { l: Math.max(56, Math.round(longest * 6.5) + 34), r: 24, t: 20, b: 50 };
   const sx = (p: number) => pad.l + p * (W - pad.l - pad.r);
   const sy = (p: number) => H - pad.b - p * (H - pad.t - pad.b);
   return (
@@ -126,5 +130,134 @@ export function Scatter({ runs, xName, yName, value }: {
         );
       })}
     </svg>
+  );
+}
+
+/** Each run's params and latest metric values, by axis name (`params.x`, `metrics.y`). */
+export interface Table {
+  params: string[];
+  metrics: string[];
+  value: (runId: string, axis: string) => Value;
+}
+
+export function tabulate(runs: Run[]): Table {
+  const params = new Set<string>();
+  const metrics = new Set<string>();
+  const values = new Map<string, Value>();
+  for (const r of runs) {
+    for (const p of r.data.params ?? []) {
+      params.add(p.key);
+      values.set(`${r.info.run_id}\u0000params.${p.key}`, p.value);
+    }
+    for (const m of r.data.metrics ?? []) {
+      metrics.add(m.key);
+      values.set(`${r.info.run_id}\u0000metrics.${m.key}`, Number(m.value));
+    }
+  }
+  return {
+    params: [...params].sort(),
+    metrics: [...metrics].sort(),
+    value: (runId, axis) => values.get(`${runId}\u0000${axis}`),
+  };
+}
+
+/** True when the runs that have `axis` do not all hold the same value (a run without it is no difference). */
+export function differs(table: Table, runIds: string[], axis: string): boolean {
+  const present = runIds.map((id) => table.value(id, axis)).filter((v) => v !== undefined && v !== "");
+  return new Set(present.map(String)).size > 1;
+}
+
+const numericAxis = (table: Table, runIds: string[], axis: string) =>
+  runIds.some((id) => table.value(id, axis) !== undefined) &&
+  runIds.every((id) => {
+    const v = table.value(id, axis);
+    return v === undefined || v === "" || Number.isFinite(Number(v));
+  });
+
+/** Metrics in the order charts default to them: varying ones first, `system/` ones last. */
+function metricOrder(table: Table, runIds: string[]): string[] {
+  const ms = table.metrics.map((m) => `metrics.${m}`);
+  const rank = (a: string) => (a.startsWith("metrics.system/") ? 2 : differs(table, runIds, a) ? 0 : 1);
+  return [...ms].sort((a, b) => rank(a) - rank(b));
+}
+
+/** Parallel coordinates open on the params that vary (numeric first) and end on the first metric. */
+export function defaultParallelAxes(table: Table, runIds: string[]): string[] {
+  const params = table.params.map((p) => `params.${p}`).filter((a) => differs(table, runIds, a));
+  params.sort((a, b) => Number(numericAxis(table, runIds, b)) - Number(numericAxis(table, runIds, a)));
+  const metrics = metricOrder(table, runIds);
+  const axes = [...params.slice(0, 5), ...metrics.slice(0, params.length ? 1 : 3)];
+  return axes.length >= 2 ? axes : [...params, ...metrics].slice(0, 4);
+}
+
+/** The scatter opens with the first metric up the y axis against a param that varies (or a second metric). */
+export function defaultScatterAxes(table: Table, runIds: string[]): [string, string] {
+  const metrics = metricOrder(table, runIds);
+  const params = table.params.map((p) => `params.${p}`).filter((a) => differs(table, runIds, a));
+  const numeric = params.filter((a) => numericAxis(table, runIds, a));
+  const y = metrics[0] ?? params[0] ?? "";
+  const x = numeric[0] ?? metrics[1] ?? params[0] ?? metrics[0] ?? "";
+  return [x, y];
+}
+
+export interface Bar {
+  id: string;
+  name: string;
+  color: string;
+  value: number;
+}
+
+/** One value per run as horizontal bars: every run keeps its own bar, equal values included. */
+export function BarChart({ title, bars }: { title: string; bars: Bar[] }) {
+  const box = useRef<HTMLDivElement>(null);
+  const [W, setW] = useState(560);
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return undefined;
+    const observer = new ResizeObserver(() => setW(Math.max(260, el.clientWidth)));
+    observer.observe(el);
+    setW(Math.max(260, el.clientWidth));
+    return () => observer.disconnect();
+  }, []);
+  const finite = bars.filter((b) => Number.isFinite(b.value));
+  const lo = Math.min(0, ...finite.map((b) => b.value));
+  const hi = Math.max(0, ...finite.map((b) => b.value));
+  const span = hi - lo || 1;
+  const row = 22;
+  const labelW = Math.min(180, Math.max(70, Math.round(W * 0.28)));
+  const valueW = 76;
+  const pad = { t: 24, b: 8 };
+  const H = pad.t + pad.b + bars.length * row;
+  const x = (v: number) => labelW + ((v - lo) / span) * (W - labelW - valueW);
+  return (
+    <div ref={box} class="bar-box">
+      <svg class="plot bars" width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Bar chart of ${title}`}>
+        <text x={labelW} y={14} class="axis-title">
+          {title}
+        </text>
+        <line x1={x(0)} x2={x(0)} y1={pad.t - 4} y2={H - pad.b} class="axis" />
+        {bars.map((b, i) => {
+          const y = pad.t + i * row;
+          const ok = Number.isFinite(b.value);
+          const x0 = ok ? Math.min(x(0), x(b.value)) : x(0);
+          const w = ok ? Math.max(1, Math.abs(x(b.value) - x(0))) : 0;
+          const label = b.name.length > 24 ? `${b.name.slice(0, 23)}…` : b.name;
+          return (
+            <g class="bar" data-run-id={b.id}>
+              <title>
+                {b.name}: {num(b.value)}
+              </title>
+              <text x={labelW - 6} y={y + row / 2 + 4} text-anchor="end" class="tick">
+                {label}
+              </text>
+              <rect x={x0} y={y + 3} width={w} height={row - 6} fill={b.color} rx="2" />
+              <text x={ok ? Math.max(x(b.value), x(0)) + 4 : x(0) + 4} y={y + row / 2 + 4} class="tick value">
+                {num(b.value)}
+              </text>
+            </g>
+          );
+        })}
+      </svg>
+    </div>
   );
 }

@@ -3,38 +3,17 @@ import * as api from "../api";
 import { colorAt } from "../colors";
 import { ErrorBox, Link, Loading } from "../components/common";
 import { ChartControls, MetricChart, settingsFromQuery, settingsToQuery } from "../components/MetricChart";
-import { ParallelCoordinates, Scatter, type Value } from "../components/Plots";
+import {
+  ParallelCoordinates,
+  Scatter,
+  defaultParallelAxes,
+  defaultScatterAxes,
+  differs as varies,
+  tabulate,
+} from "../components/Plots";
 import { num } from "../format";
 import { useAsync } from "../hooks";
 import { list, updateQuery } from "../router";
-import type { Run } from "../types";
-
-interface Table {
-  params: string[];
-  metrics: string[];
-  value: (runId: string, axis: string) => Value;
-}
-
-function tabulate(runs: Run[]): Table {
-  const params = new Set<string>();
-  const metrics = new Set<string>();
-  const values = new Map<string, Value>();
-  for (const r of runs) {
-    for (const p of r.data.params ?? []) {
-      params.add(p.key);
-      values.set(`${r.info.run_id}\u0000params.${p.key}`, p.value);
-    }
-    for (const m of r.data.metrics ?? []) {
-      metrics.add(m.key);
-      values.set(`${r.info.run_id}\u0000metrics.${m.key}`, Number(m.value));
-    }
-  }
-  return {
-    params: [...params].sort(),
-    metrics: [...metrics].sort(),
-    value: (runId, axis) => values.get(`${runId}\u0000${axis}`),
-  };
-}
 
 export function ComparePage({ runIds, query }: { runIds: string[]; query: URLSearchParams }) {
   const runs = useAsync(() => Promise.all(runIds.map(api.getRun)), [runIds.join(",")]);
@@ -45,14 +24,14 @@ export function ComparePage({ runIds, query }: { runIds: string[]; query: URLSea
   const points = runs.data.map((r, i) => ({ id: r.info.run_id, name: r.info.run_name ?? r.info.run_id, color: colorAt(i) }));
   const onlyDiff = query.get("diff") === "1";
   const axesAll = [...table.params.map((p) => `params.${p}`), ...table.metrics.map((m) => `metrics.${m}`)];
-  const differs = (axis: string) => {
-    const vs = runs.data!.map((r) => table.value(r.info.run_id, axis));
-    return vs.some((v) => String(v) !== String(vs[0]));
-  };
+  const ids = runs.data.map((r) => r.info.run_id);
+  // A run without the key is no difference: only values that disagree among those present are.
+  const differs = (axis: string) => varies(table, ids, axis);
   const chosenAxes = list(query.get("axes")).filter((a) => axesAll.includes(a));
-  const pcAxes = chosenAxes.length ? chosenAxes : axesAll.filter(differs).slice(0, 8);
-  const xName = query.get("sx") ?? axesAll.find((a) => a.startsWith("params.")) ?? axesAll[0] ?? "";
-  const yName = query.get("sy") ?? axesAll.find((a) => a.startsWith("metrics.")) ?? axesAll[1] ?? "";
+  const pcAxes = chosenAxes.length ? chosenAxes : defaultParallelAxes(table, ids);
+  const [sx, sy] = defaultScatterAxes(table, ids);
+  const xName = query.get("sx") ?? sx;
+  const yName = query.get("sy") ?? sy;
   const chartMetrics = query.has("charts") ? list(query.get("charts")) : table.metrics.slice(0, 6);
   const settings = settingsFromQuery(query);
   const exp = query.get("exp");
@@ -129,7 +108,7 @@ export function ComparePage({ runIds, query }: { runIds: string[]; query: URLSea
           <MetricChart
             metric={m}
             settings={settings}
-            runs={runs.data!.map((r) => ({ id: r.info.run_id, name: r.info.run_name ?? r.info.run_id, active: r.info.status === "RUNNING" }))}
+            runs={points.map((p, i) => ({ ...p, active: runs.data![i]!.info.status === "RUNNING" }))}
           />
         ))}
       </div>

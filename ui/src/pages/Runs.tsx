@@ -1,35 +1,85 @@
-import { useEffect, useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import * as api from "../api";
+import { colorAt } from "../colors";
 import { ColumnPicker } from "../components/ColumnPicker";
+import { FirstRun } from "../components/FirstRun";
+import { RunsTable } from "../components/RunsTable";
 import { Sharing } from "../components/Sharing";
-import { ErrorBox, Link, Loading, Status } from "../components/common";
-import { FIXED, PARENT_TAG, columnById, decodeCols, encodeCols, type Column } from "../columns";
-import { dateTime, tagValue } from "../format";
+import { settingsFromQuery } from "../components/MetricChart";
+import { Workspace } from "../components/Workspace";
+import { ErrorBox, Link, Loading } from "../components/common";
+import {
+  FIXED,
+  columnById,
+  decodeCols,
+  defaultColumns,
+  encodeCols,
+  grouped,
+  storeColumns,
+  storedColumns,
+  type Column,
+} from "../columns";
+import { plural } from "../format";
 import { useAsync } from "../hooks";
 import { navigate, updateQuery } from "../router";
+import { activeRunCount, csvUrl } from "../runsView";
 import type { Run, ViewType } from "../types";
 
-const PAGE_SIZES = [50, 100, 250, 1000];
+/** Runs in the first request (the page is usable once they are drawn), then per scroll fetch. */
+const FIRST_PAGE = 100;
+const NEXT_PAGE = 500;
+/** Runs a chart overlays (the server's limit per history request). */
+export const CHART_RUNS = 100;
+
+const EXPERIMENT: Column = { id: "experiment", title: "Experiment", value: (r) => r.info.experiment_id };
+
+interface Pages {
+  runs: Run[];
+  first: Run[];
+  next?: string;
+  loading: boolean;
+  error?: Error;
+}
+
+/** The runs of one query, a page at a time: `more()` appends the next page. */
+function useRunPages(signature: string, load: (token?: string) => Promise<api.Page<Run>>) {
+  const [state, setState] = useState<Pages>({ runs: [], first: [], loading: true });
+  const [tick, setTick] = useState(0);
+  const seq = useRef(0);
+  const fail = (mine: number) => (error: Error) =>
+    mine === seq.current && setState((s) => ({ ...s, error, loading: false }));
+  useEffect(() => {
+    const mine = ++seq.current;
+    setState((s) => ({ ...s, loading: true, error: undefined }));
+    load().then(
+      (p) => mine === seq.current && setState({ runs: p.items, first: p.items, next: p.next, loading: false }),
+      fail(mine),
+    );
+  }, [signature, tick]);
+  const more = () => {
+    if (state.loading || !state.next) return;
+    const mine = seq.current;
+    setState((s) => ({ ...s, loading: true }));
+    load(state.next).then(
+      (p) => mine === seq.current && setState((s) => ({ ...s, runs: [...s.runs, ...p.items], next: p.next, loading: false })),
+      fail(mine),
+    );
+  };
+  return { ...state, more, reload: () => setTick((t) => t + 1) };
+}
 
 export function RunsPage({ experimentIds, query }: { experimentIds: string[]; query: URLSearchParams }) {
   const filter = query.get("filter") ?? "";
   const sort = query.get("sort") ?? "start";
   const ascending = query.get("dir") === "asc";
   const view = (query.get("view") as ViewType | null) ?? "ACTIVE_ONLY";
-  const pageSize = Number(query.get("n")) || 100;
-  const cols = useMemo(() => decodeCols(query.get("cols")), [query.get("cols")]);
-  // Page tokens belong to one query: a new filter, sort or view starts again at page one.
-  const signature = [experimentIds.join(","), filter, sort, ascending, view, pageSize].join("\u0000");
-  const [paging, setPaging] = useState<{ signature: string; tokens: (string | undefined)[] }>({
-    signature,
-    tokens: [undefined],
-  });
-  const tokens = paging.signature === signature ? paging.tokens : [undefined];
-  const setTokens = (next: (string | undefined)[]) => setPaging({ signature, tokens: next });
+  const tab = query.get("tab") === "charts" ? "charts" : "table";
+  const urlCols = query.get("cols");
+  const idsKey = experimentIds.join(",");
   const [selected, setSelected] = useState<Set<string>>(new Set());
+  const [hidden, setHidden] = useState<Set<string>>(new Set());
   const [text, setText] = useState(filter);
   const [actionError, setActionError] = useState<Error>();
-  const idsKey = experimentIds.join(",");
 
   useEffect(() => setText(filter), [filter]);
 
@@ -37,16 +87,39 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
   const keys = useAsync(() => api.experimentKeys(experimentIds), [idsKey]);
   const sortColumn = columnById(sort);
   const orderBy = sortColumn?.sortKey ? [`${sortColumn.sortKey} ${ascending ? "ASC" : "DESC"}`] : undefined;
-  const pageToken = tokens[tokens.length - 1];
-  const runs = useAsync(
-    () => api.searchRuns({ experimentIds, filter, view, orderBy, pageToken, maxResults: pageSize }),
-    [idsKey, filter, view, orderBy?.[0], pageToken, pageSize],
+  const signature = [idsKey, filter, view, orderBy?.[0]].join("\u0000");
+  const runs = useRunPages(signature, (pageToken) =>
+    api.searchRuns({ experimentIds, filter, view, orderBy, pageToken, maxResults: pageToken ? NEXT_PAGE : FIRST_PAGE }),
+  );
+  const counted = !filter && view === "ACTIVE_ONLY";
+  const total = useAsync(
+    () => (counted ? activeRunCount(experimentIds) : Promise.resolve(undefined)),
+    [idsKey, counted, runs.first],
   );
 
-  const columns = useMemo(
-    () => [...FIXED, ...cols.map(columnById).filter((c): c is Column => c !== undefined)],
-    [cols],
+  // Columns: the URL's (a shared link), else the ones last chosen here, else the defaults.
+  const stored = useMemo(() => storedColumns(experimentIds), [idsKey, urlCols]);
+  const defaults = useMemo(() => defaultColumns(runs.first), [runs.first]);
+  const cols = useMemo(
+    () => (urlCols !== null ? decodeCols(urlCols) : (stored ?? defaults)),
+    [urlCols, stored, defaults],
   );
+  const setCols = (ids: string[]) => {
+    storeColumns(experimentIds, ids);
+    updateQuery({ cols: encodeCols(ids) }, true);
+  };
+  const columns = useMemo(() => {
+    const fixed = experimentIds.length > 1 ? [FIXED[0]!, EXPERIMENT, ...FIXED.slice(1)] : FIXED;
+    return [...fixed, ...grouped(cols).map(columnById).filter((c): c is Column => c !== undefined)];
+  }, [cols, experimentIds.length]);
+  const names = useMemo(
+    () => new Map((experiments.data ?? []).map((e) => [e.experiment_id, e.name])),
+    [experiments.data],
+  );
+  // One colour per run, by its place in the view: the same in the table and in every chart.
+  const colors = useMemo(() => new Map(runs.runs.map((r, i) => [r.info.run_id, colorAt(i)])), [runs.runs]);
+  const colorOf = (id: string) => colors.get(id) ?? colorAt(0);
+
   const setSort = (c: Column) => {
     if (!c.sortKey) return;
     const dir = c.id === sort ? (ascending ? "desc" : "asc") : c.id.startsWith("metrics.") || c.id === "start" ? "desc" : "asc";
@@ -64,6 +137,19 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
   };
   const title = experiments.data?.map((e) => e.name).join(", ") ?? "Runs";
   const filterError = runs.error instanceof api.ApiError && runs.error.status === 400 ? runs.error : undefined;
+  const loaded = runs.runs.length;
+  const done = !runs.next && !runs.loading;
+  const count =
+    total.data !== undefined && !done
+      ? `${plural(total.data, "run")} · ${loaded.toLocaleString()} loaded`
+      : done
+        ? plural(loaded, "run")
+        : `${loaded.toLocaleString()} runs loaded, more as you scroll`;
+  const charted = runs.runs.filter((r) => !hidden.has(r.info.run_id)).slice(0, CHART_RUNS);
+  const csvColumns = [
+    ...(experimentIds.length > 1 ? ["experiment_id"] : []),
+    ...columns.filter((c) => c.id !== "name" && c.id !== "experiment").map((c) => c.id),
+  ];
 
   return (
     <section aria-labelledby="runs-title">
@@ -101,7 +187,15 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
       </form>
       <div id="filter-error">{filterError ? <ErrorBox error={filterError} label="Filter error" /> : null}</div>
       <div class="toolbar">
-        <ColumnPicker keys={keys.data} chosen={cols} onChange={(ids) => updateQuery({ cols: encodeCols(ids) }, true)} />
+        <div role="tablist" aria-label="Runs view" class="tabs inline-tabs">
+          <button type="button" role="tab" class={`tab${tab === "table" ? " active" : ""}`} aria-selected={tab === "table"} onClick={() => updateQuery({ tab: "" })}>
+            Table
+          </button>
+          <button type="button" role="tab" class={`tab${tab === "charts" ? " active" : ""}`} aria-selected={tab === "charts"} onClick={() => updateQuery({ tab: "charts" })}>
+            Charts
+          </button>
+        </div>
+        <ColumnPicker keys={keys.data} chosen={cols} onChange={setCols} />
         <label>
           Show{" "}
           <select value={view} onChange={(e) => updateQuery({ view: e.currentTarget.value })}>
@@ -126,183 +220,55 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
             Restore selected
           </button>
         )}
+        <a class="button" href={csvUrl({ experimentIds, filter, view, orderBy }, csvColumns)} download="runs.csv">
+          Download CSV
+        </a>
         <Link to={["models"]} query={{ exp: experimentIds.join(",") }}>
           Logged models
         </Link>
+        <span class="muted run-count" aria-live="polite">
+          {runs.loading && !loaded ? "" : count}
+        </span>
       </div>
       <ErrorBox error={actionError ?? (filterError ? undefined : runs.error)} />
-      {runs.loading && !runs.data ? <Loading what="Loading runs" /> : null}
-      {runs.data ? (
+      {runs.loading && !loaded ? <Loading what="Loading runs" /> : null}
+      {!runs.loading && !loaded && !filter && view === "ACTIVE_ONLY" && experimentIds.length === 1 ? (
+        <FirstRun experimentId={experimentIds[0]!} />
+      ) : !runs.loading && !loaded ? (
+        <p class="muted">No runs match.</p>
+      ) : loaded && tab === "charts" ? (
+        <Workspace
+          experimentIds={experimentIds}
+          runs={charted}
+          total={loaded - hidden.size}
+          colorOf={colorOf}
+          metrics={keys.data?.metrics ?? []}
+          settings={settingsFromQuery(query)}
+        />
+      ) : loaded ? (
         <RunsTable
-          runs={runs.data.items}
+          runs={runs.runs}
           columns={columns}
           sort={sort}
           ascending={ascending}
           onSort={setSort}
           selected={selected}
           onSelect={setSelected}
+          hidden={hidden}
+          onHide={setHidden}
+          colorOf={colorOf}
+          experimentName={(id) => names.get(id) ?? id}
           busy={runs.loading}
+          onNearEnd={runs.more}
         />
       ) : null}
-      <div class="pager">
-        <button type="button" disabled={tokens.length < 2} onClick={() => setTokens(tokens.slice(0, -1))}>
-          Previous page
-        </button>
-        <span aria-live="polite">
-          Page {tokens.length}
-          {runs.data ? ` · ${runs.data.items.length} runs` : ""}
-        </span>
-        <button
-          type="button"
-          disabled={!runs.data?.next}
-          onClick={() => runs.data?.next && setTokens([...tokens, runs.data.next])}
-        >
-          Next page
-        </button>
-        <label>
-          Runs per page{" "}
-          <select value={String(pageSize)} onChange={(e) => updateQuery({ n: e.currentTarget.value })}>
-            {PAGE_SIZES.map((n) => (
-              <option value={String(n)}>{n}</option>
-            ))}
-          </select>
-        </label>
-      </div>
+      {tab === "table" && runs.next && loaded ? (
+        <div class="pager">
+          <button type="button" disabled={runs.loading} onClick={runs.more}>
+            Load more runs
+          </button>
+        </div>
+      ) : null}
     </section>
-  );
-}
-
-interface Row {
-  run: Run;
-  depth: number;
-  children: number;
-}
-
-/** Order runs so that children follow their parent (when the parent is on this page). */
-function nest(runs: Run[], expanded: Set<string>): Row[] {
-  const ids = new Set(runs.map((r) => r.info.run_id));
-  const kids = new Map<string, Run[]>();
-  const top: Run[] = [];
-  for (const run of runs) {
-    const parent = tagValue(run.data.tags, PARENT_TAG);
-    if (parent && ids.has(parent) && parent !== run.info.run_id) {
-      const list = kids.get(parent) ?? [];
-      list.push(run);
-      kids.set(parent, list);
-    } else top.push(run);
-  }
-  const rows: Row[] = [];
-  const seen = new Set<string>();
-  const visit = (run: Run, depth: number) => {
-    if (seen.has(run.info.run_id)) return;
-    seen.add(run.info.run_id);
-    const children = kids.get(run.info.run_id) ?? [];
-    rows.push({ run, depth, children: children.length });
-    if (expanded.has(run.info.run_id)) for (const c of children) visit(c, depth + 1);
-  };
-  for (const run of top) visit(run, 0);
-  return rows;
-}
-
-function RunsTable({ runs, columns, sort, ascending, onSort, selected, onSelect, busy }: {
-  runs: Run[];
-  columns: Column[];
-  sort: string;
-  ascending: boolean;
-  onSort: (c: Column) => void;
-  selected: Set<string>;
-  onSelect: (s: Set<string>) => void;
-  busy: boolean;
-}) {
-  const [expanded, setExpanded] = useState<Set<string>>(new Set());
-  const rows = useMemo(() => nest(runs, expanded), [runs, expanded]);
-  const toggle = (set: Set<string>, id: string) => {
-    const next = new Set(set);
-    if (next.has(id)) next.delete(id);
-    else next.add(id);
-    return next;
-  };
-  const allSelected = runs.length > 0 && runs.every((r) => selected.has(r.info.run_id));
-  if (!runs.length) return <p class="muted">No runs match.</p>;
-  return (
-    <div class="table-wrap" aria-busy={busy ? "true" : "false"}>
-      <table class="grid runs" aria-label="Runs">
-        <thead>
-          <tr>
-            <th scope="col">
-              <input
-                type="checkbox"
-                aria-label="Select all runs on this page"
-                checked={allSelected}
-                onChange={() => onSelect(allSelected ? new Set() : new Set(runs.map((r) => r.info.run_id)))}
-              />
-            </th>
-            {columns.map((c) => {
-              const active = c.id === sort;
-              return (
-                <th
-                  scope="col"
-                  data-col={c.id}
-                  aria-sort={active ? (ascending ? "ascending" : "descending") : "none"}
-                  class={c.numeric ? "num" : ""}
-                >
-                  {c.sortKey ? (
-                    <button type="button" class="sort" onClick={() => onSort(c)} title={`Sort by ${c.title}`}>
-                      {c.title}
-                      <span aria-hidden="true">{active ? (ascending ? " ▲" : " ▼") : ""}</span>
-                    </button>
-                  ) : (
-                    c.title
-                  )}
-                </th>
-              );
-            })}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map(({ run, depth, children }) => {
-            const id = run.info.run_id;
-            return (
-              <tr key={id} data-run-id={id} class={run.info.lifecycle_stage === "deleted" ? "deleted" : ""}>
-                <td>
-                  <input
-                    type="checkbox"
-                    checked={selected.has(id)}
-                    aria-label={`Select run ${run.info.run_name ?? id}`}
-                    onChange={() => onSelect(toggle(selected, id))}
-                  />
-                </td>
-                {columns.map((c) =>
-                  c.id === "name" ? (
-                    <td class="name" style={depth ? { paddingLeft: `${depth * 1.5 + 0.5}rem` } : undefined}>
-                      {children ? (
-                        <button
-                          type="button"
-                          class="expander"
-                          aria-expanded={expanded.has(id)}
-                          aria-label={`${expanded.has(id) ? "Collapse" : "Expand"} ${children} child runs`}
-                          onClick={() => setExpanded(toggle(expanded, id))}
-                        >
-                          {expanded.has(id) ? "▾" : "▸"} {children}
-                        </button>
-                      ) : null}
-                      <Link to={["runs", id]}>{c.value(run)}</Link>
-                    </td>
-                  ) : c.id === "status" ? (
-                    <td>
-                      <Status status={run.info.status} />
-                    </td>
-                  ) : c.id === "start" ? (
-                    <td title={dateTime(run.info.start_time)}>{c.value(run)}</td>
-                  ) : (
-                    <td class={c.numeric ? "num" : ""}>{c.value(run)}</td>
-                  ),
-                )}
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-    </div>
   );
 }

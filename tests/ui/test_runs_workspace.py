@@ -1,0 +1,219 @@
+"""The runs table, the chart workspace and Compare at 1,280, 1,440 and 1,920 px: default
+columns, no sideways scrolling of the page, bars for one value per run, and a CSV download equal
+to ``mlflow.search_runs`` for the same filter and order."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from .conftest import SCREENSHOTS
+from .seed import Seeded
+
+TIMEOUT = 10_000
+WIDTHS = (1280, 1440, 1920)
+#: A course-like experiment: every metric logged once per run, one of them large (an MSE).
+COURSE = [
+    ("ridge", {"alpha": "0.1", "copy_X": "True", "model": "ridge"}, {"mae": 0.31, "r2": 0.82}),
+    ("lasso", {"alpha": "1.0", "copy_X": "True", "model": "lasso"}, {"mae": 0.31, "r2": 0.64}),
+    ("forest", {"alpha": "0.0", "copy_X": "True", "model": "rf"}, {"mae": 0.22, "r2": 0.91}),
+    ("baseline", {"model": "mean"}, {"mae": 0.52}),
+]
+MSE = 1_234_567_891.0
+
+
+@pytest.fixture(scope="module")
+def course(site: Seeded) -> dict[str, str]:
+    """The experiment's id and each run's id by name."""
+    import mlflow
+
+    mlflow.set_tracking_uri(site.url)
+    client = mlflow.MlflowClient()
+    exp = client.create_experiment("course")
+    ids = {"experiment": exp}
+    for i, (name, params, metrics) in enumerate(COURSE):
+        run = client.create_run(exp, run_name=name)
+        rid = run.info.run_id
+        ids[name] = rid
+        for k, v in params.items():
+            client.log_param(rid, k, v)
+        for k, v in metrics.items():
+            client.log_metric(rid, k, v)
+        client.log_metric(rid, "eval_mse", MSE * (i + 1))
+        client.log_metric(rid, "system/cpu", 50.0)
+        client.set_terminated(rid)
+    return ids
+
+
+def _width(page: Any, width: int) -> None:
+    page.set_viewport_size({"width": width, "height": 900})
+
+
+def _no_sideways_scroll(page: Any) -> None:
+    sizes = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert sizes[0] <= sizes[1], f"the page scrolls sideways: {sizes[0]} px of content in {sizes[1]}"
+
+
+def test_runs_table_default_columns_at_each_width(
+    page: Any, site: Seeded, course: dict[str, str]
+) -> None:
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}")
+    table = page.get_by_role("table", name="Runs")
+    expect(table).to_be_visible(timeout=TIMEOUT)
+    heads = table.locator("tr.heads th[data-col]")
+    expect(heads.first).to_be_visible()
+    cols = heads.evaluate_all("els => els.map(e => e.dataset.col)")
+    metrics = [c for c in cols if c.startswith("metrics.")]
+    params = [c for c in cols if c.startswith("params.")]
+    # Metrics by how many runs have them, `system/` left out; params likewise, up to 5.
+    assert metrics == ["metrics.eval_mse", "metrics.mae", "metrics.r2"]
+    assert params[:2] == ["params.model", "params.alpha"] and len(params) == 3
+    groups = table.locator("tr.groups th").all_inner_texts()
+    assert [g.strip() for g in groups if g.strip()] == ["METRICS", "PARAMETERS"] or [
+        g.strip().lower() for g in groups if g.strip()
+    ] == ["metrics", "parameters"]
+    row = table.locator(f"tr[data-run-id='{course['forest']}']")
+    expect(row.locator("td").nth(cols.index("metrics.r2") + 1)).to_have_text("0.91")
+    expect(page.locator(".run-count")).to_have_text("4 runs")
+    for width in WIDTHS:
+        _width(page, width)
+        expect(table).to_be_visible()
+        _no_sideways_scroll(page)
+        page.screenshot(path=str(SCREENSHOTS / f"runs-table-{width}.png"))
+    # Two experiments: an Experiment column; the table scrolls inside its own box.
+    both = f"{course['experiment']},{site.experiment_id}"
+    page.goto(f"{site.url}/#/experiments?ids={both}")
+    expect(table.locator("th[data-col=experiment]")).to_be_visible(timeout=TIMEOUT)
+    expect(table.get_by_role("link", name="course").first).to_be_visible()
+    _width(page, 1280)
+    _no_sideways_scroll(page)
+
+
+def test_columns_remembered_per_experiment_url_first(
+    page: Any, site: Seeded, course: dict[str, str]
+) -> None:
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}")
+    expect(page.locator("th[data-col='metrics.mae']")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_text(re.compile(r"^Columns \(\d+\)$")).click()
+    page.get_by_role("checkbox", name="mae", exact=True).uncheck()
+    page.keyboard.press("Escape")
+    expect(page.locator("th[data-col='metrics.mae']")).to_have_count(0)
+    # Back later without the columns in the URL: the browser remembers them.
+    page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
+    expect(page.locator("th[data-col='metrics.rmse']")).to_be_visible(timeout=TIMEOUT)
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}")
+    expect(page.locator("th[data-col='metrics.r2']")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("th[data-col='metrics.mae']")).to_have_count(0)
+    # A link that names columns wins over what was remembered.
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}?cols=metrics.mae")
+    expect(page.locator("th[data-col='metrics.mae']")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("th[data-col='metrics.r2']")).to_have_count(0)
+
+
+def test_csv_download_equals_search_runs(
+    page: Any, site: Seeded, course: dict[str, str]
+) -> None:
+    import mlflow
+
+    where = "metrics.mae < 0.5"
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}?sort=metrics.r2&dir=desc")
+    page.get_by_label("Filter runs").fill(where)
+    page.get_by_label("Filter runs").press("Enter")
+    expect(page.locator("table[aria-label=Runs] tbody tr[data-run-id]")).to_have_count(
+        3, timeout=TIMEOUT
+    )
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    with open(download.value.path(), newline="") as f:
+        rows = list(csv.DictReader(f))
+    mlflow.set_tracking_uri(site.url)
+    frame = mlflow.search_runs(
+        [course["experiment"]], filter_string=where, order_by=["metrics.r2 DESC"]
+    )
+    assert [r["run_id"] for r in rows] == list(frame["run_id"])
+    assert {"run_name", "status", "metrics.mae", "metrics.r2", "params.model"} <= set(rows[0])
+    for row, (_, want) in zip(rows, frame.iterrows(), strict=True):
+        assert row["run_name"] == want["tags.mlflow.runName"]
+        assert row["status"] == want["status"]
+        assert row["params.model"] == want["params.model"]
+        for key in ("metrics.mae", "metrics.r2", "metrics.eval_mse"):
+            if math.isnan(want[key]):
+                assert row[key] == ""
+            else:
+                assert float(row[key]) == want[key]
+
+
+def test_chart_workspace_bars_and_hiding(page: Any, site: Seeded, course: dict[str, str]) -> None:
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}?tab=charts")
+    r2 = page.locator("[data-panel='metric:r2']")
+    bars = r2.get_by_role("img", name="Bar chart of r2")
+    expect(bars).to_be_visible(timeout=TIMEOUT)
+    # Every run with r2 has its own bar; lasso and ridge share mae and both stay visible.
+    expect(bars.locator("g.bar")).to_have_count(3)
+    mae = page.locator("[data-panel='metric:mae']").locator("g.bar")
+    expect(mae).to_have_count(4)
+    # A large metric's values are drawn in full, not clipped.
+    mse = page.locator("[data-panel='metric:eval_mse']")
+    expect(mse.locator("text.value").first).to_have_text(f"{MSE * 4:.0f}")  # baseline, the newest run
+    svg = mse.get_by_role("img").bounding_box()
+    for label in mse.locator("text.value").all():
+        box = label.bounding_box()
+        assert box["x"] + box["width"] <= svg["x"] + svg["width"], label.inner_text()
+    # The first metric is on an axis of the scatter and of the parallel coordinates.
+    scatter = page.locator("[data-panel='scatter']")
+    expect(scatter.get_by_label("Y axis")).to_have_value(re.compile(r"^metrics\."))
+    parallel = page.locator("[data-panel='parallel']").get_by_role(
+        "img", name=re.compile("^Parallel coordinates")
+    )
+    assert "metrics." in (parallel.get_attribute("aria-label") or "")
+    for width in WIDTHS:
+        _width(page, width)
+        expect(bars).to_be_visible()
+        _no_sideways_scroll(page)
+        page.screenshot(path=str(SCREENSHOTS / f"workspace-{width}.png"))
+
+    # Full screen and back; remove and move panels.
+    page.get_by_role("button", name="Full screen: r2").click()
+    expect(r2).to_have_class(re.compile(r"\bfull\b"))
+    page.keyboard.press("Escape")
+    expect(r2).not_to_have_class(re.compile(r"\bfull\b"))
+    page.get_by_role("button", name="Remove mae").click()
+    expect(page.locator("[data-panel='metric:mae']")).to_have_count(0)
+    first = page.locator("article.panel").first
+    expect(first).to_have_attribute("data-panel", "metric:eval_mse")
+    page.get_by_role("button", name="Move eval_mse later").click()
+    expect(first).to_have_attribute("data-panel", "metric:r2")
+
+    # A run hidden in the table leaves the charts.
+    page.get_by_role("tab", name="Table").click()
+    page.get_by_role("button", name="Show forest in charts").click()
+    page.get_by_role("tab", name="Charts").click()
+    expect(bars.locator("g.bar")).to_have_count(2, timeout=TIMEOUT)
+    expect(bars.locator(f"g.bar[data-run-id='{course['forest']}']")).to_have_count(0)
+
+
+def test_compare_bars_diffs_and_axes(page: Any, site: Seeded, course: dict[str, str]) -> None:
+    ids = ",".join(course[n] for n in ("ridge", "lasso", "baseline"))
+    page.goto(f"{site.url}/#/compare?runs={ids}&charts=mae")
+    table = page.get_by_role("table", name="Run comparison")
+    expect(table).to_be_visible(timeout=TIMEOUT)
+    # baseline has no copy_X: ridge and lasso agree on it, so it is no difference.
+    expect(table.locator("tr[data-key='params.copy_X']")).not_to_have_class("diff")
+    expect(table.locator("tr[data-key='params.alpha']")).to_have_class("diff")
+    expect(table.locator("tr[data-key='metrics.mae']")).to_have_class("diff")
+    bars = page.get_by_role("img", name="Bar chart of mae")
+    expect(bars.locator("g.bar")).to_have_count(3, timeout=TIMEOUT)
+    expect(page.get_by_label("Y axis")).to_have_value(re.compile(r"^metrics\."))
+    assert page.get_by_label("X axis").last.input_value() != "params.copy_X"
+    parallel = page.get_by_role("img", name=re.compile("^Parallel coordinates"))
+    assert "metrics." in (parallel.get_attribute("aria-label") or "")
+    for width in WIDTHS:
+        _width(page, width)
+        expect(bars).to_be_visible()
+        _no_sideways_scroll(page)
+        page.screenshot(path=str(SCREENSHOTS / f"compare-{width}.png"))

@@ -1,0 +1,244 @@
+// The runs table: columns grouped under Metrics / Parameters / Tags, the run name pinned, rows
+// virtualized (TanStack virtual-core) inside the table's own scrolling box, and the next page of
+// runs fetched as the user nears the last loaded row.
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { PARENT_TAG, kindOf, type Column } from "../columns";
+import { dateTime, tagValue } from "../format";
+import type { Run } from "../types";
+import { useVirtualizer } from "../virtual";
+import { Link, Status } from "./common";
+
+/** Row height in px (fixed, so the virtualizer needs no measuring). */
+const ROW = 34;
+
+interface Row {
+  run: Run;
+  depth: number;
+  children: number;
+}
+
+/** Order runs so that children follow their parent (when the parent is loaded). */
+function nest(runs: Run[], expanded: Set<string>): Row[] {
+  const ids = new Set(runs.map((r) => r.info.run_id));
+  const kids = new Map<string, Run[]>();
+  const top: Run[] = [];
+  for (const run of runs) {
+    const parent = tagValue(run.data.tags, PARENT_TAG);
+    if (parent && ids.has(parent) && parent !== run.info.run_id) {
+      const list = kids.get(parent) ?? [];
+      list.push(run);
+      kids.set(parent, list);
+    } else top.push(run);
+  }
+  const rows: Row[] = [];
+  const seen = new Set<string>();
+  const visit = (run: Run, depth: number) => {
+    if (seen.has(run.info.run_id)) return;
+    seen.add(run.info.run_id);
+    const children = kids.get(run.info.run_id) ?? [];
+    rows.push({ run, depth, children: children.length });
+    if (expanded.has(run.info.run_id)) for (const c of children) visit(c, depth + 1);
+  };
+  for (const run of top) visit(run, 0);
+  return rows;
+}
+
+const GROUP_TITLES = { metrics: "Metrics", params: "Parameters", tags: "Tags" } as const;
+
+/** Width of a column in rem (fixed layout: rows drawn while scrolling keep their widths). */
+function width(c: Column): number {
+  if (c.id === "name") return 15;
+  if (c.id === "status") return 7;
+  if (c.id === "experiment") return 11;
+  if (c.id === "source") return 10;
+  return kindOf(c.id) === "tags" ? 9 : 8;
+}
+
+const toggled = (set: Set<string>, id: string) => {
+  const next = new Set(set);
+  if (next.has(id)) next.delete(id);
+  else next.add(id);
+  return next;
+};
+
+export function RunsTable({
+  runs,
+  columns,
+  sort,
+  ascending,
+  onSort,
+  selected,
+  onSelect,
+  hidden,
+  onHide,
+  colorOf,
+  experimentName,
+  busy,
+  onNearEnd,
+}: {
+  runs: Run[];
+  columns: Column[];
+  sort: string;
+  ascending: boolean;
+  onSort: (c: Column) => void;
+  selected: Set<string>;
+  onSelect: (s: Set<string>) => void;
+  hidden: Set<string>;
+  onHide: (s: Set<string>) => void;
+  colorOf: (runId: string) => string;
+  experimentName: (id: string) => string;
+  busy: boolean;
+  onNearEnd: () => void;
+}) {
+  const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const rows = useMemo(() => nest(runs, expanded), [runs, expanded]);
+  const box = useRef<HTMLDivElement>(null);
+  const virtualizer = useVirtualizer({
+    count: rows.length,
+    getScrollElement: () => box.current,
+    estimateSize: () => ROW,
+    overscan: 12,
+    getItemKey: (i) => rows[i]?.run.info.run_id ?? i,
+  });
+  const items = virtualizer.getVirtualItems();
+  const last = items[items.length - 1]?.index ?? 0;
+  useEffect(() => {
+    if (rows.length && last >= rows.length - 30) onNearEnd();
+  }, [last, rows.length]);
+
+  const allSelected = runs.length > 0 && runs.every((r) => selected.has(r.info.run_id));
+  const top = items[0]?.start ?? 0;
+  const bottom = virtualizer.getTotalSize() - (items[items.length - 1]?.end ?? 0);
+  // Header groups: consecutive columns of one kind share a cell above them.
+  const groups: { title: string; span: number }[] = [];
+  for (const c of columns) {
+    const kind = kindOf(c.id);
+    const title = kind ? GROUP_TITLES[kind] : "";
+    const prev = groups[groups.length - 1];
+    if (prev && prev.title === title) prev.span += 1;
+    else groups.push({ title, span: 1 });
+  }
+  const totalWidth = 4.5 + columns.reduce((n, c) => n + width(c), 0);
+  return (
+    <div class="table-wrap runs-wrap" ref={box} aria-busy={busy ? "true" : "false"}>
+      <table class="grid runs" aria-label="Runs" aria-rowcount={rows.length + 2} style={{ width: `${totalWidth}rem` }}>
+        <colgroup>
+          <col style={{ width: "4.5rem" }} />
+          {columns.map((c) => (
+            <col style={{ width: `${width(c)}rem` }} />
+          ))}
+        </colgroup>
+        <thead>
+          <tr class="groups">
+            <th scope="colgroup" class="pin pin-0" />
+            {groups.map((g) => (
+              <th scope="colgroup" colSpan={g.span} class="group">
+                {g.title}
+              </th>
+            ))}
+          </tr>
+          <tr class="heads">
+            <th scope="col" class="pin pin-0">
+              <input
+                type="checkbox"
+                aria-label="Select all loaded runs"
+                checked={allSelected}
+                onChange={() => onSelect(allSelected ? new Set() : new Set(runs.map((r) => r.info.run_id)))}
+              />
+            </th>
+            {columns.map((c) => {
+              const active = c.id === sort;
+              return (
+                <th
+                  scope="col"
+                  data-col={c.id}
+                  data-kind={kindOf(c.id) ?? "run"}
+                  aria-sort={active ? (ascending ? "ascending" : "descending") : "none"}
+                  class={`${c.numeric ? "num" : ""}${c.id === "name" ? " pin pin-1" : ""}`}
+                  title={c.id}
+                >
+                  {c.sortKey ? (
+                    <button type="button" class="sort" onClick={() => onSort(c)} title={`Sort by ${c.id}`}>
+                      {c.title}
+                      <span aria-hidden="true">{active ? (ascending ? " ▲" : " ▼") : ""}</span>
+                    </button>
+                  ) : (
+                    c.title
+                  )}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>
+          {top > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${top}px` }} /> : null}
+          {items.map((item) => {
+            const { run, depth, children } = rows[item.index]!;
+            const id = run.info.run_id;
+            const name = run.info.run_name ?? id;
+            const shown = !hidden.has(id);
+            return (
+              <tr
+                key={id}
+                data-run-id={id}
+                aria-rowindex={item.index + 3}
+                class={`${run.info.lifecycle_stage === "deleted" ? "deleted" : ""}${selected.has(id) ? " selected" : ""}`}
+              >
+                <td class="pin pin-0 row-tools">
+                  <input
+                    type="checkbox"
+                    checked={selected.has(id)}
+                    aria-label={`Select run ${name}`}
+                    onChange={() => onSelect(toggled(selected, id))}
+                  />
+                  <button
+                    type="button"
+                    class={`run-dot${shown ? "" : " off"}`}
+                    style={{ "--run-color": colorOf(id) }}
+                    aria-pressed={shown ? "true" : "false"}
+                    aria-label={`Show ${name} in charts`}
+                    title={shown ? "Shown in charts: click to hide" : "Hidden from charts: click to show"}
+                    onClick={() => onHide(toggled(hidden, id))}
+                  />
+                </td>
+                {columns.map((c) =>
+                  c.id === "name" ? (
+                    <td class="name pin pin-1" title={name} style={depth ? { paddingLeft: `${depth * 1.2 + 0.5}rem` } : undefined}>
+                      {children ? (
+                        <button
+                          type="button"
+                          class="expander"
+                          aria-expanded={expanded.has(id)}
+                          aria-label={`${expanded.has(id) ? "Collapse" : "Expand"} ${children} child runs`}
+                          onClick={() => setExpanded(toggled(expanded, id))}
+                        >
+                          {expanded.has(id) ? "▾" : "▸"} {children}
+                        </button>
+                      ) : null}
+                      <Link to={["runs", id]}>{c.value(run)}</Link>
+                    </td>
+                  ) : c.id === "status" ? (
+                    <td>
+                      <Status status={run.info.status} />
+                    </td>
+                  ) : c.id === "start" ? (
+                    <td title={dateTime(run.info.start_time)}>{c.value(run)}</td>
+                  ) : c.id === "experiment" ? (
+                    <td title={experimentName(run.info.experiment_id)}>
+                      <Link to={["experiments", run.info.experiment_id]}>{experimentName(run.info.experiment_id)}</Link>
+                    </td>
+                  ) : (
+                    <td class={c.numeric ? "num" : ""} title={c.value(run)}>
+                      {c.value(run)}
+                    </td>
+                  ),
+                )}
+              </tr>
+            );
+          })}
+          {bottom > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${bottom}px` }} /> : null}
+        </tbody>
+      </table>
+    </div>
+  );
+}
