@@ -1,4 +1,5 @@
-"""log_model and load_model of a 200-tree RandomForest: Traza against MLflow, side by side.
+"""log_model and load_model of a 200-tree RandomForest and of a custom PythonModel with a 1 MB
+artifact: Traza against MLflow, side by side.
 
 Each library runs in its own fresh process and folder (Traza on ``./mlruns``, MLflow on
 ``sqlite:///mlflow.db``), logs the same model the way the seeds do (signature and input
@@ -10,6 +11,11 @@ time over Traza's.
 MLflow 3.17's default serialization, skops, refuses to save a forest unless its tree type is
 trusted, so both libraries are measured with ``cloudpickle`` (Traza's default) and with
 ``skops`` given ``skops_trusted_types``.
+
+The PythonModel (``pyfunc.log_model(python_model=..., artifacts={"blob": <1 MB file>})``) is
+measured as users call it (``python_model``: each library finds the requirements its own way,
+MLflow by loading the model in a subprocess) and with ``pip_requirements`` given
+(``python_model, pinned``: no inference on either side).
 
     python benchmarks/models.py            # 9 repeats
     python benchmarks/models.py --quick    # 2 repeats, 50 trees
@@ -29,12 +35,64 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-FORMATS = ("cloudpickle", "skops")
+FORMATS = ("cloudpickle", "skops", "python_model", "python_model, pinned")
 TRUSTED = ["sklearn.tree._tree.Tree"]
+
+
+def python_model_worker(library: str, pinned: bool, repeats: int) -> dict[str, Any]:
+    """A PythonModel reading a 1 MB artifact in load_context, logged with an input example."""
+    import pandas as pd
+
+    if library == "traza":
+        import traza as lib
+        import traza.pyfunc as pyfunc
+    else:
+        import mlflow as lib
+        import mlflow.pyfunc as pyfunc
+
+        lib.set_tracking_uri("sqlite:///mlflow.db")
+
+    class BlobModel(pyfunc.PythonModel):  # type: ignore[misc, name-defined]
+        def load_context(self, context: Any) -> None:
+            with open(context.artifacts["blob"], "rb") as f:
+                self.size = len(f.read())
+
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            return model_input * self.size
+
+    blob = Path("blob.bin")
+    blob.write_bytes(os.urandom(1 << 20))
+    example = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})
+    requirements = {"pip_requirements": ["cloudpickle", "pandas"]} if pinned else {}
+    log_times, load_times, uris = [], [], []
+    for i in range(repeats + 1):
+        with lib.start_run():
+            start = time.perf_counter()
+            info = pyfunc.log_model(
+                name="model",
+                python_model=BlobModel(),
+                artifacts={"blob": str(blob)},
+                input_example=example,
+                **requirements,
+            )
+            elapsed = time.perf_counter() - start
+        uris.append(info.model_uri)
+        if i:
+            log_times.append(elapsed)
+    for i, uri in enumerate(uris):
+        start = time.perf_counter()
+        loaded = pyfunc.load_model(uri)
+        elapsed = time.perf_counter() - start
+        assert loaded.predict(example).equals(example * (1 << 20))
+        if i:
+            load_times.append(elapsed)
+    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
 
 
 def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
     """Runs in the child: train once, then time log_model and load_model+predict."""
+    if fmt.startswith("python_model"):
+        return python_model_worker(library, fmt.endswith("pinned"), repeats)
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import RandomForestRegressor
@@ -112,8 +170,11 @@ def main() -> None:
         print(json.dumps(worker(library, fmt, int(repeats), int(trees))))
         return
     repeats, trees = (2, 50) if args.quick else (9, 200)
-    print(f"log_model + load_model, RandomForestRegressor({trees} trees), median of {repeats}")
-    print(f"{'operation':<28}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
+    print(
+        f"log_model + load_model, RandomForestRegressor({trees} trees) and a PythonModel with "
+        f"a 1 MB artifact, median of {repeats}"
+    )
+    print(f"{'operation':<38}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
     results: dict[str, Any] = {}
     for fmt in FORMATS:
         ours = measure("traza", fmt, repeats, trees)
@@ -122,7 +183,7 @@ def main() -> None:
             ratio = theirs[op] / ours[op]
             results[f"{op} ({fmt})"] = {"traza": ours[op], "mlflow": theirs[op], "ratio": ratio}
             print(
-                f"{op + ' (' + fmt + ')':<28}{ours[op] * 1000:>10.1f}"
+                f"{op + ' (' + fmt + ')':<38}{ours[op] * 1000:>10.1f}"
                 f"{theirs[op] * 1000:>11.1f}{ratio:>7.1f}x"
             )
     if args.json:

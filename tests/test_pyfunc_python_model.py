@@ -145,14 +145,28 @@ def test_signatures_from_type_hints(saved: dict[str, Path]) -> None:
     assert traza.pyfunc.load_model(saved["totals"]).predict(ROWS) == [3.5, -0.75]
 
 
-def test_unsupported_hints_are_refused(tmp_path: Path) -> None:
+def test_hints_that_imply_no_schema_warn_and_malformed_ones_are_refused(tmp_path: Path) -> None:
     class NotAList(traza.pyfunc.PythonModel):
         def predict(self, model_input: str) -> str:
             return model_input
 
-    with pytest.raises(TrazaException, match=r"must be list\[\.\.\.\]"):
-        traza.pyfunc.save_model(tmp_path / "m", python_model=NotAList())
-    assert not (tmp_path / "m").exists()  # nothing half-written is left
+    class BareList(traza.pyfunc.PythonModel):
+        def predict(self, model_input: list) -> list:  # type: ignore[type-arg]
+            return model_input
+
+    class IntKeys(traza.pyfunc.PythonModel):
+        def predict(self, model_input: list[dict[int, str]]) -> list[str]:
+            return []
+
+    with pytest.warns(UserWarning, match=r"not list\[\.\.\.\]"):
+        traza.pyfunc.save_model(tmp_path / "str", python_model=NotAList())
+    assert Model.load(tmp_path / "str").signature is None
+    assert traza.pyfunc.load_model(tmp_path / "str").predict("as is") == "as is"
+    for name, model in (("bare", BareList()), ("keys", IntKeys())):
+        with pytest.raises(TrazaException, match=r"element type|dict\[str") as e:
+            traza.pyfunc.save_model(tmp_path / name, python_model=model)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+        assert not (tmp_path / name).exists()  # nothing half-written is left
 
 
 def test_signature_is_enforced_on_predict(saved: dict[str, Path]) -> None:

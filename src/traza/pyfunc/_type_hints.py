@@ -144,16 +144,24 @@ def colspec_type(hint: Any) -> tuple[ColType, bool]:
         if len(rest) == 1 and len(args) == 2:
             return colspec_type(rest[0])[0], False
         return AnyType(), len(rest) == len(args)
-    raise invalid(f"Unsupported type hint {hint}: {_SUPPORTED}.")
+    if hint in (list, dict, typing.Optional, typing.Union):
+        raise invalid(f"Invalid type hint {hint}: it must name its element type; {_SUPPORTED}.")
+    raise UnsupportedHint(f"Unsupported type hint {hint}: {_SUPPORTED}.")
+
+
+class UnsupportedHint(ValueError):
+    """A hint MLflow accepts without inferring a schema (it warns); malformed ones raise."""
 
 
 def schema_from_hint(hint: Any, *, as_list: bool) -> Schema:
     """The one-column schema of ``hint``; ``as_list`` for an input (it must be ``list[...]``)."""
     if as_list or typing.get_origin(hint) is list:
+        if hint is list:
+            raise invalid(f"Type hint {hint} must name its element type, e.g. list[str].")
         if typing.get_origin(hint) is not list:
-            raise invalid(
-                f"The model input hint {hint} must be list[...]: predict takes many inputs at "
-                f"once. Write list[{getattr(hint, '__name__', hint)}]."
+            raise UnsupportedHint(
+                f"the model input hint {hint} is not list[...] (predict takes many inputs at "
+                f"once: write list[{getattr(hint, '__name__', hint)}] for a signature)"
             )
         hint = _element(hint)
     t, required = colspec_type(hint)
@@ -168,7 +176,13 @@ def signature_from_hints(hints: TypeHints) -> Any:
 
     if not implies_schema(hints.input):
         return None
-    inputs = schema_from_hint(hints.input, as_list=True)
+    try:
+        inputs = schema_from_hint(hints.input, as_list=True)
+    except UnsupportedHint as e:  # MLflow warns and saves the model without a signature
+        import warnings
+
+        warnings.warn(f"No signature from the type hints: {e}.", UserWarning, stacklevel=3)
+        return None
     outputs = Schema([ColSpec(AnyType())])
     if hints.output is not None:
         # An output hint that implies nothing means any output, as in MLflow.
