@@ -12,3 +12,13 @@ export function ExperimentLink({ id }: { id: string }) {
     </Link>
   );
 }
+
+/** A link to a run by its name once known (the id's first 8 characters until then). */
+export function RunLink({ id }: { id: string }) {
+  const run = useAsync(() => api.getRun(id), [id]);
+  return (
+    <Link to={["runs", id]} title={`Run ${id}`}>
+      {run.data?.info.run_name || id.slice(0, 8)}
+    </Link>
+  );
+}

@@ -4,7 +4,7 @@ import { ErrorBox, KeyValues, Link, Loading, Status } from "../components/common
 import { EditableText, InlineForm, RemovableChip, useEdit } from "../components/Editors";
 import { ModelView } from "../components/ModelView";
 import { Sharing } from "../components/Sharing";
-import { ExperimentLink } from "../components/Crumbs";
+import { ExperimentLink, RunLink } from "../components/Crumbs";
 import { dateTime, num } from "../format";
 import { useAsync } from "../hooks";
 import { list, updateQuery } from "../router";
@@ -133,7 +133,7 @@ function LoggedModels({ experimentIds, chosen }: { experimentIds: string[]; chos
                 </td>
                 <td class="mono">{m.info.model_id}</td>
                 <td>{m.info.status ? <Status status={m.info.status.replace("LOGGED_MODEL_", "")} /> : null}</td>
-                <td>{m.info.source_run_id ? <Link to={["runs", m.info.source_run_id]}>{m.info.source_run_id.slice(0, 8)}</Link> : ""}</td>
+                <td>{m.info.source_run_id ? <RunLink id={m.info.source_run_id} /> : ""}</td>
                 <td>{m.info.model_type ?? ""}</td>
                 <td>{dateTime(m.info.creation_timestamp_ms)}</td>
               </tr>
@@ -272,7 +272,7 @@ export function RegisteredModelPage({ name }: { name: string }) {
               <td>{[...new Set([...(v.aliases ?? []), ...aliasesOf(v.version)])].map((a) => <span class="chip">@{a}</span>)}</td>
               <td>{v.current_stage ?? ""}</td>
               <td>{v.status ?? ""}</td>
-              <td>{v.run_id ? <Link to={["runs", v.run_id]}>{v.run_id.slice(0, 8)}</Link> : ""}</td>
+              <td>{v.run_id ? <RunLink id={v.run_id} /> : ""}</td>
               <td>{(v.tags ?? []).map((t) => <span class="chip">{t.key}: {t.value}</span>)}</td>
               <td>{dateTime(v.creation_timestamp)}</td>
             </tr>
