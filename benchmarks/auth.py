@@ -228,9 +228,13 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
     parser.add_argument("--only", choices=("traza",), help="run traza server only")
     parser.add_argument("--json", dest="json_path", help="also write the results here")
+    parser.add_argument(
+        "--requests", type=int, help="timed requests per row (default 200; 30 with --quick)"
+    )
     args = parser.parse_args()
     servers.stop_on_sigterm()
     runs, count = (200, 30) if args.quick else (1000, 200)
+    count = args.requests or count
     systems = ("traza",) if args.only else ("traza", "mlflow")
     found = {s: version(s) for s in systems}
     print(
