@@ -222,6 +222,18 @@ def test_experiments_list(page: Any, file_root_site: Site) -> None:
     expect(table.get_by_role("row", name=re.compile("empty")).locator("td.num")).to_have_text("0")
 
 
+def test_an_empty_experiment_shows_how_to_log_a_first_run(page: Any, file_root_site: Site) -> None:
+    site = file_root_site
+    page.goto(f"{site.url}/#/experiments/{site.empty_experiment_id}")
+    code = page.get_by_label("Code to log a first run")
+    expect(code).to_contain_text(
+        f'mlflow.set_experiment(experiment_id="{site.empty_experiment_id}")', timeout=TIMEOUT
+    )
+    expect(page.get_by_label("No runs yet")).to_contain_text(f"MLFLOW_TRACKING_URI={site.url}")
+    page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
+    expect(page.locator(".run-count")).to_have_text("1 run", timeout=TIMEOUT)
+
+
 #: Pairs of the run page's grid sections whose boxes intersect, and content wider than its
 #: section (outside a scrolling container): either is a section drawn over another.
 OVERLAPS = """() => {
