@@ -184,7 +184,8 @@ export function RunsTable({
                 aria-rowindex={item.index + 3}
                 class={`${run.info.lifecycle_stage === "deleted" ? "deleted" : ""}${selected.has(id) ? " selected" : ""}`}
               >
-                <td class="pin pin-0 row-tools">
+                <td class="pin pin-0">
+                  <div class="row-tools">
                   <input
                     type="checkbox"
                     checked={selected.has(id)}
@@ -200,6 +201,7 @@ export function RunsTable({
                     title={shown ? "Shown in charts: click to hide" : "Hidden from charts: click to show"}
                     onClick={() => onHide(toggled(hidden, id))}
                   />
+                  </div>
                 </td>
                 {columns.map((c) =>
                   c.id === "name" ? (
