@@ -392,3 +392,21 @@ def test_models_serve_answers_invocations(saved: dict[str, Path]) -> None:
         assert "missing inputs ['b']" in json.loads(response.data)["message"]
     finally:
         stop(process)
+
+
+def test_type_hinted_models_take_inputs_as_sent(saved: dict[str, Path]) -> None:
+    """MLflow's scoring rule for a signature from type hints: ``inputs`` reach predict as plain
+    JSON values (not arrays) and are checked against the hints; other formats are refused."""
+    from traza.scoring.app import create_app
+
+    def invoke(name: str, body: Any) -> tuple[int, Any]:
+        app = create_app(traza.pyfunc.load_model(saved[name]))
+        outcome = app.invoke(json.dumps(body).encode(), "application/json")
+        return outcome.status, json.loads(outcome.body)
+
+    assert invoke("shout", {"inputs": ["a", "b"]}) == (200, {"predictions": ["A!", "B!"]})
+    assert invoke("totals", {"inputs": ROWS}) == (200, {"predictions": [3.5, -0.75]})
+    status, error = invoke("shout", {"inputs": ["a", 3]})
+    assert status == 400 and "the input[1] is int 3, not str" in error["message"]
+    status, error = invoke("shout", {"dataframe_split": {"columns": ["t"], "data": [["q"]]}})
+    assert status == 400 and "with 'inputs' key" in error["message"]

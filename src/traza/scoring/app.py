@@ -94,6 +94,8 @@ class ScoringApp:
         self.settings = settings or ScoringSettings(model_uri="")
         signature = model.metadata.signature
         self.schema = signature.inputs if signature is not None else None
+        extras = getattr(model.metadata, "extras", {})
+        self._hinted = bool(extras.get("is_signature_from_type_hint"))
         self.metrics = Metrics()
         self._inline_limit = self.settings.inline_limit
         self._executor: ThreadPoolExecutor | None = None
@@ -120,7 +122,7 @@ class ScoringApp:
     def invoke(self, body: bytes, content_type: str | None) -> Outcome:
         """Parse, predict, encode: the whole of one ``/invocations`` request, errors answered."""
         try:
-            parsed = parse_request(body, content_type, self.schema)
+            parsed = parse_request(body, content_type, self.schema, self._hinted)
         except UnsupportedMediaType as e:
             return Outcome(415, _TEXT, str(e).encode(), error_code="UNSUPPORTED_MEDIA_TYPE")
         except TrazaException as e:

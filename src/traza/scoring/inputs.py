@@ -86,13 +86,40 @@ def media_type(content_type: str | None) -> str:
     return mime
 
 
-def parse_request(body: bytes, content_type: str | None, schema: Schema | None) -> ParsedInput:
-    """The data and params of one ``/invocations`` request."""
+def parse_request(
+    body: bytes, content_type: str | None, schema: Schema | None, hinted: bool = False
+) -> ParsedInput:
+    """The data and params of one ``/invocations`` request. ``hinted``: the signature comes
+    from a PythonModel's type hints, so JSON ``inputs`` are passed as sent (see below)."""
     mime = media_type(content_type)
     if mime == CONTENT_TYPE_CSV:
         frame = parse_csv(body, schema)
         return ParsedInput(frame, None, len(frame))
+    if hinted:
+        return parse_hinted_json(body)
     return parse_json(body, schema)
+
+
+def parse_hinted_json(body: bytes | str) -> ParsedInput:
+    """MLflow's rule for a signature from type hints: the body must hold ``inputs``, given to
+    the model as plain JSON values (no arrays or frames); predict checks them against the hints."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        raise _invalid_input(
+            f"Ensure that input is a valid JSON formatted string. Error: '{e}'"
+        ) from None
+    if not isinstance(decoded, dict) or INPUTS not in decoded:
+        keys = list(decoded) if isinstance(decoded, dict) else type(decoded).__name__
+        raise _invalid_input(
+            "Request payload must be a dictionary with 'inputs' key when the model contains a "
+            f"valid type hint. Found: {keys}."
+        )
+    params = decoded.get(PARAMS_KEY)
+    if params is not None and not isinstance(params, dict):
+        raise _invalid_input(f"'params' must be a JSON object; got {type(params).__name__}.")
+    data = decoded[INPUTS]
+    return ParsedInput(data, params, len(data) if isinstance(data, list) else 1)
 
 
 def parse_json(body: bytes | str, schema: Schema | None) -> ParsedInput:
