@@ -149,7 +149,7 @@ function Overview({ run, models, onChange }: { run: Run; models: LoggedModel[]; 
         />
       </section>
       <Description run={run} onSaved={onChange} />
-      <section aria-labelledby="ov-params">
+      <section aria-labelledby="ov-params" class="span2">
         <h2 id="ov-params">Parameters ({count(params.length, data.params?.length ?? 0)})</h2>
         <div class="table-wrap scroll-list">
           <KeyValues
@@ -159,7 +159,7 @@ function Overview({ run, models, onChange }: { run: Run; models: LoggedModel[]; 
           />
         </div>
       </section>
-      <section aria-labelledby="ov-metrics">
+      <section aria-labelledby="ov-metrics" class="span2">
         <h2 id="ov-metrics">Metrics ({count(search ? metrics.length : data.metrics?.length ?? 0, data.metrics?.length ?? 0)})</h2>
         <ErrorBox error={summaries.error} />
         {metrics.length ? (
