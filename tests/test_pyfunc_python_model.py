@@ -114,9 +114,10 @@ def test_save_writes_mlflows_layout(saved: dict[str, Path]) -> None:
 def test_load_predict_with_artifacts_config_and_params(saved: dict[str, Path]) -> None:
     loaded = traza.pyfunc.load_model(saved["scaler"])
     pd.testing.assert_frame_equal(loaded.predict(FRAME), FRAME * 2.5 + 1.0)
-    raw = loaded.get_raw_model()
-    assert raw.python_model.artifact_names == ["clash", "factor", "vocab"]
-    assert Path(raw.context.artifacts["vocab"]).is_relative_to(saved["scaler"])
+    python_model = loaded.unwrap_python_model()
+    assert isinstance(python_model, models.Scaler)
+    assert python_model.artifact_names == ["clash", "factor", "vocab"]
+    assert Path(loaded.get_raw_model().context.artifacts["vocab"]).is_relative_to(saved["scaler"])
     # model_config given at load time is merged over the saved one.
     again = traza.pyfunc.load_model(saved["scaler"], model_config={"offset": -1.0})
     pd.testing.assert_frame_equal(again.predict(FRAME), FRAME * 2.5 - 1.0)
@@ -410,3 +411,40 @@ def test_type_hinted_models_take_inputs_as_sent(saved: dict[str, Path]) -> None:
     assert status == 400 and "the input[1] is int 3, not str" in error["message"]
     status, error = invoke("shout", {"dataframe_split": {"columns": ["t"], "data": [["q"]]}})
     assert status == 400 and "with 'inputs' key" in error["message"]
+
+
+def test_hint_schemas_match_mlflows() -> None:
+    """The schema each supported hint implies, against MLflow's own inference."""
+    import datetime as dt
+    from typing import Optional
+
+    import pydantic
+    from mlflow.types.type_hints import _infer_schema_from_list_type_hint
+
+    from traza.pyfunc._type_hints import schema_from_hint
+
+    class Item(pydantic.BaseModel):
+        name: str
+        price: float
+        tags: list[str]
+        note: Optional[str] = None  # noqa: UP045 - the spelling users write
+
+    hints = [
+        list[str],
+        list[int],
+        list[float],
+        list[bool],
+        list[bytes],
+        list[dt.datetime],
+        list[Any],
+        list[list[int]],
+        list[dict[str, float]],
+        list[dict[str, list[str]]],
+        list[Item],
+        list[int | str],
+    ]
+    for hint in hints:
+        ours = schema_from_hint(hint, as_list=True).to_json()
+        assert json.loads(ours) == json.loads(_infer_schema_from_list_type_hint(hint).to_json()), (
+            hint
+        )

@@ -49,6 +49,17 @@ class PyFuncModel:
         """The flavor's own model object (the fitted estimator for sklearn)."""
         return getattr(self._model_impl, "model", self._model_impl)
 
+    def unwrap_python_model(self) -> Any:
+        """The :class:`~traza.pyfunc.PythonModel` instance a custom model was loaded as."""
+        python_model = getattr(self._model_impl, "python_model", None)
+        if python_model is None:
+            raise TrazaException(
+                f"unwrap_python_model() is for custom Python models; this model is loaded by "
+                f"{self.loader_module}: use get_raw_model().",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        return python_model
+
     def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
         from traza.models.enforcement import enforce_params, enforce_schema
 
