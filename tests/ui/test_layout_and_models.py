@@ -234,6 +234,39 @@ def test_an_empty_experiment_shows_how_to_log_a_first_run(page: Any, file_root_s
     expect(page.locator(".run-count")).to_have_text("1 run", timeout=TIMEOUT)
 
 
+#: The x of the server's caret (``^``, on the message's last line) and of the character of the
+#: echoed filter above it: equal only when the text is in a monospace font.
+CARET = """(box) => {
+  const texts = [...box.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE);
+  const node = texts.find((n) => n.data.includes('^'));
+  const text = node.data;
+  const last = text.lastIndexOf('\\n');
+  const above = text.lastIndexOf('\\n', last - 1);
+  const column = text.indexOf('^', last) - last - 1;
+  const x = (at) => {
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + 1);
+    return range.getBoundingClientRect().left;
+  };
+  const char = text.slice(above + 1 + column, above + 2 + column);
+  return [x(last + 1 + column), x(above + 1 + column), char];
+}"""
+
+
+def test_filter_error_caret_points_at_the_character(page: Any, file_root_site: Site) -> None:
+    site = file_root_site
+    page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
+    box = page.get_by_label("Filter runs")
+    box.fill("metrics.training_r2_score < 1 and bar = 2 and params.copy_X = 'True'")
+    box.press("Enter")
+    error = page.get_by_role("alert", name="Filter error")
+    expect(error).to_contain_text("^", timeout=TIMEOUT)
+    caret, above, character = error.evaluate(CARET)
+    assert character == "b" and abs(caret - above) < 1, (caret, above, character)
+    assert "monospace" in box.evaluate("(e) => getComputedStyle(e).fontFamily")
+
+
 #: Pairs of the run page's grid sections whose boxes intersect, and content wider than its
 #: section (outside a scrolling container): either is a section drawn over another.
 OVERLAPS = """() => {
