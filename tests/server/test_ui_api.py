@@ -373,3 +373,28 @@ def test_not_built_message(live: Live) -> None:
     assert "web UI is not built" in text and "npm --prefix ui run build" in text
     assert "/api/2.0/mlflow/" in text
     assert _get(f"{live.url}/experiments/1", Accept="text/html").status == 404
+
+
+def test_summaries_and_model_files_need_read(tmp_path: Path) -> None:
+    """With auth on, the UI's new reads are refused without READ, as the rest of the UI's."""
+    from .test_permissions import API, NO, assert_denied, auth_server
+
+    with auth_server(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path, NO) as server:
+        server.user("olivia")
+        server.user("dana")
+        experiment_id = server.ok("olivia", "POST", f"{API}/experiments/create", {"name": "s"})[
+            "experiment_id"
+        ]
+        model_id = server.ok(
+            "olivia", "POST", f"{API}/logged-models", {"experiment_id": experiment_id}
+        )["model"]["info"]["model_id"]
+        for path, body in (
+            (f"{UI_API}/experiments/summaries", {"experiment_ids": experiment_id}),
+            (
+                f"/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files",
+                {"artifact_file_path": "MLmodel"},
+            ),
+        ):
+            status, reply = server.call("dana", "GET", path, body)
+            assert_denied(status, reply, "READ")
+            assert server.call("olivia", "GET", path, body)[0] in (200, 404), path
