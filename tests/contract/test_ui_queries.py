@@ -37,6 +37,23 @@ def test_experiment_keys_over_several_experiments(store: Store) -> None:
     assert store.get_experiment_keys([]).params == ()
 
 
+def test_experiment_summaries(store: Store) -> None:
+    a, b, empty = (store.create_experiment(n) for n in ("sum-a", "sum-b", "sum-empty"))
+    store.create_run(a, "u", 1_000, [], None)
+    store.create_run(a, "u", 5_000, [], None)
+    store.delete_run(store.create_run(a, "u", 9_000, [], None).info.run_id)
+    store.create_run(b, "u", 2_000, [], None)
+    got = store.get_experiment_summaries([b, empty, a])
+    assert [(s.experiment_id, s.run_count, s.last_run_start_time) for s in got] == [
+        (b, 1, 2_000),
+        (empty, 0, None),
+        (a, 2, 5_000),
+    ]
+    assert store.get_experiment_summaries([]) == []
+    with pytest.raises(TrazaException):
+        store.get_experiment_summaries(["not-an-id"])
+
+
 def test_sampled_history_keeps_extremes(store: Store) -> None:
     run_id = _run(store)
     rng = random.Random(7)
