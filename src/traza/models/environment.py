@@ -8,6 +8,7 @@ each serving tool installs itself into the environment it builds.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,20 +22,24 @@ PYTHON_ENV_FILE = "python_env.yaml"
 CONDA_ENV_FILE = "conda.yaml"
 
 
+@functools.lru_cache(maxsize=256)
+def _version(distribution: str) -> str | None:
+    """The installed version (None if missing); read once per process, since each lookup
+    scans ``sys.path`` (about 5 ms, several per saved model)."""
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def pinned(distribution: str) -> str:
     """``name==version`` for an installed distribution, or the bare name if it is missing."""
-    try:
-        return f"{distribution}=={importlib.metadata.version(distribution)}"
-    except importlib.metadata.PackageNotFoundError:
-        return distribution
+    version = _version(distribution)
+    return distribution if version is None else f"{distribution}=={version}"
 
 
-def _installed(distribution: str) -> bool:
-    try:
-        importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
+def is_installed(distribution: str) -> bool:
+    return _version(distribution) is not None
 
 
 def resolve_requirements(
@@ -57,7 +62,7 @@ def resolve_requirements(
 
     if pip_requirements is not None:
         return read(pip_requirements)
-    base = [pinned(d) for d in defaults if _installed(d)]
+    base = [pinned(d) for d in defaults if is_installed(d)]
     if extra_pip_requirements is not None:
         base += read(extra_pip_requirements)
     return base

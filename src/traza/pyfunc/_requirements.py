@@ -53,13 +53,11 @@ def _installed(top: str) -> bool:
 
 
 def _distribution(top: str) -> str | None:
+    from traza.models.environment import is_installed
+
     for name in (_KNOWN.get(top), top):
-        if name:
-            try:
-                importlib.metadata.version(name)
-                return name
-            except importlib.metadata.PackageNotFoundError:
-                pass
+        if name and is_installed(name):
+            return name
     found = _all_distributions().get(top)
     return found[0] if found else None
 
