@@ -56,7 +56,9 @@ def _width(page: Any, width: int) -> None:
 
 def _no_sideways_scroll(page: Any) -> None:
     sizes = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-    assert sizes[0] <= sizes[1], f"the page scrolls sideways: {sizes[0]} px of content in {sizes[1]}"
+    assert sizes[0] <= sizes[1], (
+        f"the page scrolls sideways: {sizes[0]} px of content in {sizes[1]}"
+    )
 
 
 def test_runs_table_default_columns_at_each_width(
@@ -115,9 +117,7 @@ def test_columns_remembered_per_experiment_url_first(
     expect(page.locator("th[data-col='metrics.r2']")).to_have_count(0)
 
 
-def test_csv_download_equals_search_runs(
-    page: Any, site: Seeded, course: dict[str, str]
-) -> None:
+def test_csv_download_equals_search_runs(page: Any, site: Seeded, course: dict[str, str]) -> None:
     import mlflow
 
     where = "metrics.mae < 0.5"
@@ -159,7 +159,9 @@ def test_chart_workspace_bars_and_hiding(page: Any, site: Seeded, course: dict[s
     expect(mae).to_have_count(4)
     # A large metric's values are drawn in full, not clipped.
     mse = page.locator("[data-panel='metric:eval_mse']")
-    expect(mse.locator("text.value").first).to_have_text(f"{MSE * 4:.0f}")  # baseline, the newest run
+    expect(mse.locator("text.value").first).to_have_text(
+        f"{MSE * 4:.0f}"
+    )  # baseline, the newest run
     svg = mse.get_by_role("img").bounding_box()
     for label in mse.locator("text.value").all():
         box = label.bounding_box()
@@ -195,6 +197,15 @@ def test_chart_workspace_bars_and_hiding(page: Any, site: Seeded, course: dict[s
     page.get_by_role("tab", name="Charts").click()
     expect(bars.locator("g.bar")).to_have_count(2, timeout=TIMEOUT)
     expect(bars.locator(f"g.bar[data-run-id='{course['forest']}']")).to_have_count(0)
+    # The list beside the charts toggles the same: lasso hidden there, forest shown again.
+    runs = page.get_by_role("complementary", name="Runs in the charts")
+    runs.get_by_role("button", name="Show lasso in charts").click()
+    runs.get_by_role("button", name="Show forest in charts").click()
+    expect(bars.locator("g.bar")).to_have_count(2)
+    expect(bars.locator(f"g.bar[data-run-id='{course['lasso']}']")).to_have_count(0)
+    expect(runs.get_by_role("button", name="Show lasso in charts")).to_have_attribute(
+        "aria-pressed", "false"
+    )
 
 
 def test_compare_bars_diffs_and_axes(page: Any, site: Seeded, course: dict[str, str]) -> None:

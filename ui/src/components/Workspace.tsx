@@ -57,12 +57,15 @@ function defaults(metrics: string[]): Panel[] {
 const panelTitle = (p: Panel) =>
   p.kind === "metric" ? p.metric : p.kind === "scatter" ? "Scatter" : "Parallel coordinates";
 
-export function Workspace({ experimentIds, runs, total, colorOf, metrics, settings }: {
+export function Workspace({ experimentIds, listed, hidden, onHide, limit, colorOf, metrics, settings }: {
   experimentIds: string[];
   settings: ChartSettings;
-  /** The runs charted: those shown in the table (not hidden), up to a history request's limit. */
-  runs: Run[];
-  total: number;
+  /** The table's runs offered beside the charts, each with its show/hide dot. */
+  listed: Run[];
+  hidden: Set<string>;
+  onHide: (s: Set<string>) => void;
+  /** Runs a chart overlays at most (a history request's limit): the first shown ones. */
+  limit: number;
   colorOf: (runId: string) => string;
   metrics: string[];
 }) {
@@ -80,6 +83,7 @@ export function Workspace({ experimentIds, runs, total, colorOf, metrics, settin
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
   }, []);
+  const runs = useMemo(() => listed.filter((r) => !hidden.has(r.info.run_id)).slice(0, limit), [listed, hidden, limit]);
   const table = useMemo(() => tabulate(runs), [runs]);
   const ids = runs.map((r) => r.info.run_id);
   const points: Point[] = runs.map((r) => ({ id: r.info.run_id, name: r.info.run_name ?? r.info.run_id, color: colorOf(r.info.run_id) }));
@@ -169,11 +173,38 @@ export function Workspace({ experimentIds, runs, total, colorOf, metrics, settin
             Reset layout
           </button>
         ) : null}
-        <span class="muted">
-          {runs.length < total ? `Charting the first ${runs.length} of ${total.toLocaleString()} runs shown. ` : ""}
-          Hide runs with the dot beside each in the table.
-        </span>
       </div>
+      <div class="workspace-body">
+      <aside class="run-list" aria-label="Runs in the charts">
+        <p class="muted">
+          {runs.length} charted{listed.length - hidden.size > runs.length ? ` (the first ${limit} shown)` : ""}
+        </p>
+        <ul>
+          {listed.map((r) => {
+            const id = r.info.run_id;
+            const name = r.info.run_name ?? id;
+            const shown = !hidden.has(id);
+            return (
+              <li>
+                <button
+                  type="button"
+                  class={`run-dot${shown ? "" : " off"}`}
+                  style={{ "--run-color": colorOf(id) }}
+                  aria-pressed={shown ? "true" : "false"}
+                  aria-label={`Show ${name} in charts`}
+                  onClick={() => {
+                    const next = new Set(hidden);
+                    if (shown) next.add(id);
+                    else next.delete(id);
+                    onHide(next);
+                  }}
+                />
+                <span title={name}>{name}</span>
+              </li>
+            );
+          })}
+        </ul>
+      </aside>
       <div class="panels">
         {panels.map((p, i) => {
           const expanded = full === p.id;
@@ -201,6 +232,7 @@ export function Workspace({ experimentIds, runs, total, colorOf, metrics, settin
             </article>
           );
         })}
+      </div>
       </div>
     </section>
   );

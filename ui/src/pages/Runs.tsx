@@ -145,7 +145,8 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
       : done
         ? plural(loaded, "run")
         : `${loaded.toLocaleString()} runs loaded, more as you scroll`;
-  const charted = runs.runs.filter((r) => !hidden.has(r.info.run_id)).slice(0, CHART_RUNS);
+  // Beside the charts: the table's first runs, enough that hiding some still leaves a full chart.
+  const listed = useMemo(() => runs.runs.slice(0, CHART_RUNS * 3), [runs.runs]);
   const csvColumns = [
     ...(experimentIds.length > 1 ? ["experiment_id"] : []),
     ...columns.filter((c) => c.id !== "name" && c.id !== "experiment").map((c) => c.id),
@@ -239,8 +240,10 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
       ) : loaded && tab === "charts" ? (
         <Workspace
           experimentIds={experimentIds}
-          runs={charted}
-          total={loaded - hidden.size}
+          listed={listed}
+          hidden={hidden}
+          onHide={setHidden}
+          limit={CHART_RUNS}
           colorOf={colorOf}
           metrics={keys.data?.metrics ?? []}
           settings={settingsFromQuery(query)}
