@@ -2,8 +2,8 @@
 
 ``python mlflow_logging.py <tracking URI>`` logs into the experiment ``salary`` one run with
 autolog-style long metric names, many params, a dataset input and a logged sklearn model
-(signature and input example), and creates the empty experiment ``empty``. MLflow prints the
-run's link ("View run ... at: <url>"); the test reads it from the output.
+(signature and input example) registered as ``salary-model``, and creates the empty experiment
+``empty``. MLflow prints the run's link ("View run ... at: <url>"); the test reads it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 
 import mlflow
 import numpy as np
+import sklearn
 from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 
@@ -44,6 +45,9 @@ def main(uri: str) -> None:
             name="salary_model",
             signature=infer_signature(x, model.predict(x)),
             input_example=x[:2],
+            registered_model_name="salary-model",
+            # Given, not inferred: inferring loads the model in a subprocess (seconds).
+            pip_requirements=[f"scikit-learn=={sklearn.__version__}", "numpy"],
         )
         print(f"RUN_ID={run.info.run_id}")
     mlflow.set_experiment("empty")

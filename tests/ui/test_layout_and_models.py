@@ -169,6 +169,17 @@ def test_model_with_a_file_artifact_root(page: Any, file_root_site: Site) -> Non
     expect(page.locator(".preview pre")).to_contain_text("[", timeout=TIMEOUT)
 
 
+def test_registered_version_with_a_file_artifact_root(page: Any, file_root_site: Site) -> None:
+    site = file_root_site
+    page.goto(f"{site.url}/#/models/salary-model")
+    version = page.get_by_label("Version 1", exact=True)
+    expect(version.get_by_role("table", name="Signature inputs")).to_be_visible(timeout=TIMEOUT)
+    code = version.get_by_label("Code to load the model")
+    expect(code).to_contain_text('mlflow.pyfunc.load_model("models:/salary-model/1")')
+    row = page.get_by_role("table", name="Model versions").get_by_role("row", name=re.compile("1"))
+    expect(row.get_by_role("link", name="mlflow-run")).to_be_visible(timeout=TIMEOUT)
+
+
 def test_model_in_a_local_store_under_traza_ui(page: Any, local_store_site: Site) -> None:
     site = local_store_site
     page.goto(f"{site.url}/#/experiments/{site.experiment_id}/models/{site.model_id}")
