@@ -38,15 +38,29 @@ EXTENSIONS = {"lzma": ".xz", "bzip2": ".bz2", "gzip": ".gz"}
 _BASE_NAMES = ("PythonModel", "PythonModelContext")
 
 
+def cloudpickle_module() -> Any:
+    """cloudpickle, or an error saying how to get it (it is not one of Traza's own needs)."""
+    try:
+        import cloudpickle
+    except ImportError:
+        from traza.exceptions import invalid
+
+        raise invalid(
+            "Saving a PythonModel needs cloudpickle, as in MLflow: pip install cloudpickle "
+            "(or give python_model as the path of a file that calls set_model)."
+        ) from None
+    return cloudpickle
+
+
 def _pickler_class() -> type:
-    import cloudpickle
+    cloudpickle = cloudpickle_module()
 
     from traza.pyfunc import _base_resolver, python_model
 
     cloudpickle.register_pickle_by_value(_base_resolver)
     bases = {getattr(python_model, name): name for name in _BASE_NAMES}
 
-    class PortablePickler(cloudpickle.Pickler):  # type: ignore[misc]
+    class PortablePickler(cloudpickle.Pickler):  # type: ignore[misc, name-defined]
         """Stores the two base classes portably and records every module the pickle names."""
 
         modules: set[str]

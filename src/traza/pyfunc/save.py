@@ -131,14 +131,16 @@ def _write(
     config: dict[str, Any] | None,
     streamable: bool | None,
 ) -> None:
-    import cloudpickle
-
-    from traza.models.environment import resolve_requirements, write_environment
+    from traza.models.environment import pinned, resolve_requirements, write_environment
     from traza.models.examples import save_input_example
     from traza.pyfunc import _portable, _requirements
     from traza.pyfunc.model import FLAVOR_NAME
 
-    conf: dict[str, Any] = {pm.CONFIG_KEY_CLOUDPICKLE_VERSION: cloudpickle.__version__}
+    conf: dict[str, Any] = {}
+    if not isinstance(python_model, (str, os.PathLike)):
+        conf[pm.CONFIG_KEY_CLOUDPICKLE_VERSION] = _portable.cloudpickle_module().__version__
+    elif (version := pinned("cloudpickle")).partition("==")[2]:
+        conf[pm.CONFIG_KEY_CLOUDPICKLE_VERSION] = version.partition("==")[2]
     code_file: Path | None = None
     if isinstance(python_model, (str, os.PathLike)):
         code_file = Path(python_model).resolve()
