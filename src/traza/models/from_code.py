@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,8 @@ def load_code_model(code_file: Path, config: dict[str, Any] | None = None) -> An
             f"The model's code file {code_file} is missing: the model directory is incomplete.",
             error_code="RESOURCE_DOES_NOT_EXIST",
         )
+    import uuid
+
     name = f"code_model_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(name, os.fspath(code_file))
     assert spec is not None and spec.loader is not None
