@@ -148,6 +148,10 @@ def test_mlflow_clients_printed_link_opens_the_run(page: Any, file_root_site: Si
     models = page.locator("section[aria-labelledby=ov-models]")
     expect(models.get_by_role("link", name="salary_model")).to_be_visible(timeout=TIMEOUT)
     expect(models).not_to_contain_text("m-")
+    # MLflow's tab paths open the same tabs here.
+    page.goto(f"{site.printed_link}/artifacts")
+    tree = page.get_by_role("navigation", name="Artifacts")
+    expect(tree.get_by_role("button", name="▸ salary_model/")).to_be_visible(timeout=TIMEOUT)
 
 
 def test_model_with_a_file_artifact_root(page: Any, file_root_site: Site) -> None:

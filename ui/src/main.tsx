@@ -24,7 +24,11 @@ function Page() {
     case "experiments":
       // MLflow's links: `#/experiments/<id>/runs/<run>` (what its client prints) and
       // `#/experiments/<id>/models/<model_id>` (a logged model).
-      if (parts[2] === "runs" && parts[3]) return <RunPage runId={parts[3]} query={query} />;
+      if (parts[2] === "runs" && parts[3]) {
+        // MLflow's tab paths too: `.../runs/<run>/artifacts[/<path>]`, `.../model-metrics`.
+        const tab = ({ artifacts: "artifacts", "model-metrics": "metrics", overview: "overview" } as const)[parts[4] ?? ""];
+        return <RunPage runId={parts[3]} query={query} tab={tab} artifact={parts.slice(5).join("/") || undefined} />;
+      }
       if (parts[2] === "models" && parts[3]) return <LoggedModelPage modelId={parts[3]} />;
       return <RunsPage experimentIds={list(second ?? query.get("ids"))} query={query} />;
     case "runs":

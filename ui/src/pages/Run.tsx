@@ -14,14 +14,20 @@ import type { LoggedModel, Run } from "../types";
 const NOTE = "mlflow.note.content";
 type Tab = "overview" | "metrics" | "artifacts";
 
-export function RunPage({ runId, query }: { runId: string; query: URLSearchParams }) {
+export function RunPage({ runId, query, tab: pathTab, artifact: pathArtifact }: {
+  runId: string;
+  query: URLSearchParams;
+  /** The tab and file an MLflow link names in its path (the query's win). */
+  tab?: Tab;
+  artifact?: string;
+}) {
   const run = useAsync(() => api.getRun(runId), [runId]);
   const loaded = run.data;
   const models = useAsync(
     () => (loaded ? api.runLoggedModels(loaded) : Promise.resolve([] as LoggedModel[])),
     [runId, loaded?.outputs?.model_outputs?.length ?? -1, loaded ? 1 : 0],
   );
-  const tab = (query.get("tab") as Tab | null) ?? "overview";
+  const tab = (query.get("tab") as Tab | null) ?? pathTab ?? "overview";
   useInterval(run.reload, 5000, run.data?.info.status === "RUNNING");
   if (run.error) return <ErrorBox error={run.error} />;
   if (!run.data) return <Loading what="Loading run" />;
@@ -53,7 +59,7 @@ export function RunPage({ runId, query }: { runId: string; query: URLSearchParam
         <ArtifactBrowser
           runId={runId}
           models={models.data ?? []}
-          selected={query.get("artifact") ?? undefined}
+          selected={query.get("artifact") ?? pathArtifact}
           onSelect={(path) => updateQuery({ artifact: path }, true)}
         />
       ) : null}
