@@ -448,3 +448,25 @@ def test_hint_schemas_match_mlflows() -> None:
         assert json.loads(ours) == json.loads(_infer_schema_from_list_type_hint(hint).to_json()), (
             hint
         )
+
+
+def test_requirements_and_a_given_signature(tmp_path: Path) -> None:
+    from traza.models import infer_signature
+
+    signature = infer_signature(FRAME, FRAME)
+    traza.pyfunc.save_model(
+        tmp_path / "extra",
+        python_model=models.Scaler(),
+        artifacts={"factor": _artifacts(tmp_path)["factor"]},
+        signature=signature,
+        extra_pip_requirements=["foo==1.0"],
+    )
+    extra = (tmp_path / "extra" / "requirements.txt").read_text().splitlines()
+    assert extra[0] == f"cloudpickle=={cloudpickle.__version__}" and extra[-1] == "foo==1.0"
+    assert Model.load(tmp_path / "extra").signature == signature
+    conda = yaml.safe_load((tmp_path / "extra" / "conda.yaml").read_text())
+    assert conda["dependencies"][-1] == {"pip": extra}
+    traza.pyfunc.save_model(
+        tmp_path / "given", python_model=models.Shout(), pip_requirements=["bar"]
+    )
+    assert (tmp_path / "given" / "requirements.txt").read_text().splitlines() == ["bar"]
