@@ -228,3 +228,33 @@ def test_compare_bars_diffs_and_axes(page: Any, site: Seeded, course: dict[str, 
         expect(bars).to_be_visible()
         _no_sideways_scroll(page)
         page.screenshot(path=str(SCREENSHOTS / f"compare-{width}.png"))
+
+
+def test_rows_virtualized_and_fetched_as_the_table_scrolls(page: Any, site: Seeded) -> None:
+    from traza.entities import Metric, Param
+
+    import traza
+
+    client = traza.MlflowClient(tracking_uri=site.url)
+    exp = client.create_experiment("many runs")
+    many = 130  # a first page of 100, then the rest as the table nears its end
+    for i in range(many):
+        run = client.create_run(exp, run_name=f"r{i:03d}", start_time=1_700_000_000_000 + i)
+        client.log_batch(
+            run.info.run_id, metrics=[Metric("m", i / many, 0, 0)], params=[Param("p", str(i))]
+        )
+    page.goto(f"{site.url}/#/experiments/{exp}")
+    rows = page.locator("table[aria-label=Runs] tbody tr[data-run-id]")
+    expect(rows.first).to_contain_text("r129", timeout=TIMEOUT)
+    expect(page.locator(".run-count")).to_have_text(f"{many} runs · 100 loaded")
+    assert rows.count() < 60  # only the rows in view (and a few) are in the page
+    box = page.locator(".runs-wrap")
+    for _ in range(20):
+        box.evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        if page.locator("td.name[title=r000]").count():
+            break
+        page.wait_for_timeout(100)
+    expect(page.locator("td.name[title=r000]")).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator(".run-count")).to_have_text(f"{many} runs")
+    assert rows.count() < 60
+    _no_sideways_scroll(page)

@@ -72,13 +72,15 @@ function xLabel(x: api.XAxis): string {
 }
 
 /** One metric of several runs, overlaid, from the server's downsampled histories. */
-export function MetricChart({ metric, runs, settings, height: small = 260, expandable = true }: {
+export function MetricChart({ metric, runs, settings, height: small = 260, expandable = true, titled = true }: {
   metric: string;
   runs: ChartRun[];
   settings: ChartSettings;
   height?: number;
   /** Offer a full-screen button (a workspace panel has its own). */
   expandable?: boolean;
+  /** Draw the metric's name above the chart (a workspace panel names it in its header). */
+  titled?: boolean;
 }) {
   const [big, setBig] = useState(false);
   useEffect(() => {
@@ -137,7 +139,7 @@ export function MetricChart({ metric, runs, settings, height: small = 260, expan
     const opts: uPlot.Options = {
       width,
       height,
-      title: metric,
+      title: titled ? metric : undefined,
       ms: 1,
       scales: {
         x: { time: settings.xAxis === "timestamp" },
@@ -227,7 +229,7 @@ export function MetricChart({ metric, runs, settings, height: small = 260, expan
       <figure class={`chart single${big ? " full" : ""}`} data-metric={metric} aria-label={`Chart of ${metric}`}>
         {expander}
         <div ref={box} class="chart-canvas" hidden />
-        <BarChart title={metric} bars={bars} />
+        <BarChart title={metric} titled={titled} bars={bars} />
         <figcaption class="muted">One value per run: a bar each.</figcaption>
       </figure>
     );

@@ -208,7 +208,7 @@ export interface Bar {
 }
 
 /** One value per run as horizontal bars: every run keeps its own bar, equal values included. */
-export function BarChart({ title, bars }: { title: string; bars: Bar[] }) {
+export function BarChart({ title, bars, titled = true }: { title: string; bars: Bar[]; titled?: boolean }) {
   const box = useRef<HTMLDivElement>(null);
   const [W, setW] = useState(560);
   useEffect(() => {
@@ -226,15 +226,17 @@ export function BarChart({ title, bars }: { title: string; bars: Bar[] }) {
   const row = 22;
   const labelW = Math.min(180, Math.max(70, Math.round(W * 0.28)));
   const valueW = 76;
-  const pad = { t: 24, b: 8 };
+  const pad = { t: titled ? 24 : 8, b: 8 };
   const H = pad.t + pad.b + bars.length * row;
   const x = (v: number) => labelW + ((v - lo) / span) * (W - labelW - valueW);
   return (
     <div ref={box} class="bar-box">
       <svg class="plot bars" width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`Bar chart of ${title}`}>
-        <text x={labelW} y={14} class="axis-title">
-          {title}
-        </text>
+        {titled ? (
+          <text x={labelW} y={14} class="axis-title">
+            {title}
+          </text>
+        ) : null}
         <line x1={x(0)} x2={x(0)} y1={pad.t - 4} y2={H - pad.b} class="axis" />
         {bars.map((b, i) => {
           const y = pad.t + i * row;

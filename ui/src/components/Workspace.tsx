@@ -115,7 +115,7 @@ export function Workspace({ experimentIds, listed, hidden, onHide, limit, colorO
 
   const body = (p: Panel, i: number, expanded: boolean): ComponentChildren => {
     if (p.kind === "metric")
-      return <MetricChart metric={p.metric} runs={chartRuns} settings={settings} expandable={false} height={expanded ? Math.max(300, window.innerHeight - 220) : 240} />;
+      return <MetricChart metric={p.metric} runs={chartRuns} settings={settings} expandable={false} titled={false} height={expanded ? Math.max(300, window.innerHeight - 220) : 240} />;
     if (p.kind === "scatter") {
       const [dx, dy] = defaultScatterAxes(table, ids);
       const x = p.x && axesAll.includes(p.x) ? p.x : dx;
