@@ -231,9 +231,8 @@ def test_compare_bars_diffs_and_axes(page: Any, site: Seeded, course: dict[str, 
 
 
 def test_rows_virtualized_and_fetched_as_the_table_scrolls(page: Any, site: Seeded) -> None:
-    from traza.entities import Metric, Param
-
     import traza
+    from traza.entities import Metric, Param
 
     client = traza.MlflowClient(tracking_uri=site.url)
     exp = client.create_experiment("many runs")
