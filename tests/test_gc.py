@@ -469,7 +469,7 @@ def test_s3_artifacts_are_deleted(bucket: Bucket, tmp_path: Path) -> None:
     assert [r.id for r in report.runs] == [gone] and report.artifact_errors == []
     keys = bucket.object_keys()
     assert not any(gone in k for k in keys)
-    assert sorted(k.rsplit(kept + "/", 1)[1] for k in keys) == ["a.txt", "sub/b.json"]
+    assert sorted(k.rsplit(kept + "/artifacts/", 1)[1] for k in keys) == ["a.txt", "sub/b.json"]
     store.close()
 
 
@@ -479,8 +479,9 @@ def test_proxied_artifacts_need_the_destination(tmp_path: Path) -> None:
     run = store.create_run(exp, "u", 1, [], "proxied")
     destination = tmp_path / "mlartifacts"
     root = destination / exp / run.info.run_id
-    root.mkdir(parents=True)
-    (root / "f.txt").write_text("x")
+    assert run.info.artifact_uri == f"mlflow-artifacts:/{exp}/{run.info.run_id}/artifacts"
+    (root / "artifacts").mkdir(parents=True)
+    (root / "artifacts" / "f.txt").write_text("x")
     store.delete_run(run.info.run_id)
     with pytest.raises(TrazaException, match="--artifacts-destination"):
         store.purge_deleted(dry_run=False)
@@ -489,6 +490,42 @@ def test_proxied_artifacts_need_the_destination(tmp_path: Path) -> None:
     assert [r.id for r in report.runs] == [run.info.run_id] and report.artifact_errors == []
     assert not root.exists() and (destination / exp).is_dir()
     store.close()
+
+
+def test_runs_of_both_layouts_under_a_root_are_purged(tmp_path: Path) -> None:
+    """Under an artifact root new runs use MLflow's <exp>/<run>/artifacts; runs created before
+    keep <exp>/<run>. gc deletes both, and the emptied <run> folder of the new layout."""
+    root = tmp_path / "root"
+    store = _open(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, artifact_root=root.as_uri())
+    exp = store.create_experiment("e")
+    new = store.create_run(exp, "u", 1, [], "new").info.run_id
+    old = store.create_run(exp, "u", 1, [], "old").info.run_id
+    with store.db.write() as cur:  # as an older Traza recorded it
+        cur.execute(
+            "UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?",
+            (f"{root.as_uri()}/{exp}/{old}", old),
+        )
+    for run_id in (new, old):
+        get_repository(store.get_run(run_id).info.artifact_uri).log_artifact(
+            str(_file(tmp_path, "f.txt")), None
+        )
+    assert (root / exp / new / "artifacts" / "f.txt").is_file()
+    assert (root / exp / old / "f.txt").is_file()
+    store.delete_run(new)
+    store.delete_run(old)
+    report = store.purge_deleted(dry_run=False)
+    assert sorted(r.id for r in report.runs) == sorted([new, old])
+    assert report.skipped == [] and report.artifact_errors == []
+    assert not (root / exp / new).exists() and not (root / exp / old).exists()
+    assert (root / exp).is_dir()
+    store.close()
+
+
+def _file(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / "files" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x")
+    return path
 
 
 def test_cli_dry_run_then_yes(tmp_path: Path) -> None:

@@ -345,10 +345,12 @@ def test_runs_log_into_the_bucket_through_the_fluent_api(bucket: Bucket, tmp_pat
         traza.log_text("hello", "notes/hello.txt")
         traza.log_artifact(str(tmp_path / "weights.bin"), artifact_path="model")
     run_id = run.info.run_id
-    assert traza.get_run(run_id).info.artifact_uri == f"s3://{bucket.name}/prefix/{run_id}"
+    assert (
+        traza.get_run(run_id).info.artifact_uri == f"s3://{bucket.name}/prefix/{run_id}/artifacts"
+    )
     assert bucket.object_keys() == [
-        f"prefix/{run_id}/model/weights.bin",
-        f"prefix/{run_id}/notes/hello.txt",
+        f"prefix/{run_id}/artifacts/model/weights.bin",
+        f"prefix/{run_id}/artifacts/notes/hello.txt",
     ]
     local = traza.artifacts.download_artifacts(
         run_id=run_id, artifact_path="notes/hello.txt", dst_path=str(tmp_path / "dl")

@@ -66,10 +66,10 @@ def test_mlflow_client_multipart_through_the_proxy(
     client.log_artifact(run_id, str(payload), "model")
     client.log_text(run_id, "small", "notes.txt")
     keys = bucket.object_keys()
-    assert f"proxied/0/{run_id}/model/weights.bin" in keys
-    assert f"proxied/0/{run_id}/notes.txt" in keys
+    assert f"proxied/0/{run_id}/artifacts/model/weights.bin" in keys
+    assert f"proxied/0/{run_id}/artifacts/notes.txt" in keys
     head = bucket.client.head_object(
-        Bucket=bucket.name, Key=f"proxied/0/{run_id}/model/weights.bin"
+        Bucket=bucket.name, Key=f"proxied/0/{run_id}/artifacts/model/weights.bin"
     )
     assert head["ETag"].strip('"').endswith("-3")  # assembled from 3 parts
     local = client.download_artifacts(run_id, "model/weights.bin", str(tmp_path / "down"))
@@ -87,7 +87,7 @@ def test_traza_client_multipart_through_the_proxy(
     payload = _payload(tmp_path, 6 * MiB)
     with traza.start_run() as run:
         traza.log_artifact(str(payload))
-    key = f"proxied/0/{run.info.run_id}/weights.bin"
+    key = f"proxied/0/{run.info.run_id}/artifacts/weights.bin"
     head = bucket.client.head_object(Bucket=bucket.name, Key=key)
     assert head["ETag"].strip('"').endswith("-2")
     back = traza.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="weights.bin")
@@ -104,7 +104,7 @@ def test_clients_write_to_s3_directly(
     with library.start_run() as run:
         library.log_text("straight to the bucket", "direct.txt")
     assert run.info.artifact_uri.startswith(f"s3://{bucket.name}/direct/0/")
-    assert f"direct/0/{run.info.run_id}/direct.txt" in bucket.object_keys()
+    assert f"direct/0/{run.info.run_id}/artifacts/direct.txt" in bucket.object_keys()
     text = traza.artifacts.load_text(f"{run.info.artifact_uri}/direct.txt")
     assert text == "straight to the bucket"
     assert mlflow.artifacts.load_text(f"{run.info.artifact_uri}/direct.txt") == text

@@ -32,7 +32,11 @@ def test_create_run(store: Store) -> None:
     assert len(info.run_id) == 32 and int(info.run_id, 16) >= 0
     assert (info.experiment_id, info.user_id, info.start_time) == (experiment_id, "alice", 1234)
     assert (info.status, info.end_time, info.run_name) == ("RUNNING", None, "named")
-    assert info.artifact_uri.endswith(f"/artifacts/{experiment_id}/{info.run_id}")
+    # The store's own folder: artifacts/<experiment>/<run>; a root given to the store (the
+    # PostgreSQL kind's): MLflow's <root>/<experiment>/<run>/artifacts.
+    assert info.artifact_uri.endswith(
+        (f"/artifacts/{experiment_id}/{info.run_id}", f"/{experiment_id}/{info.run_id}/artifacts")
+    )
     fetched = store.get_run(info.run_id)
     assert fetched.info == info
     assert fetched.data.tags == {"k": "v", "mlflow.runName": "named"}

@@ -32,7 +32,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 @pytest.fixture
 def client(live: Live, monkeypatch: pytest.MonkeyPatch) -> Iterator[mlflow.MlflowClient]:
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", live.url)
+    mlflow.set_tracking_uri(live.url)
     yield mlflow.MlflowClient(live.url)
+    mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
 
 
 def unique(prefix: str) -> str:
@@ -49,6 +52,54 @@ def post(url: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]
         return response.status, json.loads(response.read() or b"{}")
     finally:
         conn.close()
+
+
+# -- item 1: run artifact layout ---------------------------------------------------------------
+def test_runs_under_a_server_root_use_mlflows_layout(
+    live: Live, client: mlflow.MlflowClient, tmp_path: Path
+) -> None:
+    experiment_id = client.create_experiment(unique("layout"))
+    run_id = client.create_run(experiment_id).info.run_id
+    artifact_uri = client.get_run(run_id).info.artifact_uri
+    assert artifact_uri == f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts"
+    (tmp_path / "notes.txt").write_text("hello")
+    client.log_artifact(run_id, str(tmp_path / "notes.txt"), "docs")
+    landed = live.artifacts / experiment_id / run_id / "artifacts" / "docs" / "notes.txt"
+    assert landed.read_text() == "hello"
+    assert [f.path for f in client.list_artifacts(run_id)] == ["docs"]
+    assert mlflow.artifacts.load_text(f"runs:/{run_id}/docs/notes.txt") == "hello"
+
+
+def test_a_default_artifact_root_folder_uses_mlflows_layout(tmp_path: Path) -> None:
+    from traza.store.uri import open_store
+
+    root = tmp_path / "shared-with-mlflow"
+    store = open_store(f"sqlite:///{tmp_path / 'db.sqlite'}", artifact_root=root.as_uri())
+    try:
+        experiment_id = store.create_experiment("e")
+        run = store.create_run(experiment_id, "u", 1, [], "r")
+        want = f"{root.as_uri()}/{experiment_id}/{run.info.run_id}/artifacts"
+        assert run.info.artifact_uri == want
+        assert store.get_run(run.info.run_id).info.artifact_uri == want
+        # Runs in the default experiment and under a location the user chose alike.
+        chosen = store.create_experiment("chosen", artifact_location=str(tmp_path / "mine"))
+        other = store.create_run(chosen, "u", 1, [], "r")
+        assert other.info.artifact_uri == f"{tmp_path / 'mine'}/{other.info.run_id}/artifacts"
+    finally:
+        store.close()
+
+
+def test_the_local_store_keeps_its_own_layout(tmp_path: Path) -> None:
+    from traza.store.uri import open_store
+
+    store = open_store(str(tmp_path / "mlruns"))
+    try:
+        experiment_id = store.create_experiment("e")
+        run = store.create_run(experiment_id, "u", 1, [], "r")
+        folder = tmp_path / "mlruns" / "artifacts" / experiment_id / run.info.run_id
+        assert run.info.artifact_uri == folder.resolve().as_uri()
+    finally:
+        store.close()
 
 
 # -- item 2: model inputs ---------------------------------------------------------------------

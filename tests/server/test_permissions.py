@@ -200,7 +200,7 @@ def test_each_level_on_an_experiment_its_runs_artifacts_and_logged_models(server
     share_experiment(server, experiment_id)
     run = server.ok("olivia", "POST", f"{API}/runs/create", {"experiment_id": experiment_id})
     run_id = run["run"]["info"]["run_id"]
-    art = f"/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}"
+    art = f"/api/2.0/mlflow-artifacts/artifacts/{experiment_id}/{run_id}/artifacts"
     status, _ = server.call("olivia", "PUT", f"{art}/kept.txt", raw=b"kept")
     assert status == 200
     model = server.ok(
@@ -459,7 +459,7 @@ def test_each_level_on_a_registered_model_and_its_versions(server: Server) -> No
     server.ok("olivia", "POST", f"{API}/experiments/permissions/create", body)
     hidden = server.ok("olivia", "POST", f"{API}/runs/create", {"experiment_id": private_id})
     hidden_id = hidden["run"]["info"]["run_id"]
-    version = {"name": "rm", "source": f"mlflow-artifacts:/{private_id}/{hidden_id}/m"}
+    version = {"name": "rm", "source": f"mlflow-artifacts:/{private_id}/{hidden_id}/artifacts/m"}
     status, reply = server.call("editor", "POST", f"{MV}/create", {**version, "run_id": hidden_id})
     assert_denied(status, reply, f"run {hidden_id}")
     server.ok("olivia", "POST", f"{MV}/create", {**version, "run_id": hidden_id})
@@ -544,7 +544,7 @@ def test_search_shows_only_what_the_caller_may_read_with_full_pages(
                 f"{API}/model-versions/create",
                 {
                     "name": f"m{i}",
-                    "source": f"mlflow-artifacts:/{experiment_id}/{run_id}/m",
+                    "source": f"mlflow-artifacts:/{experiment_id}/{run_id}/artifacts/m",
                     "run_id": run_id,
                 },
             )

@@ -40,6 +40,22 @@ DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 
 
+def run_artifact_location(experiment_location: str, run_id: str) -> str:
+    """Where a new run of an experiment keeps its files.
+
+    Under an artifact root of the operator's or the user's choosing (a server's
+    ``--default-artifact-root``, ``mlflow-artifacts:/``, S3, any absolute location) it is
+    MLflow's ``<experiment location>/<run id>/artifacts``, so a folder or bucket shared with
+    MLflow holds files where MLflow's clients and tools look. In the store's own folder (a
+    relative location, ``artifacts/<experiment>``) it is ``artifacts/<experiment>/<run id>``.
+    Runs keep the location they were created with.
+    """
+    location = experiment_location.rstrip("/") or experiment_location
+    if has_scheme(location) or location.startswith("/"):
+        return f"{location.rstrip('/')}/{run_id}/artifacts"
+    return f"{location}/{run_id}"
+
+
 class SqlExperiments:
     """The experiment half of :class:`~traza.store.sql.store.SqlStore`."""
 

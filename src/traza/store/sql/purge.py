@@ -268,7 +268,8 @@ class SqlPurge:
     def _keep_foreign_artifacts(self, cur: Cursor, plan: _Plan, root: str | None) -> None:
         """Delete only artifacts this store laid out itself: under its artifact root ``root``
         (where the Default experiment's location is, as stored) and at ``<experiment
-        location>/<run id>`` (a logged model's at ``.../models/<id>/artifacts``). Files of runs
+        location>/<run id>`` or MLflow's ``.../<run id>/artifacts`` (a logged model's at
+        ``.../models/<id>/artifacts``). Files of runs
         imported or synced without copying their artifacts belong to the other store and stay:
         only the rows go, and the report says where the files are."""
         queries = (
@@ -277,7 +278,7 @@ class SqlPurge:
                 "JOIN experiments e ON e.experiment_id = r.experiment_id WHERE r.id IN ({})",
                 list(plan.runs),
                 plan.runs,
-                "/{}",
+                ("/{}", "/{}/artifacts"),
             ),
             (
                 "SELECT lm.model_id, lm.model_id, lm.artifact_location, e.artifact_location "
@@ -285,15 +286,17 @@ class SqlPurge:
                 "WHERE lm.model_id IN ({})",
                 list(plan.models),
                 plan.models,
-                "/models/{}/artifacts",
+                ("/models/{}/artifacts",),
             ),
         )
-        for query, keys, items, layout in queries:
+        for query, keys, items, layouts in queries:
             for i in range(0, len(keys), 500):
                 chunk = keys[i : i + 500]
                 cur.execute(query.format(marks(chunk)), chunk)
                 for key, ident, stored, experiment_location in cur.fetchall():
-                    in_layout = stored == experiment_location + layout.format(ident)
+                    in_layout = any(
+                        stored == experiment_location + layout.format(ident) for layout in layouts
+                    )
                     if in_layout and (root is None or stored.startswith(root + "/")):
                         continue
                     item = items[key]
@@ -418,6 +421,7 @@ class SqlPurge:
                 item = batch[rid]
                 done.append(item)
                 _remove_artifacts(item.artifact_uri, destination, report)
+                _prune_run_folder(item.artifact_uri, item.id, destination)
         return done
 
     def _purge_models(
@@ -535,6 +539,21 @@ def _remove_artifacts(uri: str | None, destination: str | None, report: PurgeRep
             report.artifact_errors.append((uri, e.message))
     except Exception as e:  # an S3 or filesystem failure: the rows are gone, say what is left
         report.artifact_errors.append((uri, f"{type(e).__name__}: {e}"))
+
+
+def _prune_run_folder(uri: str | None, run_id: str, destination: str | None) -> None:
+    """MLflow's layout (``<experiment>/<run id>/artifacts``): the emptied ``<run id>`` folder
+    goes too, in a local folder or the proxy's local destination."""
+    if not uri or not uri.rstrip("/").endswith(f"/{run_id}/artifacts"):
+        return
+    if uri.startswith(_PROXY_SCHEME):
+        from traza.uris import has_scheme, proxied_path
+
+        if destination is None or has_scheme(destination):
+            return
+        root = Path(destination).expanduser().resolve().as_uri()
+        uri = f"{root}/{proxied_path(uri)}"
+    _prune_empty_local(uri.rstrip("/"), levels=1)
 
 
 def _prune_empty_local(uri: str | None, levels: int | None) -> None:

@@ -40,7 +40,7 @@ from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
 from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
-from traza.store.sql.experiments import SqlExperiments
+from traza.store.sql.experiments import SqlExperiments, run_artifact_location
 from traza.store.sql.ingest import SqlIngest
 from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
@@ -130,7 +130,7 @@ class SqlStore(
                     f"Cannot create a run in experiment {experiment_id}: it is deleted. "
                     "Restore it or choose another experiment."
                 )
-            artifact_uri = f"{row[2]}/{run_uuid}"
+            artifact_uri = run_artifact_location(row[2], run_uuid)
             cur.execute(
                 (
                     "INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, "
