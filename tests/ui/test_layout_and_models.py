@@ -162,6 +162,9 @@ def test_model_with_a_file_artifact_root(page: Any, file_root_site: Site) -> Non
         "link", name="salary_model"
     ).click()
     check_model_page(page, site, "salary_model")
+    details = page.get_by_role("table", name="Logged model details")
+    expect(details.get_by_role("link", name="mlflow-run")).to_be_visible()
+    expect(details.get_by_role("link", name="salary-model v1")).to_have_count(1)
 
     # The run's Artifacts tab holds the logged model as a folder, its page as the model view.
     page.goto(f"{site.url}/#/runs/{site.run_id}?tab=artifacts")

@@ -13,7 +13,9 @@ export function registeredVersions(model: LoggedModel): { name: string; version:
   const raw = (model.info.tags ?? []).find((t) => t.key === "mlflow.modelVersions")?.value;
   try {
     const list = raw ? (JSON.parse(raw) as { name?: string; version?: string | number }[]) : [];
-    return list.filter((v) => v.name).map((v) => ({ name: String(v.name), version: String(v.version ?? "") }));
+    const versions = list.filter((v) => v.name).map((v) => ({ name: String(v.name), version: String(v.version ?? "") }));
+    // Once each: a version can be listed twice (by the client and by the server).
+    return versions.filter((v, i) => versions.findIndex((w) => w.name === v.name && w.version === v.version) === i);
   } catch {
     return [];
   }
@@ -74,8 +76,14 @@ function LoggedModelView({ model }: { model: LoggedModel }) {
               ["Artifact location", <code class="wrap">{info.artifact_uri ?? ""}</code>],
             ].filter(([, v]) => v !== "") as [string, preact.ComponentChildren][]}
           />
-          <h2>Parameters</h2>
-          <KeyValues label="Model parameters" rows={(data?.params ?? []).map((p) => [p.key, p.value])} empty="No parameters." />
+          <h2>Parameters ({data?.params?.length ?? 0})</h2>
+          <div class="table-wrap scroll-list">
+            <KeyValues
+              label="Model parameters"
+              rows={(data?.params ?? []).map((p) => [<span class="ellipsis" title={p.key}>{p.key}</span>, p.value])}
+              empty="No parameters."
+            />
+          </div>
           <h2>Metrics</h2>
           <KeyValues label="Model metrics" rows={(data?.metrics ?? []).map((m) => [m.key, num(m.value)])} empty="No metrics." />
           <h2>Tags</h2>
