@@ -107,7 +107,20 @@ function LoggedModels({ experimentIds, chosen }: { experimentIds: string[]; chos
   const selected = models.data?.find((m) => m.info.model_id === chosen);
   return (
     <section aria-labelledby="logged-title">
-      <h2 id="logged-title">Logged models{experimentIds.length ? ` of experiment ${experimentIds.join(", ")}` : ""}</h2>
+      <h2 id="logged-title">
+        Logged models
+        {experimentIds.length ? (
+          <>
+            {" of "}
+            {experimentIds.map((id, i) => (
+              <>
+                {i ? ", " : ""}
+                <ExperimentLink id={id} />
+              </>
+            ))}
+          </>
+        ) : null}
+      </h2>
       <ErrorBox error={models.error} />
       {models.loading && !models.data ? <Loading /> : null}
       {models.data && !models.data.length ? <p class="muted">No logged models.</p> : null}
