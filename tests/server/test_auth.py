@@ -185,6 +185,9 @@ def test_without_app_name_nothing_asks_for_credentials(tmp_path: Path) -> None:
         assert server.request("GET", SEARCH).status == 200
         reply = server.request("POST", "/api/2.0/mlflow/users/create", {"username": "x"})
         assert reply.status == 404 and "--app-name basic-auth" in reply.json()["message"]
+        # The web UI asks on every load: told auth is off, it shows no sign-in.
+        me = server.request("GET", "/ajax-api/traza/v1/auth/me")
+        assert (me.status, me.json()) == (200, {"user": None, "auth_enabled": False})
 
 
 # -- the real mlflow client -----------------------------------------------------------------
@@ -394,7 +397,8 @@ def test_web_session_cookie(server: Server) -> None:
     )
     assert server.request("POST", "/api/traza/v1/auth/logout", headers=session).status == 200
     assert server.request("GET", "/ajax-api/traza/v1/auth/me", headers=session).json() == {
-        "user": None
+        "user": None,
+        "auth_enabled": True,
     }
     assert server.request("GET", SEARCH, headers=session).status == 401
     wrong = server.request("POST", "/api/traza/v1/auth/login", {"username": "ida", "password": "x"})

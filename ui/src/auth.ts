@@ -39,8 +39,8 @@ export interface Mine {
 /** The signed-in user; "off" when the server has no authentication; null when signed out. */
 export async function signedIn(): Promise<User | "off" | null> {
   try {
-    const r = await call<{ user: User | null }>("GET", `${TRAZA}auth/me`);
-    return r.user;
+    const r = await call<{ user: User | null; auth_enabled?: boolean }>("GET", `${TRAZA}auth/me`);
+    return r.auth_enabled === false ? "off" : r.user;
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) return "off";
     if (e instanceof ApiError && e.status === 401) return null;

@@ -324,10 +324,10 @@ async def me(ctx: Context, request: Request) -> Response:
     """The signed-in user, or ``{"user": null}`` when the request carries no valid credential."""
     auth = _auth(request)
     if not isinstance(request.scope.get(SCOPE_KEY), Principal):
-        return _reply({"user": None})
+        return _reply({"user": None, "auth_enabled": True})
     caller = _caller(request)
     user = await _run(auth.store.get_user, caller.username)
-    return _reply({"user": user.to_dict(), "run_id": caller.run_id})
+    return _reply({"user": user.to_dict(), "run_id": caller.run_id, "auth_enabled": True})
 
 
 def _cookie(request: Request, auth: Authenticator, value: str, max_age: int) -> str:

@@ -1,6 +1,7 @@
 """The auth API's route handlers, loaded on first call: with auth off ``traza.auth`` stays unloaded.
 
-Each answers 404 with a hint when the server runs without ``--app-name basic-auth``.
+Each answers 404 with a hint when the server runs without ``--app-name basic-auth``, except
+``auth/me``, which says that auth is off.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from traza.server.context import Context
 _AUTHENTICATOR_KEY = "traza.authenticator"
 
 Handler = Callable[[Context, Request], Awaitable[Response]]
+_JSON = "application/json"
 
 
 def _lazy(name: str) -> Handler:
@@ -52,4 +54,11 @@ list_tokens = _lazy("list_tokens")
 revoke_token = _lazy("revoke_token")
 login = _lazy("login")
 logout = _lazy("logout")
-me = _lazy("me")
+_me = _lazy("me")
+
+
+async def me(ctx: Context, request: Request) -> Response:
+    """The signed-in user; with auth off, 200 saying so (the web UI asks on every load)."""
+    if _AUTHENTICATOR_KEY not in request.scope:
+        return Response(wire.dumps({"user": None, "auth_enabled": False}), media_type=_JSON)
+    return await _me(ctx, request)

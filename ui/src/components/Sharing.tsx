@@ -18,7 +18,7 @@ const DESCRIBE: Record<Level, string> = {
 export function Sharing({ resource }: { resource: Resource }) {
   const key = `${resource.kind}:${resource.id}`;
   const me = useAsync(() => mine(resource), [key]);
-  const manage = me.data?.can_manage ?? false;
+  const manage = (me.data?.auth_enabled && me.data.can_manage) ?? false;
   const grants = useAsync(() => (manage ? listGrants(resource) : Promise.resolve([])), [key, manage]);
   const [username, setUsername] = useState("");
   const [level, setLevel] = useState<Level>("READ");
