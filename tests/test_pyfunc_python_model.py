@@ -470,3 +470,17 @@ def test_requirements_and_a_given_signature(tmp_path: Path) -> None:
         tmp_path / "given", python_model=models.Shout(), pip_requirements=["bar"]
     )
     assert (tmp_path / "given" / "requirements.txt").read_text().splitlines() == ["bar"]
+
+
+def test_the_pickle_holds_the_model_as_given(tmp_path: Path) -> None:
+    """Inferring the signature from the input example calls load_context; what it loads is
+    not pickled (the saved model is the object the user passed)."""
+    traza.pyfunc.save_model(
+        tmp_path / "m",
+        python_model=models.Scaler(),
+        artifacts={"factor": _artifacts(tmp_path)["factor"]},
+        input_example=FRAME,
+    )
+    assert Model.load(tmp_path / "m").signature is not None  # load_context ran for it
+    with open(tmp_path / "m" / "python_model.pkl", "rb") as f:
+        assert not hasattr(cloudpickle.load(f), "factor")

@@ -157,6 +157,13 @@ def _write(
 
         python_model = load_code_model(code_file, config)
     _check_python_model(python_model)
+    # Pickled as given, before the signature inference below calls load_context: what that
+    # loads (weights, connections) stays out of the pickle.
+    if code_file is None:
+        modules = _portable.dump(python_model, directory / pm.PYTHON_MODEL_FILE)
+        conf[pm.CONFIG_KEY_PYTHON_MODEL] = pm.PYTHON_MODEL_FILE
+    else:
+        modules = _requirements.imports_of(code_file)
     if artifacts:
         conf[pm.CONFIG_KEY_ARTIFACTS] = _copy_artifacts(directory, artifacts)
     context = pm.PythonModelContext(
@@ -169,11 +176,6 @@ def _write(
         model.metadata = metadata
     if input_example is not None:
         model.saved_input_example_info = save_input_example(directory, input_example)
-    if code_file is None:
-        modules = _portable.dump(python_model, directory / pm.PYTHON_MODEL_FILE)
-        conf[pm.CONFIG_KEY_PYTHON_MODEL] = pm.PYTHON_MODEL_FILE
-    else:
-        modules = _requirements.imports_of(code_file)
     defaults = ["cloudpickle", *_requirements.distributions(modules)]
     requirements = resolve_requirements(defaults, pip_requirements, extra_pip_requirements)
     env = write_environment(directory, requirements)
