@@ -292,13 +292,12 @@ MLFLOW_SIDE = """
     # A code file written for MLflow alone: Traza runs it with mlflow imports resolved to Traza.
     code = OUT.parent / "mlflow_code_model.py"
     code.write_text(
-        "from mlflow.models import set_model\\n"
+        "from mlflow.models import ModelConfig, set_model\\n"
         "from mlflow.pyfunc import PythonModel\\n"
+        "factor = ModelConfig(development_config={'factor': 1}).get('factor')\\n"
         "class M(PythonModel):\\n"
-        "    def load_context(self, context):\\n"
-        "        self.factor = context.model_config['factor']\\n"
         "    def predict(self, context, model_input: list[float]) -> list[float]:\\n"
-        "        return [v * self.factor for v in model_input]\\n"
+        "        return [v * factor for v in model_input]\\n"
         "set_model(M())\\n"
     )
     mlflow.pyfunc.save_model(str(OUT / "from_code"), python_model=str(code),
@@ -484,3 +483,24 @@ def test_the_pickle_holds_the_model_as_given(tmp_path: Path) -> None:
     assert Model.load(tmp_path / "m").signature is not None  # load_context ran for it
     with open(tmp_path / "m" / "python_model.pkl", "rb") as f:
         assert not hasattr(cloudpickle.load(f), "factor")
+
+
+def test_model_config_in_a_code_file(tmp_path: Path) -> None:
+    code = tmp_path / "configured.py"
+    code.write_text(
+        "import traza\n"
+        "factor = traza.models.ModelConfig(development_config={'factor': 1}).get('factor')\n"
+        "class M(traza.pyfunc.PythonModel):\n"
+        "    def predict(self, context, model_input: list[float]) -> list[float]:\n"
+        "        return [v * factor for v in model_input]\n"
+        "traza.models.set_model(M())\n"
+    )
+    traza.pyfunc.save_model(tmp_path / "m", python_model=str(code), model_config={"factor": 5})
+    assert traza.pyfunc.load_model(tmp_path / "m").predict([1.0]) == [5.0]
+    # Saved without a config, the development one is not used (MLflow's rule).
+    with pytest.raises(TrazaException, match="No model configuration"):
+        traza.pyfunc.save_model(tmp_path / "bare", python_model=str(code))
+    # Run by hand, outside a model load, the file gets its development config.
+    assert traza.models.ModelConfig(development_config={"factor": 1}).get("factor") == 1
+    with pytest.raises(KeyError, match="nope"):
+        traza.models.ModelConfig(development_config={"factor": 1}).get("nope")

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from traza.models.from_code import set_model
+from traza.models.from_code import ModelConfig, set_model
 from traza.models.model import Model, ModelInfo
 from traza.models.signature import (
     ColSpec,
@@ -20,6 +20,7 @@ from traza.models.signature import (
 __all__ = [
     "ColSpec",
     "Model",
+    "ModelConfig",
     "ModelInfo",
     "ModelSignature",
     "ParamSchema",

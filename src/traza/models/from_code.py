@@ -35,7 +35,43 @@ def set_model(model: Any) -> None:
 
 def model_config() -> dict[str, Any] | None:
     """The ``model_config`` of the model whose code file is running (None outside one)."""
-    return _config
+    return _config or None
+
+
+class ModelConfig:
+    """A model file's configuration (MLflow's ``mlflow.models.ModelConfig``): the
+    ``model_config`` the model was saved with while the file runs as a model, else
+    ``development_config`` (a dict or a YAML file's path), for running the file by hand."""
+
+    def __init__(self, *, development_config: str | dict[str, Any] | None = None) -> None:
+        self.config: str | dict[str, Any] | None = (
+            _config if _config is not None else development_config
+        )
+        if not self.config:
+            raise FileNotFoundError(
+                "No model configuration: log the model with model_config=, or give "
+                "ModelConfig(development_config=...) a dict or a YAML file to run it by hand."
+            )
+        if not isinstance(self.config, dict) and not os.path.isfile(self.config):
+            raise FileNotFoundError(f"Config file '{self.config}' not found.")
+
+    def to_dict(self) -> dict[str, Any]:
+        if isinstance(self.config, dict):
+            return self.config
+        import yaml
+
+        with open(str(self.config), encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+        if not isinstance(data, dict):
+            raise invalid(f"The config file {self.config} does not hold a mapping.")
+        return data
+
+    def get(self, key: str) -> Any:
+        """A top-level value; a missing key raises KeyError naming it."""
+        data = self.to_dict()
+        if key not in data:
+            raise KeyError(f"Key '{key}' not found in the model configuration.")
+        return data[key]
 
 
 def load_code_model(code_file: Path, config: dict[str, Any] | None = None) -> Any:
@@ -53,7 +89,9 @@ def load_code_model(code_file: Path, config: dict[str, Any] | None = None) -> An
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    _model, _config = None, config
+    # While the file runs, an empty mapping (not None) means "saved without a config", as in
+    # MLflow: a ModelConfig then refuses its development_config rather than silently using it.
+    _model, _config = None, config if config is not None else {}
     from traza.pyfunc._portable import mlflow_stand_ins, uses_mlflow_without_it
 
     try:
