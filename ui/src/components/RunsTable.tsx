@@ -1,7 +1,7 @@
 // The runs table: columns grouped under Metrics / Parameters / Tags, the run name pinned, rows
 // virtualized (TanStack virtual-core) inside the table's own scrolling box, and the next page of
 // runs fetched as the user nears the last loaded row.
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { PARENT_TAG, kindOf, type Column } from "../columns";
 import { dateTime, tagValue } from "../format";
 import type { Run } from "../types";
@@ -10,6 +10,7 @@ import { Link, Status } from "./common";
 
 /** Row height in px (fixed, so the virtualizer needs no measuring). */
 const ROW = 34;
+const rowSize = () => ROW;
 
 interface Row {
   run: Run;
@@ -93,12 +94,15 @@ export function RunsTable({
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
   const rows = useMemo(() => nest(runs, expanded), [runs, expanded]);
   const box = useRef<HTMLDivElement>(null);
+  // Stable callbacks: the virtualizer recomputes every row's offset when one changes.
+  const getScrollElement = useCallback(() => box.current, []);
+  const getItemKey = useCallback((i: number) => rows[i]?.run.info.run_id ?? i, [rows]);
   const virtualizer = useVirtualizer({
     count: rows.length,
-    getScrollElement: () => box.current,
-    estimateSize: () => ROW,
+    getScrollElement,
+    estimateSize: rowSize,
     overscan: 12,
-    getItemKey: (i) => rows[i]?.run.info.run_id ?? i,
+    getItemKey,
   });
   const items = virtualizer.getVirtualItems();
   const last = items[items.length - 1]?.index ?? 0;
