@@ -73,6 +73,8 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     traza.pyfunc.save_model(
         paths["from_code"], python_model=str(CODE_MODEL), model_config={"factor": 4}
     )
+    paths["function"] = root / "function"
+    traza.pyfunc.save_model(paths["function"], python_model=models.halve, input_example=[1.0])
     return paths
 
 
@@ -256,7 +258,7 @@ MLFLOW_SIDE = """
     FLOATS = %(floats)s
     FRAME = pd.DataFrame(%(frame)s)
     loaded = {}
-    for name in ("scaler", "shout", "totals", "code", "from_code"):
+    for name in ("scaler", "shout", "totals", "code", "from_code", "function"):
         out = mlflow.pyfunc.load_model(str(TRAZA / name)).predict(rows(name))
         loaded[name] = out.to_dict("list") if isinstance(out, pd.DataFrame) else out
     model = mlflow.pyfunc.load_model(str(TRAZA / "scaler"))
@@ -289,6 +291,11 @@ MLFLOW_SIDE = """
         input_example=["a"])
     mlflow.pyfunc.save_model(str(OUT / "code"), python_model=UsesCode(), pip_requirements=reqs,
         code_paths=[str(HELPER)])
+
+    def halve(model_input: list[float]) -> list[float]:
+        return [v / 2 for v in model_input]
+
+    mlflow.pyfunc.save_model(str(OUT / "function"), python_model=halve, pip_requirements=reqs)
     # A code file written for MLflow alone: Traza runs it with mlflow imports resolved to Traza.
     code = OUT.parent / "mlflow_code_model.py"
     code.write_text(
@@ -312,7 +319,7 @@ TRAZA_SIDE = """
 
     FRAME = pd.DataFrame(%(frame)s)
     inputs = {"scaler": FRAME, "shout": ["hi", "yo"], "code": %(floats)s,
-              "from_code": %(floats)s}
+              "from_code": %(floats)s, "function": %(floats)s}
     out = {}
     for name, data in inputs.items():
         got = traza.pyfunc.load_model(str(OUT / name)).predict(data)
@@ -356,6 +363,8 @@ def test_both_ways_with_mlflow(saved: dict[str, Path], tmp_path: Path) -> None:
     assert in_mlflow["totals"] == ours["totals"] == [3.5, -0.75]
     assert in_mlflow["code"] == ours["code"] == [3.0, 7.5, -9.0]
     assert in_mlflow["from_code"] == [4.0, 10.0, -12.0]
+    assert in_mlflow["function"] == traza.pyfunc.load_model(saved["function"]).predict(FLOATS)
+    assert in_mlflow["function"] == [0.5, 1.25, -1.5]
     assert in_mlflow["artifact_names"] == ["clash", "factor", "vocab"]
 
     in_traza = _run(_paths(OUT=out) + textwrap.dedent(TRAZA_SIDE % values), "mlflow", tmp_path)
@@ -364,6 +373,7 @@ def test_both_ways_with_mlflow(saved: dict[str, Path], tmp_path: Path) -> None:
         "shout": ["HI!", "YO!"],
         "code": [3.0, 7.5, -9.0],
         "from_code": [4.0, 10.0, -12.0],
+        "function": [0.5, 1.25, -1.5],
         "mlflow_still_blocked": True,
     }
 
@@ -504,3 +514,15 @@ def test_model_config_in_a_code_file(tmp_path: Path) -> None:
     assert traza.models.ModelConfig(development_config={"factor": 1}).get("factor") == 1
     with pytest.raises(KeyError, match="nope"):
         traza.models.ModelConfig(development_config={"factor": 1}).get("nope")
+
+
+def test_a_function_as_the_model(saved: dict[str, Path], tmp_path: Path) -> None:
+    meta = Model.load(saved["function"])
+    assert meta.signature is not None
+    assert meta.signature.inputs.to_json() == '[{"type": "double", "required": true}]'
+    loaded = traza.pyfunc.load_model(saved["function"])
+    assert loaded.predict([4.0]) == [2.0]
+    with pytest.raises(TrazaException, match="not float"):
+        loaded.predict(["x"])
+    with pytest.raises(TrazaException, match="needs input_example"):
+        traza.pyfunc.save_model(tmp_path / "m", python_model=models.halve)

@@ -46,3 +46,8 @@ class UsesCode(traza.pyfunc.PythonModel):
         import pyfunc_helper  # found on sys.path only through the model's code/ folder
 
         return [pyfunc_helper.triple(v) for v in model_input]
+
+
+def halve(model_input: list[float]) -> list[float]:
+    """A plain function as the model."""
+    return [v / 2 for v in model_input]

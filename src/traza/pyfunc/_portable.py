@@ -35,7 +35,7 @@ _OPENERS: dict[str, Callable[..., IO[bytes]]] = {
 }
 #: MLflow's compressed pickles (``MLFLOW_LOG_MODEL_COMPRESSION``) end with these.
 EXTENSIONS = {"lzma": ".xz", "bzip2": ".bz2", "gzip": ".gz"}
-_BASE_NAMES = ("PythonModel", "PythonModelContext")
+_BASE_NAMES = ("PythonModel", "PythonModelContext", "_FunctionPythonModel")
 
 
 def cloudpickle_module() -> Any:
@@ -129,6 +129,9 @@ def _unwrap_predict(obj: Any) -> None:
             if getattr(func, "_is_pyfunc", False) and hasattr(func, "__wrapped__"):
                 setattr(cls, name, func.__wrapped__)
     with contextlib.suppress(AttributeError, TypeError):
+        func = vars(obj).get("func")  # a function model: MLflow wraps the function too
+        if getattr(func, "_is_pyfunc", False) and hasattr(func, "__wrapped__"):
+            obj.func = func.__wrapped__
         if isinstance(vars(obj).get("_predict_type_hints"), _Placeholder):
             del obj._predict_type_hints
 

@@ -89,6 +89,27 @@ class PythonModel:
         return {k: v for k, v in self.__dict__.items() if k != "_traza_type_hints"}
 
 
+class _FunctionPythonModel(PythonModel):
+    """A plain function given as ``python_model``: MLflow's class of the same name and state,
+    so the pickle loads in either library."""
+
+    def __init__(self, func: Any, signature: Any = None) -> None:
+        self.func = func
+        self.signature = signature
+
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
+        return self.func(model_input)
+
+
+def hinted_function(python_model: Any) -> Any:
+    """What carries the type hints: the function of a function model, else ``predict``."""
+    if type(python_model).__name__ == "_FunctionPythonModel" and callable(
+        getattr(python_model, "func", None)
+    ):
+        return python_model.func
+    return python_model.predict
+
+
 class _PythonModelWrapper:
     """What pyfunc calls: converts the input as the hints ask, then calls ``predict``."""
 
@@ -97,7 +118,7 @@ class _PythonModelWrapper:
 
         self.python_model = python_model
         self.context = context
-        self._hint = extract(python_model.predict).input
+        self._hint = extract(hinted_function(python_model)).input
         self._with_context = takes_context(python_model.predict)
         import inspect
 
@@ -138,6 +159,8 @@ def load_python_model(
 
         code_file = directory / os.path.basename(str(conf[MODEL_CODE_PATH]))
         python_model = load_code_model(code_file, model_config)
+        if callable(python_model) and not hasattr(python_model, "predict"):
+            python_model = _FunctionPythonModel(python_model)  # set_model(a function)
     else:
         from traza.pyfunc import _portable
 

@@ -156,6 +156,13 @@ def _write(
         from traza.models.from_code import load_code_model
 
         python_model = load_code_model(code_file, config)
+    if _is_plain_function(python_model):
+        if all(a is None for a in (input_example, pip_requirements, extra_pip_requirements)):
+            raise invalid(
+                "A function given as python_model needs input_example, pip_requirements or "
+                "extra_pip_requirements (as in MLflow)."
+            )
+        python_model = pm._FunctionPythonModel(python_model)
     _check_python_model(python_model)
     # Pickled as given, before the signature inference below calls load_context: what that
     # loads (weights, connections) stays out of the pickle.
@@ -193,6 +200,14 @@ def _write(
     )
     model.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
     model.save(directory / "MLmodel")
+
+
+def _is_plain_function(python_model: Any) -> bool:
+    return (
+        callable(python_model)
+        and not isinstance(python_model, type)
+        and not hasattr(python_model, "predict")
+    )
 
 
 def _overrides_predict_stream(python_model: Any) -> bool:
@@ -292,7 +307,7 @@ def _signature(
     with a warning), then the given signature, then one inferred from the input example."""
     from traza.pyfunc._type_hints import extract, signature_from_hints
 
-    hinted = signature_from_hints(extract(python_model.predict))
+    hinted = signature_from_hints(extract(pm.hinted_function(python_model)))
     if hinted is not None:
         if signature is not None and signature != hinted:
             _log.warning(
