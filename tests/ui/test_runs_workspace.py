@@ -7,13 +7,17 @@ from __future__ import annotations
 import csv
 import math
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
+from server.live import live_server
+
 from .conftest import SCREENSHOTS
-from .seed import Seeded
 
 TIMEOUT = 10_000
 WIDTHS = (1280, 1440, 1920)
@@ -27,8 +31,29 @@ COURSE = [
 MSE = 1_234_567_891.0
 
 
+@dataclass(frozen=True)
+class Site:
+    url: str
+    #: Another experiment, with one run logging ``rmse``.
+    experiment_id: str
+
+
 @pytest.fixture(scope="module")
-def course(site: Seeded) -> dict[str, str]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A live server of its own (lighter than the shared seed: these tests need no models)."""
+    import mlflow
+
+    root = tmp_path_factory.mktemp("ui-runs")
+    with live_server(f"sqlite:///{root / 'tracking.db'}", Path(root)) as live:
+        client = mlflow.MlflowClient(tracking_uri=live.url)
+        other = client.create_experiment("other")
+        run = client.create_run(other, run_name="elsewhere")
+        client.log_metric(run.info.run_id, "rmse", 2.0)
+        yield Site(live.url, other)
+
+
+@pytest.fixture(scope="module")
+def course(site: Site) -> dict[str, str]:
     """The experiment's id and each run's id by name."""
     import mlflow
 
@@ -62,7 +87,7 @@ def _no_sideways_scroll(page: Any) -> None:
 
 
 def test_runs_table_default_columns_at_each_width(
-    page: Any, site: Seeded, course: dict[str, str]
+    page: Any, site: Site, course: dict[str, str]
 ) -> None:
     page.goto(f"{site.url}/#/experiments/{course['experiment']}")
     table = page.get_by_role("table", name="Runs")
@@ -92,12 +117,13 @@ def test_runs_table_default_columns_at_each_width(
     page.goto(f"{site.url}/#/experiments?ids={both}")
     expect(table.locator("th[data-col=experiment]")).to_be_visible(timeout=TIMEOUT)
     expect(table.get_by_role("link", name="course").first).to_be_visible()
+    expect(table.get_by_role("link", name="other", exact=True)).to_be_visible()
     _width(page, 1280)
     _no_sideways_scroll(page)
 
 
 def test_columns_remembered_per_experiment_url_first(
-    page: Any, site: Seeded, course: dict[str, str]
+    page: Any, site: Site, course: dict[str, str]
 ) -> None:
     page.goto(f"{site.url}/#/experiments/{course['experiment']}")
     expect(page.locator("th[data-col='metrics.mae']")).to_be_visible(timeout=TIMEOUT)
@@ -117,7 +143,7 @@ def test_columns_remembered_per_experiment_url_first(
     expect(page.locator("th[data-col='metrics.r2']")).to_have_count(0)
 
 
-def test_csv_download_equals_search_runs(page: Any, site: Seeded, course: dict[str, str]) -> None:
+def test_csv_download_equals_search_runs(page: Any, site: Site, course: dict[str, str]) -> None:
     import mlflow
 
     where = "metrics.mae < 0.5"
@@ -148,7 +174,7 @@ def test_csv_download_equals_search_runs(page: Any, site: Seeded, course: dict[s
                 assert float(row[key]) == want[key]
 
 
-def test_chart_workspace_bars_and_hiding(page: Any, site: Seeded, course: dict[str, str]) -> None:
+def test_chart_workspace_bars_and_hiding(page: Any, site: Site, course: dict[str, str]) -> None:
     page.goto(f"{site.url}/#/experiments/{course['experiment']}?tab=charts")
     r2 = page.locator("[data-panel='metric:r2']")
     bars = r2.get_by_role("img", name="Bar chart of r2")
@@ -208,7 +234,7 @@ def test_chart_workspace_bars_and_hiding(page: Any, site: Seeded, course: dict[s
     )
 
 
-def test_compare_bars_diffs_and_axes(page: Any, site: Seeded, course: dict[str, str]) -> None:
+def test_compare_bars_diffs_and_axes(page: Any, site: Site, course: dict[str, str]) -> None:
     ids = ",".join(course[n] for n in ("ridge", "lasso", "baseline"))
     page.goto(f"{site.url}/#/compare?runs={ids}&charts=mae")
     table = page.get_by_role("table", name="Run comparison")
@@ -230,7 +256,7 @@ def test_compare_bars_diffs_and_axes(page: Any, site: Seeded, course: dict[str, 
         page.screenshot(path=str(SCREENSHOTS / f"compare-{width}.png"))
 
 
-def test_rows_virtualized_and_fetched_as_the_table_scrolls(page: Any, site: Seeded) -> None:
+def test_rows_virtualized_and_fetched_as_the_table_scrolls(page: Any, site: Site) -> None:
     import traza
     from traza.entities import Metric, Param
 
