@@ -526,3 +526,11 @@ def test_a_function_as_the_model(saved: dict[str, Path], tmp_path: Path) -> None
         loaded.predict(["x"])
     with pytest.raises(TrazaException, match="needs input_example"):
         traza.pyfunc.save_model(tmp_path / "m", python_model=models.halve)
+
+
+def test_predict_stream(saved: dict[str, Path], tmp_path: Path) -> None:
+    traza.pyfunc.save_model(tmp_path / "s", python_model=models.Streamer())
+    assert _flavor(tmp_path / "s")["streamable"] is True
+    assert list(traza.pyfunc.load_model(tmp_path / "s").predict_stream("a b c")) == ["a", "b", "c"]
+    with pytest.raises(TrazaException, match="does not support predict_stream"):
+        traza.pyfunc.load_model(saved["shout"]).predict_stream("a")

@@ -51,3 +51,13 @@ class UsesCode(traza.pyfunc.PythonModel):
 def halve(model_input: list[float]) -> list[float]:
     """A plain function as the model."""
     return [v / 2 for v in model_input]
+
+
+class Streamer(traza.pyfunc.PythonModel):
+    """Streams one chunk per word (no hints on the input: no signature, no warning)."""
+
+    def predict(self, context, model_input):  # type: ignore[no-untyped-def]
+        return model_input
+
+    def predict_stream(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+        yield from model_input.split()

@@ -75,6 +75,25 @@ class PyFuncModel:
             enforce_params(params, None)  # warns that they are ignored
         return self._predict_fn(data)
 
+    def predict_stream(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """An iterator of prediction chunks, for models saved with ``streamable: true`` (a
+        PythonModel that implements ``predict_stream``). ``data`` is one input, passed as given;
+        params are checked against the signature as for :meth:`predict`."""
+        from traza.models.enforcement import enforce_params
+
+        stream = getattr(self._model_impl, "predict_stream", None)
+        if stream is None or not self._model_meta.flavors[FLAVOR_NAME].get("streamable"):
+            raise TrazaException(
+                "This model does not support predict_stream: save a PythonModel that "
+                "implements predict_stream(context, model_input, params) to stream.",
+                error_code=INVALID_PARAMETER_VALUE,
+            )
+        signature = self._model_meta.signature
+        schema = signature.params if signature is not None else None
+        if schema is not None or params:
+            params = enforce_params(params, schema)
+        return stream(data, params=params)
+
     def __repr__(self) -> str:
         meta = self._model_meta
         lines = ["traza.pyfunc.loaded_model:"]
