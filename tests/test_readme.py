@@ -106,6 +106,7 @@ def test_using_it_from_python(root: Path, shell: dict[str, str]) -> None:
 def test_models_and_the_registry(root: Path, shell: dict[str, str]) -> None:
     said = run_section("Models", root, shell)
     assert "Created version '1' of model 'salary_model'." in said
+    assert "['Hello, Ada!', 'Hello, Linus!']" in said  # the custom Python model
     client = TrazaClient(str(root / "mlruns"))
     assert client.get_model_version_by_alias("salary_model", "champion").version == "1"
 
