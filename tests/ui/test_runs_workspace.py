@@ -112,6 +112,13 @@ def test_runs_table_default_columns_at_each_width(
         expect(table).to_be_visible()
         _no_sideways_scroll(page)
         page.screenshot(path=str(SCREENSHOTS / f"runs-table-{width}.png"))
+    # A sort or a filter keeps the columns the experiment opened with.
+    table.locator("th[data-col='metrics.mae'] button").click()
+    expect(table.locator("th[data-col='metrics.mae']")).to_have_attribute("aria-sort", "descending")
+    page.get_by_label("Filter runs").fill("params.model = 'mean'")
+    page.get_by_label("Filter runs").press("Enter")
+    expect(table.locator("tbody tr[data-run-id]")).to_have_count(1, timeout=TIMEOUT)
+    assert heads.evaluate_all("els => els.map(e => e.dataset.col)") == cols
     # Two experiments: an Experiment column; the table scrolls inside its own box.
     both = f"{course['experiment']},{site.experiment_id}"
     page.goto(f"{site.url}/#/experiments?ids={both}")

@@ -31,9 +31,12 @@ const NEXT_PAGE = 500;
 /** Runs a chart overlays (the server's limit per history request). */
 export const CHART_RUNS = 100;
 
+const NO_COLUMNS: string[] = [];
 const EXPERIMENT: Column = { id: "experiment", title: "Experiment", value: (r) => r.info.experiment_id };
 
 interface Pages {
+  /** The query these runs answer (they stay shown while the next query loads). */
+  signature?: string;
   runs: Run[];
   first: Run[];
   next?: string;
@@ -52,7 +55,7 @@ function useRunPages(signature: string, load: (token?: string) => Promise<api.Pa
     const mine = ++seq.current;
     setState((s) => ({ ...s, loading: true, error: undefined }));
     load().then(
-      (p) => mine === seq.current && setState({ runs: p.items, first: p.items, next: p.next, loading: false }),
+      (p) => mine === seq.current && setState({ signature, runs: p.items, first: p.items, next: p.next, loading: false }),
       fail(mine),
     );
   }, [signature, tick]);
@@ -99,7 +102,13 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
 
   // Columns: the URL's (a shared link), else the ones last chosen here, else the defaults.
   const stored = useMemo(() => storedColumns(experimentIds), [idsKey, urlCols]);
-  const defaults = useMemo(() => defaultColumns(runs.first), [runs.first]);
+  // The defaults come from the first page these experiments showed, so a sort or a filter
+  // does not move the columns.
+  const firstSeen = useRef<{ key: string; cols: string[] }>();
+  if (runs.signature?.startsWith(`${idsKey}\u0000`) && runs.first.length && firstSeen.current?.key !== idsKey) {
+    firstSeen.current = { key: idsKey, cols: defaultColumns(runs.first) };
+  }
+  const defaults = firstSeen.current?.key === idsKey ? firstSeen.current.cols : NO_COLUMNS;
   const cols = useMemo(
     () => (urlCols !== null ? decodeCols(urlCols) : (stored ?? defaults)),
     [urlCols, stored, defaults],
