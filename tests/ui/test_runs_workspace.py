@@ -290,3 +290,21 @@ def test_rows_virtualized_and_fetched_as_the_table_scrolls(page: Any, site: Site
     expect(page.locator(".run-count")).to_have_text(f"{many} runs")
     assert rows.count() < 60
     _no_sideways_scroll(page)
+
+
+def test_compare_keeps_the_tables_colours(page: Any, site: Site, course: dict[str, str]) -> None:
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}")
+    colour = "e => getComputedStyle(e).backgroundColor"
+    dots = {}
+    for name in ("lasso", "baseline"):
+        row = page.locator(f"tr[data-run-id='{course[name]}']")
+        expect(row).to_be_visible(timeout=TIMEOUT)
+        dots[name] = row.locator(".run-dot").evaluate(colour)
+        page.get_by_role("checkbox", name=f"Select run {name}").check()
+    assert dots["lasso"] != dots["baseline"]
+    page.get_by_role("button", name="Compare 2 selected").click()
+    table = page.get_by_role("table", name="Run comparison")
+    expect(table).to_be_visible(timeout=TIMEOUT)
+    for name in ("lasso", "baseline"):
+        head = table.locator("thead th", has=page.get_by_role("link", name=name, exact=True))
+        assert head.locator(".swatch").evaluate(colour) == dots[name]

@@ -21,7 +21,13 @@ export function ComparePage({ runIds, query }: { runIds: string[]; query: URLSea
   if (runIds.length === 0) return <p class="muted">Select runs in a runs table, then Compare.</p>;
   if (runs.error) return <ErrorBox error={runs.error} />;
   if (!runs.data || !table) return <Loading what="Loading runs" />;
-  const points = runs.data.map((r, i) => ({ id: r.info.run_id, name: r.info.run_name ?? r.info.run_id, color: colorAt(i) }));
+  // Colours as the runs table gave them (`c`), else by place here.
+  const places = list(query.get("c")).map(Number);
+  const points = runs.data.map((r, i) => ({
+    id: r.info.run_id,
+    name: r.info.run_name ?? r.info.run_id,
+    color: colorAt(Number.isInteger(places[i]) ? places[i]! : i),
+  }));
   const onlyDiff = query.get("diff") === "1";
   const axesAll = [...table.params.map((p) => `params.${p}`), ...table.metrics.map((m) => `metrics.${m}`)];
   const ids = runs.data.map((r) => r.info.run_id);

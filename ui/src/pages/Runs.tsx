@@ -217,7 +217,13 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
         <button
           type="button"
           disabled={selected.size < 1}
-          onClick={() => navigate(["compare"], { runs: [...selected].join(","), exp: experimentIds.join(",") })}
+          onClick={() => {
+            // In the table's order, each with its colour here (`c`: places in the palette).
+            const place = new Map(runs.runs.map((r, i) => [r.info.run_id, i]));
+            const ids = [...selected].sort((a, b) => (place.get(a) ?? 1e9) - (place.get(b) ?? 1e9));
+            const c = ids.map((id) => String(place.get(id) ?? 0)).join(",");
+            navigate(["compare"], { runs: ids.join(","), exp: experimentIds.join(","), c });
+          }}
         >
           Compare {selected.size || ""} selected
         </button>
