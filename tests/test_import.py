@@ -32,9 +32,19 @@ HEAVY = [
     "traza.pyfunc._portable",
     "traza.pyfunc._type_hints",
     "traza.pyfunc._requirements",
+    # System metrics: the sampler and psutil load with the first run that asks for them.
+    "psutil",
+    "pynvml",
+    "traza.system_metrics.monitor",
 ]
 #: Loaded on first attribute access only, never by ``import traza`` itself.
-LAZY = ["traza.models", "traza.pyfunc", "traza.sklearn", "traza.pyfunc.python_model"]
+LAZY = [
+    "traza.models",
+    "traza.pyfunc",
+    "traza.sklearn",
+    "traza.pyfunc.python_model",
+    "traza.system_metrics",
+]
 
 
 def test_import_loads_nothing_heavy() -> None:
@@ -42,6 +52,7 @@ def test_import_loads_nothing_heavy() -> None:
         "import json, sys; import traza; "
         "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; "
         "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
+        "mlflow.enable_system_metrics_logging; mlflow.set_system_metrics_node_id; "
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -85,7 +85,21 @@ _LAZY_SUBMODULES = frozenset(
 )
 
 
+#: MLflow's ``mlflow.<name>`` system metrics settings, from a module loaded on first use.
+_SYSTEM_METRICS_FUNCTIONS = frozenset(
+    {
+        "disable_system_metrics_logging",
+        "enable_system_metrics_logging",
+        "set_system_metrics_node_id",
+        "set_system_metrics_samples_before_logging",
+        "set_system_metrics_sampling_interval",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SYSTEM_METRICS_FUNCTIONS:
+        return getattr(importlib.import_module("traza.system_metrics"), name)
     if name == "autolog":  # lazily, like the submodules: it is rarely called
         from traza.autologging import autolog
 
@@ -112,6 +126,8 @@ __all__ = [
     "delete_logged_model_tag",
     "delete_run",
     "delete_tag",
+    "disable_system_metrics_logging",
+    "enable_system_metrics_logging",
     "end_run",
     "finalize_logged_model",
     "flush_async_logging",
@@ -150,6 +166,9 @@ __all__ = [
     "set_experiment_tag",
     "set_experiment_tags",
     "set_logged_model_tags",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",

@@ -224,7 +224,12 @@ def start_run(
     description: str | None = None,
     log_system_metrics: bool | None = None,
 ) -> ActiveRun:
-    """Start a run (or resume ``run_id`` / ``MLFLOW_RUN_ID``) and make it the active run."""
+    """Start a run (or resume ``run_id`` / ``MLFLOW_RUN_ID``) and make it the active run.
+
+    ``log_system_metrics`` samples CPU, memory, disk, network (and GPUs) on a background thread
+    until the run ends; ``None`` follows ``traza.enable_system_metrics_logging()`` and
+    ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``.
+    """
     global _last_active_run_id
     stack = _stack.get()
     if stack and not nested:
@@ -234,6 +239,15 @@ def start_run(
             "current run with end_run(). To start a nested run, call start_run with nested=True.",
             error_code="INVALID_PARAMETER_VALUE",
         )
+    if log_system_metrics is None:
+        from traza import system_metrics
+
+        log_system_metrics = system_metrics.logging_enabled()
+    if log_system_metrics:
+        # Before the run exists: a missing psutil or a bad setting fails here, with what to do.
+        from traza.system_metrics import monitor
+
+        monitor.check_ready()
     client = _client()
     existing_id = run_id or (None if stack else config.consume_run_id())
     if existing_id:
@@ -272,6 +286,8 @@ def start_run(
         _open_frames[active.info.run_id] = frame
     _last_active_run_id = active.info.run_id
     _install_exit_hooks()
+    if log_system_metrics:
+        monitor.start(client, active.info.run_id, resume=existing_id is not None)
     return active
 
 
@@ -286,7 +302,15 @@ def end_run(status: str = "FINISHED") -> None:
     with _lock:
         _open_frames.pop(frame.run.info.run_id, None)
     _last_active_run_id = frame.run.info.run_id
+    _stop_system_metrics(frame.run.info.run_id)
     frame.client.set_terminated(frame.run.info.run_id, status)
+
+
+def _stop_system_metrics(run_id: str) -> None:
+    """Stop the run's sampler (joined: no thread outlives its run) before the run ends."""
+    monitor = sys.modules.get("traza.system_metrics.monitor")  # loaded only if a run used it
+    if monitor is not None:
+        monitor.stop(run_id)
 
 
 def active_run() -> ActiveRun | None:
@@ -553,6 +577,7 @@ def _end_open_runs() -> None:
         _open_frames.clear()
     for frame in reversed(frames):
         try:
+            _stop_system_metrics(frame.run.info.run_id)
             frame.client.set_terminated(frame.run.info.run_id, status)
         except Exception as e:  # the interpreter is going away; say so and move on
             print(f"traza: could not end run {frame.run.info.run_id}: {e}", file=sys.stderr)
