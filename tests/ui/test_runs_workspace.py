@@ -289,6 +289,16 @@ def test_rows_virtualized_and_fetched_as_the_table_scrolls(page: Any, site: Site
     expect(page.locator("td.name[title=r000]")).to_be_visible(timeout=TIMEOUT)
     expect(page.locator(".run-count")).to_have_text(f"{many} runs")
     assert rows.count() < 60
+    # The keyboard moves between rows, scrolling the table as it goes.
+    page.get_by_role("link", name="r000", exact=True).focus()
+    page.keyboard.press("Home")
+    expect(page.get_by_role("link", name="r129", exact=True)).to_be_focused(timeout=TIMEOUT)
+    page.keyboard.press("ArrowDown")
+    expect(page.get_by_role("link", name="r128", exact=True)).to_be_focused()
+    page.keyboard.press("End")
+    expect(page.get_by_role("link", name="r000", exact=True)).to_be_focused(timeout=TIMEOUT)
+    page.keyboard.press("ArrowUp")
+    expect(page.get_by_role("link", name="r001", exact=True)).to_be_focused()
     _no_sideways_scroll(page)
 
 

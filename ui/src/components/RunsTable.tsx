@@ -105,6 +105,30 @@ export function RunsTable({
     getItemKey,
   });
   const items = virtualizer.getVirtualItems();
+  // Keyboard: Up/Down (Home/End) move between the rows' run links, scrolling as they go.
+  const focusRow = useRef<number>();
+  const [, rerenderSoon] = useState(0);
+  useEffect(() => {
+    if (focusRow.current === undefined) return;
+    const link = box.current?.querySelector<HTMLElement>(`tr[aria-rowindex="${focusRow.current + 3}"] td.name a`);
+    if (link) {
+      link.focus({ preventScroll: true });
+      focusRow.current = undefined;
+    }
+  });
+  const onKeyDown = (e: KeyboardEvent) => {
+    const row = (e.target as HTMLElement).closest("tr[aria-rowindex]");
+    if (!row || e.altKey || e.ctrlKey || e.metaKey) return;
+    const at = Number(row.getAttribute("aria-rowindex")) - 3;
+    const to =
+      e.key === "ArrowDown" ? at + 1 : e.key === "ArrowUp" ? at - 1 : e.key === "Home" ? 0 : e.key === "End" ? rows.length - 1 : undefined;
+    if (to === undefined || to < 0 || to >= rows.length) return;
+    e.preventDefault();
+    focusRow.current = to;
+    virtualizer.scrollToIndex(to, { align: "auto" });
+    rerenderSoon((n) => n + 1);
+  };
+
   const last = items[items.length - 1]?.index ?? 0;
   useEffect(() => {
     if (rows.length && last >= rows.length - 30) onNearEnd();
@@ -174,7 +198,7 @@ export function RunsTable({
             })}
           </tr>
         </thead>
-        <tbody>
+        <tbody onKeyDown={onKeyDown}>
           {top > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${top}px` }} /> : null}
           {items.map((item) => {
             const { run, depth, children } = rows[item.index]!;
