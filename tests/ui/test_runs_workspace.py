@@ -144,6 +144,18 @@ def test_columns_remembered_per_experiment_url_first(
     page.goto(f"{site.url}/#/experiments/{course['experiment']}")
     expect(page.locator("th[data-col='metrics.r2']")).to_be_visible(timeout=TIMEOUT)
     expect(page.locator("th[data-col='metrics.mae']")).to_have_count(0)
+    # A column dragged wider stays so (the browser keeps its width too).
+    header = page.locator("th[data-col='metrics.r2']")
+    before = header.bounding_box()["width"]
+    grip = header.get_by_role("separator", name="Resize r2").bounding_box()
+    page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(grip["x"] + 80, grip["y"] + grip["height"] / 2, steps=4)
+    page.mouse.up()
+    assert abs(header.bounding_box()["width"] - (before + 80)) < 6
+    page.reload()
+    expect(header).to_be_visible(timeout=TIMEOUT)
+    assert abs(header.bounding_box()["width"] - (before + 80)) < 6
     # A link that names columns wins over what was remembered.
     page.goto(f"{site.url}/#/experiments/{course['experiment']}?cols=metrics.mae")
     expect(page.locator("th[data-col='metrics.mae']")).to_be_visible(timeout=TIMEOUT)

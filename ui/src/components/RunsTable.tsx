@@ -47,13 +47,35 @@ function nest(runs: Run[], expanded: Set<string>): Row[] {
 const GROUP_TITLES = { metrics: "Metrics", params: "Parameters", tags: "Tags" } as const;
 
 /** Width of a column in rem (fixed layout: rows drawn while scrolling keep their widths). */
-function width(c: Column): number {
+function defaultWidth(c: Column): number {
   if (c.id === "name") return 15;
   if (c.id === "status") return 7;
   if (c.id === "experiment") return 11;
   if (c.id === "source") return 10;
   return kindOf(c.id) === "tags" ? 9 : 8;
 }
+
+const WIDTHS_KEY = "traza.columnWidths";
+
+/** Widths the user dragged columns to (rem, by column id), kept in the browser. */
+function storedWidths(): Record<string, number> {
+  try {
+    const parsed: unknown = JSON.parse(window.localStorage.getItem(WIDTHS_KEY) ?? "{}");
+    return parsed && typeof parsed === "object" ? (parsed as Record<string, number>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function storeWidths(widths: Record<string, number>): void {
+  try {
+    window.localStorage.setItem(WIDTHS_KEY, JSON.stringify(widths));
+  } catch {
+    // storage disabled: the widths last as long as the page
+  }
+}
+
+const REM = () => parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
 
 const toggled = (set: Set<string>, id: string) => {
   const next = new Set(set);
@@ -92,6 +114,32 @@ export function RunsTable({
   onNearEnd: () => void;
 }) {
   const [expanded, setExpanded] = useState<Set<string>>(new Set());
+  const [widths, setWidths] = useState<Record<string, number>>(storedWidths);
+  const width = (c: Column) => widths[c.id] ?? defaultWidth(c);
+  const resize = (c: Column, rem: number, keep: boolean) => {
+    const next = { ...widths, [c.id]: Math.max(3, Math.min(40, Math.round(rem * 10) / 10)) };
+    setWidths(next);
+    if (keep) storeWidths(next);
+  };
+  const startResize = (c: Column, e: PointerEvent) => {
+    e.preventDefault();
+    const x0 = e.clientX;
+    const w0 = width(c);
+    const rem = REM();
+    let last = w0;
+    const move = (m: PointerEvent) => {
+      last = w0 + (m.clientX - x0) / rem;
+      resize(c, last, false);
+    };
+    const up = () => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      const next = { ...storedWidths(), [c.id]: Math.max(3, Math.min(40, Math.round(last * 10) / 10)) };
+      storeWidths(next);
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+  };
   const rows = useMemo(() => nest(runs, expanded), [runs, expanded]);
   const box = useRef<HTMLDivElement>(null);
   // Stable callbacks: the virtualizer recomputes every row's offset when one changes.
@@ -193,6 +241,20 @@ export function RunsTable({
                   ) : (
                     c.title
                   )}
+                  <span
+                    class="resizer"
+                    role="separator"
+                    aria-orientation="vertical"
+                    aria-label={`Resize ${c.title}`}
+                    aria-valuenow={width(c)}
+                    tabIndex={0}
+                    onPointerDown={(e) => startResize(c, e)}
+                    onKeyDown={(e) => {
+                      if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+                      e.preventDefault();
+                      resize(c, width(c) + (e.key === "ArrowRight" ? 0.5 : -0.5), true);
+                    }}
+                  />
                 </th>
               );
             })}
