@@ -285,3 +285,26 @@ def test_no_system_metrics_loads_no_sampler() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_run_ended_elsewhere_stops_sampling() -> None:
+    """As MLflow's monitor: a run terminated by another client is not written to any more."""
+    traza.set_system_metrics_sampling_interval(0.1)
+    with traza.start_run(log_system_metrics=True) as run:
+        traza.TrazaClient().set_terminated(run.info.run_id, "KILLED")
+        deadline = time.monotonic() + 5
+        while sampler_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sampler_threads() == []
+
+
+def test_over_a_tracking_server(tmp_path: Path) -> None:
+    """The sampler logs through the REST client, from its own thread, to a live traza server."""
+    from server.live import live_server
+
+    with live_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path) as live:
+        traza.set_tracking_uri(live.url)
+        traza.set_system_metrics_sampling_interval(0.1)
+        metrics = traza_run(0.6, log_system_metrics=True)
+    steps = [s for s, _ in metrics["system/disk_usage_percentage"]]
+    assert len(steps) >= 2 and steps == list(range(len(steps)))
