@@ -190,7 +190,7 @@ def test_logged_model_source(store: Store) -> None:
     v2 = store.create_model_version("m", logged.artifact_location, model_id=logged.model_id)
     assert (v2.run_id, v2.source) == (run_id, logged.artifact_location)
     tag = store.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]
-    assert json.loads(tag) == [{"name": "m", "version": "1"}, {"name": "m", "version": "2"}]
+    assert json.loads(tag) == [{"name": "m", "version": 1}, {"name": "m", "version": 2}]
     # A registry URI as the source reuses that version's artifacts.
     v3 = store.create_model_version("m", "models:/m/1")
     assert store.get_model_version_download_uri("m", v3.version) == logged.artifact_location
