@@ -43,7 +43,7 @@ def test_register_logged_model_of_a_run(client: traza.MlflowClient) -> None:
     assert by_run.run_id == run.info.run_id
     assert client.get_model_version_download_uri("clf", "1") == logged.artifact_location
     tag = client.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]
-    assert json.loads(tag) == [{"name": "clf", "version": "1"}]
+    assert json.loads(tag) == [{"name": "clf", "version": 1}]
 
     by_id = traza.register_model(f"models:/{other.model_id}", "clf")
     assert (by_id.source, by_id.model_id, by_id.run_id) == (

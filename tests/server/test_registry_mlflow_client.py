@@ -213,8 +213,8 @@ def test_register_logged_model_and_load_it(client: mlflow.MlflowClient) -> None:
     assert (second.version, second.run_id) == ("2", run.info.run_id)
     assert client.get_model_version_download_uri(name, "2") == uri
     registered = json.loads(mlflow.get_logged_model(info.model_id).tags["mlflow.modelVersions"])
-    assert {"name": name, "version": "1"} in registered
-    assert {"name": name, "version": "2"} in registered
+    assert {"name": name, "version": 1} in registered
+    assert {"name": name, "version": 2} in registered
 
     client.set_registered_model_alias(name, "champion", "2")
     expected = model.predict(X)
