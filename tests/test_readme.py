@@ -97,7 +97,8 @@ def _free_port() -> int:
 
 
 def test_using_it_from_python(root: Path, shell: dict[str, str]) -> None:
-    run_section("Using it from Python", root, shell)
+    said = run_section("Using it from Python", root, shell)
+    assert "'system/cpu_utilization_percentage'" in said  # the system metrics example
     (experiment,) = [e for e in TrazaClient(str(root / "mlruns")).search_experiments()
                      if e.name == "salary_model"]  # fmt: skip
     assert experiment.experiment_id
