@@ -36,7 +36,13 @@ HEAVY = [
     "psutil",
     "pynvml",
     "traza.system_metrics.monitor",
+    # Model evaluation: loaded by its first call (it brings pandas and scikit-learn).
+    "traza.models.evaluation",
+    "traza.models._eval_builtin",
+    "traza.models.metrics",
 ]
+#: What model evaluation must not load before it is called.
+EVALUATION_HEAVY = ["pandas", "numpy", "sklearn", "matplotlib", "traza.models._eval_builtin"]
 #: Loaded on first attribute access only, never by ``import traza`` itself.
 LAZY = [
     "traza.models",
@@ -54,6 +60,17 @@ def test_import_loads_nothing_heavy() -> None:
         "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
         "mlflow.enable_system_metrics_logging; mlflow.set_system_metrics_node_id; "
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_evaluation_loads_nothing_heavy_until_called() -> None:
+    code = (
+        "import json, sys; import traza; "
+        "traza.evaluate; traza.models.evaluate; "
+        "traza.models.make_metric; traza.models.MetricValue; "
+        f"print(json.dumps([m for m in {EVALUATION_HEAVY!r} if m in sys.modules]))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert json.loads(out.stdout) == []
@@ -89,9 +106,13 @@ def test_model_surface_resolves_lazily() -> None:
         ),
         (traza.pyfunc, ["log_model", "get_default_pip_requirements"]),
         (traza.models, ["infer_signature", "ModelSignature", "Model", "ModelInfo", "set_model"]),
+        (traza.models, ["evaluate", "make_metric", "MetricValue", "EvaluationResult"]),
     ]:
         for name in names:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"
+    assert traza.evaluate is traza.models.evaluate
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        traza.models.no_such_thing  # noqa: B018
     with pytest.raises(AttributeError, match="no_such_thing"):
         traza.sklearn.no_such_thing  # noqa: B018
     with pytest.raises(AttributeError, match="no_such_thing"):

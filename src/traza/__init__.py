@@ -104,6 +104,10 @@ def __getattr__(name: str) -> Any:
         from traza.autologging import autolog
 
         return autolog
+    if name == "evaluate":  # model evaluation, loaded on first use (pandas, scikit-learn)
+        from traza.models.evaluation import evaluate
+
+        return evaluate
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"traza.{name}")
     raise AttributeError(f"module 'traza' has no attribute {name!r}")
@@ -129,6 +133,7 @@ __all__ = [
     "disable_system_metrics_logging",
     "enable_system_metrics_logging",
     "end_run",
+    "evaluate",
     "finalize_logged_model",
     "flush_async_logging",
     "get_artifact_uri",
