@@ -66,9 +66,13 @@ def extra_metrics(make: Callable[..., Any], value_type: Any) -> list[Any]:
     def spread(predictions: pd.Series, targets: pd.Series, metrics: dict[str, Any]) -> Any:
         return value_type(aggregate_results=_spread(predictions, targets, metrics))
 
+    def abs_error(predictions: pd.Series, targets: pd.Series) -> Any:
+        return value_type(scores=[float(e) for e in (predictions - targets).abs()])
+
     return [
         make(eval_fn=_mae_twice, greater_is_better=False, name="mae_twice"),
         make(eval_fn=spread, greater_is_better=False, name="error_spread", version="v1"),
+        make(eval_fn=abs_error, greater_is_better=False),  # per-row: the eval results table
     ]
 
 
@@ -83,6 +87,10 @@ CASES: dict[str, tuple[str, Callable[[], pd.DataFrame], str, dict[str, Any]]] = 
 
 def _model_type(kind: str) -> str:
     return "regressor" if kind == "regressor" else "classifier"
+
+
+#: MLflow's per-row evaluation tables, by case (filled by ``mlflow_results``).
+TABLES: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +126,8 @@ def mlflow_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[
                         extra_metrics=extra,
                     )
                 out[case] = (dict(result.metrics), set(result.artifacts))
+                if "eval_results_table" in result.artifacts:
+                    TABLES[case] = result.artifacts["eval_results_table"].content
             with mlflow.start_run():
                 model = fitted("binary")
                 result = mlflow.models.evaluate(
@@ -170,6 +180,10 @@ def test_same_metrics_and_artifacts_as_mlflow(
     if kind != "regressor":
         image = result.artifacts["confusion_matrix"].content
         assert image.format == "PNG" and image.size[0] > 500
+    if kind == "regressor":
+        assert result.artifacts["eval_results_table"].content == TABLES[case]
+        tag = traza.get_run(run.info.run_id).data.tags["mlflow.loggedArtifacts"]
+        assert tag == '[{"path": "eval_results_table.json", "type": "table"}]'
     if kind == "multiclass":
         table = result.artifacts["per_class_metrics"].content
         assert list(table["positive_class"]) == [0, 1, 2]

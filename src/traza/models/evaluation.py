@@ -65,6 +65,13 @@ class ImageEvaluationArtifact(EvaluationArtifact):
         return image
 
 
+class JsonEvaluationArtifact(EvaluationArtifact):
+    def _decode(self, data: bytes) -> Any:
+        import json
+
+        return json.loads(data)
+
+
 class CsvEvaluationArtifact(EvaluationArtifact):
     def _decode(self, data: bytes) -> Any:
         import io
@@ -483,6 +490,44 @@ class _Evaluator:
             )
         return args
 
+    def log_table(self, y_pred: Any, predictions_name: str | None) -> None:
+        """The per-row table (features, label, prediction, each metric's per-row scores) that
+        MLflow logs as ``eval_results_table.json`` when a metric returns per-row scores."""
+        import json
+
+        import traza
+
+        rows = {
+            name: value
+            for name, value in self.values.items()
+            if value.scores is not None or value.justifications is not None
+        }
+        if not rows:
+            return
+        columns: dict[str, Any] = {
+            self.data.targets_name or "target": self.data.labels,
+            predictions_name or "outputs": y_pred,
+        }
+        for name, value in rows.items():
+            if value.scores:
+                columns[f"{self.prefix}{name}/score"] = value.scores
+            if value.justifications:
+                columns[f"{self.prefix}{name}/justification"] = value.justifications
+        table = self.data.features.assign(**columns)
+        filename = f"{self.prefix}eval_results_table.json"
+        table.to_json(
+            os.path.join(self.tmpdir, filename), orient="split", index=False, date_format="iso"
+        )
+        self._log_file("eval_results_table", filename, JsonEvaluationArtifact)
+        # MLflow's UI finds logged tables through this tag.
+        run = traza.get_run(self.run_id)
+        listed = json.loads(run.data.tags.get("mlflow.loggedArtifacts", "[]"))
+        entry = {"path": filename, "type": "table"}
+        if entry not in listed:
+            traza.MlflowClient().set_tag(
+                self.run_id, "mlflow.loggedArtifacts", json.dumps([*listed, entry])
+            )
+
     def log_metrics(self) -> None:
         """Log every metric once, at step 0, tied to the dataset (and model) as MLflow does."""
         import traza
@@ -604,6 +649,7 @@ def evaluate(
             ev.classifier(y_pred, y_proba)
         ev.extra(metrics_list, y_pred)
         ev.log_metrics()
+        ev.log_table(y_pred, predictions)
         return EvaluationResult(ev.aggregate(), ev.artifacts, run_id)
 
 
@@ -612,5 +658,6 @@ __all__ = [
     "EvaluationArtifact",
     "EvaluationResult",
     "ImageEvaluationArtifact",
+    "JsonEvaluationArtifact",
     "evaluate",
 ]
