@@ -166,7 +166,7 @@ def test_the_ui_s_own_calls_get_no_basic_challenge(server: Server) -> None:
     # "Who am I?" answers the signed-out with no user (the UI then shows its sign-in page).
     for headers in ({}, basic("admin", "wrong password!!")):
         me = server.request("GET", "/ajax-api/traza/v1/auth/me", headers=headers)
-        assert me.status == 200 and me.json() == {"user": None}
+        assert me.status == 200 and me.json() == {"user": None, "auth_enabled": True}
 
 
 def test_without_app_name_nothing_asks_for_credentials(tmp_path: Path) -> None:
@@ -363,7 +363,8 @@ def test_run_scoped_token_is_revoked_when_the_run_ends(server: Server) -> None:
     run_id = run.json()["run"]["info"]["run_id"]
     token = make_token(server, hal, run_id=run_id)
     me = server.request("GET", "/api/traza/v1/auth/me", headers=bearer(token)).json()
-    assert me == {"user": me["user"], "run_id": run_id} and me["user"]["username"] == "hal"
+    assert me == {"user": me["user"], "run_id": run_id, "auth_enabled": True}
+    assert me["user"]["username"] == "hal"
     log = {"run_id": run_id, "key": "k", "value": 1.0, "timestamp": 1, "step": 0}
     assert (
         server.request("POST", "/api/2.0/mlflow/runs/log-metric", log, bearer(token)).status == 200
