@@ -235,6 +235,26 @@ def test_traza_dataset_and_loaded_model_and_prefix() -> None:
     assert {t.key: t.value for t in by_name["salaries"].tags} == {"mlflow.data.context": "val_"}
 
 
+def test_numpy_dataset_and_config_by_evaluator_name() -> None:
+    df = salary()
+    x, y = df.drop(columns="Salary").to_numpy(), df["Salary"].to_numpy()
+    model = LinearRegression().fit(x, y)
+    result = traza.evaluate(
+        lambda features: model.predict(features.to_numpy()),
+        traza.data.from_numpy(x, targets=y),
+        model_type="regressor",
+        evaluators="default",
+        evaluator_config={"default": {"metric_prefix": "np_"}},
+    )
+    frame = traza.evaluate(
+        lambda features: model.predict(features.to_numpy()),
+        df,
+        targets="Salary",
+        model_type="regressor",
+    )
+    assert result.metrics == {f"np_{k}": v for k, v in frame.metrics.items()}
+
+
 def test_static_predictions_and_a_scored_custom_metric() -> None:
     df = binary_frame().assign(pred=lambda d: (d["a"] > 0).astype(int))
 
