@@ -14,18 +14,9 @@ import click
 
 from traza.cli.errors import reports_errors
 from traza.cli.output import echo_table
+from traza.cli.users import server_store_option
 
 _LEVELS = ["READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS"]
-
-
-def _store_option(func: Any) -> Any:
-    return click.option(
-        "--backend-store-uri",
-        envvar=["TRAZA_BACKEND_STORE_URI", "MLFLOW_BACKEND_STORE_URI"],
-        default=None,
-        help="The server's store: sqlite:///path.db, postgresql://..., or a folder (default: "
-        "the tracking URI from the environment, else ./mlruns).",
-    )(func)
 
 
 def _resource_options(func: Any) -> Any:
@@ -70,7 +61,7 @@ def permissions() -> None:
 @click.argument("username")
 @click.argument("permission", type=click.Choice(_LEVELS, case_sensitive=False))
 @_resource_options
-@_store_option
+@server_store_option
 @reports_errors
 def grant(
     username: str,
@@ -94,7 +85,7 @@ def grant(
 @permissions.command("revoke")
 @click.argument("username")
 @_resource_options
-@_store_option
+@server_store_option
 @reports_errors
 def revoke(
     username: str, experiment_id: str | None, model: str | None, backend_store_uri: str | None
@@ -112,7 +103,7 @@ def revoke(
 @permissions.command("list")
 @click.option("--user", "username", default=None, help="Only this user's grants.")
 @_resource_options
-@_store_option
+@server_store_option
 @reports_errors
 def list_grants(
     username: str | None,

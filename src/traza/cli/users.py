@@ -20,7 +20,8 @@ if TYPE_CHECKING:
     from traza.auth.store import AuthStore
 
 
-def _store_option(func: Any) -> Any:
+def server_store_option(func: Any) -> Any:
+    """``--backend-store-uri``: the store a server serves (shared by ``traza permissions``)."""
     return click.option(
         "--backend-store-uri",
         envvar=["TRAZA_BACKEND_STORE_URI", "MLFLOW_BACKEND_STORE_URI"],
@@ -63,7 +64,7 @@ def users() -> None:
 @click.argument("username")
 @_password_option
 @click.option("--admin", is_flag=True, help="Make the user an admin (may do everything).")
-@_store_option
+@server_store_option
 @reports_errors
 def create_user(username: str, password: str, admin: bool, backend_store_uri: str | None) -> None:
     """Create USERNAME (the first admin of a new server too)."""
@@ -72,7 +73,7 @@ def create_user(username: str, password: str, admin: bool, backend_store_uri: st
 
 
 @users.command("list")
-@_store_option
+@server_store_option
 @reports_errors
 def list_users(backend_store_uri: str | None) -> None:
     """List the users."""
@@ -86,7 +87,7 @@ def list_users(backend_store_uri: str | None) -> None:
 @users.command("delete")
 @click.argument("username")
 @click.confirmation_option(prompt="Delete the user with their tokens and permissions?")
-@_store_option
+@server_store_option
 @reports_errors
 def delete_user(username: str, backend_store_uri: str | None) -> None:
     """Delete USERNAME with their tokens and permissions."""
@@ -97,7 +98,7 @@ def delete_user(username: str, backend_store_uri: str | None) -> None:
 @users.command("set-password")
 @click.argument("username")
 @_password_option
-@_store_option
+@server_store_option
 @reports_errors
 def set_password(username: str, password: str, backend_store_uri: str | None) -> None:
     """Give USERNAME a new password (their web sessions end)."""
@@ -108,7 +109,7 @@ def set_password(username: str, password: str, backend_store_uri: str | None) ->
 @users.command("set-admin")
 @click.argument("username")
 @click.option("--no", "revoke", is_flag=True, help="Take admin away instead.")
-@_store_option
+@server_store_option
 @reports_errors
 def set_admin(username: str, revoke: bool, backend_store_uri: str | None) -> None:
     """Make USERNAME an admin (or, with --no, not one)."""
@@ -126,7 +127,7 @@ def tokens() -> None:
 @click.option("--name", default="", help="What the token is for.")
 @click.option("--expires-in-days", type=click.IntRange(1, 3650), default=None)
 @click.option("--run-id", default=None, help="Valid only to log to this run.")
-@_store_option
+@server_store_option
 @reports_errors
 def create_token(
     username: str,
@@ -152,7 +153,7 @@ def create_token(
 
 @tokens.command("list")
 @click.argument("username")
-@_store_option
+@server_store_option
 @reports_errors
 def list_tokens(username: str, backend_store_uri: str | None) -> None:
     """List USERNAME's tokens (never their secrets)."""
@@ -174,7 +175,7 @@ def list_tokens(username: str, backend_store_uri: str | None) -> None:
 
 @tokens.command("revoke")
 @click.argument("token_id", type=int)
-@_store_option
+@server_store_option
 @reports_errors
 def revoke_token(token_id: int, backend_store_uri: str | None) -> None:
     """Revoke token TOKEN_ID (running servers refuse it within 2 seconds)."""
