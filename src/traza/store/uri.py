@@ -53,18 +53,22 @@ def _refuse(what: str, location: str, source: str | None = None) -> TrazaExcepti
     )
 
 
+def _table_names(path: Path) -> set[str]:
+    """The tables of an SQLite file, opened read-only (``sqlite3.DatabaseError`` if it is not
+    one)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
 def _is_mlflow_database(path: Path) -> bool:
     """An SQLite file with MLflow's ``alembic_version`` table and not Traza's migrations."""
     if not path.is_file() or path.stat().st_size == 0:
         return False
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            names = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-        finally:
-            conn.close()
+        names = _table_names(path)
     except sqlite3.DatabaseError:
         return False
     return "alembic_version" in names and "traza_migrations" not in names
@@ -108,13 +112,7 @@ def _check_not_mlflow_database(path: Path) -> None:
     if not path.exists() or path.stat().st_size == 0:
         return
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            names = {
-                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
-            }
-        finally:
-            conn.close()
+        names = _table_names(path)
     except sqlite3.DatabaseError as e:
         raise TrazaException(
             f"{path} is not a SQLite database ({e}). Point the tracking URI at a Traza store.",
