@@ -15,23 +15,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-from traza.exceptions import RESOURCE_ALREADY_EXISTS, TrazaException, invalid
+from traza.exceptions import invalid
+from traza.models.folder import new_model_folder
 from traza.models.model import Model, ModelInfo
 from traza.pyfunc import python_model as pm
 
 _log = logging.getLogger(__name__)
-
-
-def _check_target(directory: Path) -> bool:
-    """Whether ``directory`` is new (created here); a non-empty one is refused."""
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise TrazaException(
-            f"Path '{directory}' already exists and is not empty: choose a new folder.",
-            error_code=RESOURCE_ALREADY_EXISTS,
-        )
-    created = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
-    return created
 
 
 def save_model(
@@ -77,9 +66,7 @@ def save_model(
         )
     if code_paths is not None and not isinstance(code_paths, list):
         raise TypeError(f"code_paths must be a list, not {type(code_paths).__name__}")
-    directory = Path(path)
-    created = _check_target(directory)
-    try:
+    with new_model_folder(path) as directory:
         _write(
             directory,
             mlflow_model or Model(),
@@ -94,13 +81,6 @@ def save_model(
             _read_config(model_config),
             streamable,
         )
-    except BaseException:  # leave no half-written model behind
-        if created:
-            shutil.rmtree(directory, ignore_errors=True)
-        else:
-            for child in directory.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        raise
 
 
 def _read_config(config: dict[str, Any] | str | os.PathLike[str] | None) -> dict[str, Any] | None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import shutil
 from pathlib import Path
 from typing import Any
 
-from traza.exceptions import RESOURCE_ALREADY_EXISTS, TrazaException, invalid
+from traza.exceptions import TrazaException, invalid
+from traza.models.folder import new_model_folder
 from traza.models.model import Model, ModelInfo
 
 FLAVOR_NAME = "sklearn"
@@ -98,15 +98,7 @@ def save_model(
             "conda_env and code_paths are not supported by Traza's sklearn flavor: give the "
             "model's dependencies with pip_requirements or extra_pip_requirements."
         )
-    directory = Path(path)
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise TrazaException(
-            f"Path '{directory}' already exists and is not empty: choose a new folder.",
-            error_code=RESOURCE_ALREADY_EXISTS,
-        )
-    created = not directory.exists()
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
+    with new_model_folder(path) as directory:
         _write_model(
             sk_model,
             directory,
@@ -123,13 +115,6 @@ def save_model(
             metadata,
             skops_trusted_types,
         )
-    except BaseException:  # leave no half-written model behind
-        if created:
-            shutil.rmtree(directory, ignore_errors=True)
-        else:
-            for child in directory.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-        raise
 
 
 def _write_model(
