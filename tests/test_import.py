@@ -40,6 +40,9 @@ HEAVY = [
     "traza.models.evaluation",
     "traza.models._eval_builtin",
     "traza.models.metrics",
+    # XGBoost and LightGBM: loaded by the first model saved or loaded with them.
+    "xgboost",
+    "lightgbm",
 ]
 #: What model evaluation must not load before it is called.
 EVALUATION_HEAVY = ["pandas", "numpy", "sklearn", "matplotlib", "traza.models._eval_builtin"]
@@ -50,6 +53,8 @@ LAZY = [
     "traza.sklearn",
     "traza.pyfunc.python_model",
     "traza.system_metrics",
+    "traza.xgboost",
+    "traza.lightgbm",
 ]
 
 
@@ -57,6 +62,7 @@ def test_import_loads_nothing_heavy() -> None:
     code = (
         "import json, sys; import traza; "
         "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; "
+        "mlflow.xgboost.log_model; mlflow.lightgbm.load_model; "
         "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
         "mlflow.enable_system_metrics_logging; mlflow.set_system_metrics_node_id; "
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
@@ -107,6 +113,8 @@ def test_model_surface_resolves_lazily() -> None:
         (traza.pyfunc, ["log_model", "get_default_pip_requirements"]),
         (traza.models, ["infer_signature", "ModelSignature", "Model", "ModelInfo", "set_model"]),
         (traza.models, ["evaluate", "make_metric", "MetricValue", "EvaluationResult"]),
+        (traza.xgboost, ["log_model", "save_model", "load_model", "get_default_pip_requirements"]),
+        (traza.lightgbm, ["log_model", "save_model", "load_model", "get_default_pip_requirements"]),
     ]:
         for name in names:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"

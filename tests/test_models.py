@@ -284,10 +284,12 @@ def test_unknown_model_uris(regressor: LinearRegression) -> None:
 def test_a_flavor_traza_lacks_is_named(tmp_path: Path, regressor: LinearRegression) -> None:
     traza.sklearn.save_model(regressor, tmp_path / "m")
     meta = yaml.safe_load((tmp_path / "m" / "MLmodel").read_text())
-    meta["flavors"]["python_function"]["loader_module"] = "mlflow.xgboost"
+    meta["flavors"]["python_function"]["loader_module"] = "mlflow.tensorflow"
     (tmp_path / "m" / "MLmodel").write_text(yaml.safe_dump(meta))
-    with pytest.raises(TrazaException, match=r"'mlflow.xgboost', a flavor Traza does not provide"):
+    with pytest.raises(TrazaException, match=r"'mlflow.tensorflow', a flavor Traza does not") as e:
         traza.pyfunc.load_model(str(tmp_path / "m"))
+    provided = e.value.message.partition("Traza loads: ")[2].partition(")")[0].split(", ")
+    assert {"mlflow.sklearn", "mlflow.xgboost", "mlflow.lightgbm"} <= set(provided)
 
 
 def test_a_missing_model_file_is_named(tmp_path: Path, regressor: LinearRegression) -> None:

@@ -75,12 +75,14 @@ _LAZY_SUBMODULES = frozenset(
         "data",
         "entities",
         "exceptions",
+        "lightgbm",
         "models",
         "projects",
         "pyfunc",
         "sklearn",
         "store",
         "tracking",
+        "xgboost",
     }
 )
 

@@ -18,6 +18,8 @@ LOADERS = {
     "traza.sklearn": "traza.sklearn",
     "mlflow.pyfunc.model": "traza.pyfunc.python_model",
     "mlflow.pyfunc.loaders.code_model": "traza.pyfunc.python_model",
+    "mlflow.xgboost": "traza.xgboost",
+    "mlflow.lightgbm": "traza.lightgbm",
 }
 
 
