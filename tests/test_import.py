@@ -43,6 +43,9 @@ HEAVY = [
     # XGBoost and LightGBM: loaded by the first model saved or loaded with them.
     "xgboost",
     "lightgbm",
+    # PyTorch: torch loads when a model is saved or loaded, not with mlflow.pytorch.
+    "torch",
+    "traza.pytorch.pickle_module",
 ]
 #: What model evaluation must not load before it is called.
 EVALUATION_HEAVY = ["pandas", "numpy", "sklearn", "matplotlib", "traza.models._eval_builtin"]
@@ -51,6 +54,7 @@ LAZY = [
     "traza.models",
     "traza.pyfunc",
     "traza.sklearn",
+    "traza.pytorch",
     "traza.pyfunc.python_model",
     "traza.system_metrics",
     "traza.xgboost",
@@ -61,7 +65,7 @@ LAZY = [
 def test_import_loads_nothing_heavy() -> None:
     code = (
         "import json, sys; import traza; "
-        "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; "
+        "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; mlflow.pytorch; "
         "mlflow.xgboost.log_model; mlflow.lightgbm.load_model; "
         "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
         "mlflow.enable_system_metrics_logging; mlflow.set_system_metrics_node_id; "
@@ -111,6 +115,7 @@ def test_model_surface_resolves_lazily() -> None:
             ["load_model", "PyFuncModel", "PythonModel", "PythonModelContext", "save_model"],
         ),
         (traza.pyfunc, ["log_model", "get_default_pip_requirements"]),
+        (traza.pytorch, ["log_model", "save_model", "load_model", "log_state_dict"]),
         (traza.models, ["infer_signature", "ModelSignature", "Model", "ModelInfo", "set_model"]),
         (traza.models, ["evaluate", "make_metric", "MetricValue", "EvaluationResult"]),
         (traza.xgboost, ["log_model", "save_model", "load_model", "get_default_pip_requirements"]),

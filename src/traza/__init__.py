@@ -79,6 +79,7 @@ _LAZY_SUBMODULES = frozenset(
         "models",
         "projects",
         "pyfunc",
+        "pytorch",
         "sklearn",
         "store",
         "tracking",

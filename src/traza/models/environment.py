@@ -33,9 +33,12 @@ def _version(distribution: str) -> str | None:
 
 
 def pinned(distribution: str) -> str:
-    """``name==version`` for an installed distribution, or the bare name if it is missing."""
+    """``name==version`` for an installed distribution, or the bare name if it is missing.
+
+    A local version label (torch's ``+cpu``) is dropped, as MLflow does: PyPI has no such
+    version, so the pin would not install."""
     version = _version(distribution)
-    return distribution if version is None else f"{distribution}=={version}"
+    return distribution if version is None else f"{distribution}=={version.split('+')[0]}"
 
 
 def is_installed(distribution: str) -> bool:

@@ -16,6 +16,8 @@ FLAVOR_NAME = "python_function"
 LOADERS = {
     "mlflow.sklearn": "traza.sklearn",
     "traza.sklearn": "traza.sklearn",
+    "mlflow.pytorch": "traza.pytorch",
+    "traza.pytorch": "traza.pytorch",
     "mlflow.pyfunc.model": "traza.pyfunc.python_model",
     "mlflow.pyfunc.loaders.code_model": "traza.pyfunc.python_model",
     "mlflow.xgboost": "traza.xgboost",
