@@ -8,6 +8,7 @@ a screenshot under ``tests/ui/screenshots/`` (git-ignored).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,9 +77,47 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         yield seeded
 
 
+class ConsoleErrors:
+    """The browser console's errors during one test, and the ones the test said it causes.
+
+    Chromium logs "Failed to load resource: ... status of 400" for every failed request, so a
+    test that makes the server refuse something on purpose (a bad filter, a wrong password)
+    declares it with :meth:`expect`; any other console error fails the test.
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        self.expected: list[re.Pattern[str]] = []
+
+    def expect(self, pattern: str) -> None:
+        """Allow console errors matching ``pattern`` (a regex searched in "text (url)")."""
+        self.expected.append(re.compile(pattern))
+
+    def record(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        self.seen.append(f"{message.text} ({url})" if url else str(message.text))
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.seen if not any(p.search(e) for p in self.expected)]
+
+
 @pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """A fresh browser page; its screenshot is saved when the test ends, passed or failed."""
+def console_errors() -> ConsoleErrors:
+    """Declare the console errors a test causes on purpose: ``console_errors.expect(regex)``."""
+    return ConsoleErrors()
+
+
+@pytest.fixture
+def page(
+    browser: Any, request: pytest.FixtureRequest, console_errors: ConsoleErrors
+) -> Iterator[Any]:
+    """A fresh browser page; its screenshot is saved when the test ends, passed or failed.
+
+    The test fails on any JavaScript error, Content Security Policy violation or console error
+    it did not declare through the ``console_errors`` fixture.
+    """
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     # Every Content-Security-Policy violation the browser reports fails the test.
     context.add_init_script(CSP_WATCH)
@@ -87,12 +126,18 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     violations: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("console", lambda m: violations.extend(_csp_reports(m)))
+    page.on("console", console_errors.record)
     yield page
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
     assert not violations, f"Content Security Policy violations: {violations}"
+    unexpected = console_errors.unexpected()
+    assert not unexpected, (
+        f"Console errors on the page: {unexpected} (declare the ones the test causes on "
+        "purpose with console_errors.expect)"
+    )
 
 
 #: Reports ``securitypolicyviolation`` events (which need no console) through the console.

@@ -119,6 +119,8 @@ def seed(url: str, workdir: Path) -> Seeded:
             run.info.run_id,
             [DatasetInput(dataset, (InputTag("mlflow.data.context", "data"),))],
         )
+        # ... and the environment files it logs beside them (the Lineage table links to them).
+        client.log_text(run.info.run_id, "scikit-learn==1.5.2\n", "environment/requirements.txt")
     with traza.start_run(run_name="reproduction") as run:
         seeded.runs["reproduction"] = run.info.run_id
         traza.set_tag("traza.reproduced_from", seeded.runs["elsewhere"])

@@ -20,6 +20,8 @@ import pytest
 from server.live import live_server
 from traza.auth.config import AuthConfig
 
+from .conftest import ConsoleErrors
+
 ADMIN = ("admin", "admin-password-1")
 BOB = ("bob", "bob-password-123")
 
@@ -66,7 +68,10 @@ def _sign_in(page: Any, user: tuple[str, str]) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_a_deep_link_asks_to_sign_in_then_shows_the_view(page: Any, site: Site) -> None:
+def test_a_deep_link_asks_to_sign_in_then_shows_the_view(
+    page: Any, site: Site, console_errors: ConsoleErrors
+) -> None:
+    console_errors.expect(r"status of 401 .*/auth/login\)$")  # the wrong password, on purpose
     page.goto(f"{site.url}/#/experiments/{site.experiment_id}")
     page.get_by_role("heading", name="Sign in to Traza").wait_for()
     _sign_in(page, ("admin", "wrong-password-0"))

@@ -7,7 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from .conftest import SCREENSHOTS
+from .conftest import SCREENSHOTS, ConsoleErrors
 from .seed import LONG, SPIKE, Seeded
 
 TIMEOUT = 10_000
@@ -64,7 +64,10 @@ def test_runs_table_filter_with_the_search_grammar(page: Any, site: Seeded) -> N
     expect(page.get_by_label("Filter runs")).to_have_value(RF_FILTER)
 
 
-def test_invalid_filter_shows_the_servers_error_inline(page: Any, site: Seeded) -> None:
+def test_invalid_filter_shows_the_servers_error_inline(
+    page: Any, site: Seeded, console_errors: ConsoleErrors
+) -> None:
+    console_errors.expect(r"status of 400 .*/runs/search\)$")  # the bad filter, on purpose
     open_page(page, site, f"experiments/{site.experiment_id}")
     page.get_by_label("Filter runs").fill("metrics.rmse <> 'x'")
     page.get_by_label("Filter runs").press("Enter")
@@ -281,8 +284,12 @@ def test_models_page(page: Any, site: Seeded) -> None:
     expect(page.get_by_role("table", name="Signature inputs")).to_be_visible(timeout=TIMEOUT)
 
 
-def test_models_page_edits_aliases_tags_and_description(page: Any, site: Seeded) -> None:
+def test_models_page_edits_aliases_tags_and_description(
+    page: Any, site: Seeded, console_errors: ConsoleErrors
+) -> None:
     import traza
+
+    console_errors.expect(r"status of 400 .*/registered-models/alias\)$")  # "latest", below
 
     open_page(page, site, f"models/{site.model_name}")
     versions = page.get_by_role("table", name="Model versions")
@@ -333,10 +340,13 @@ HOSTILE = (
 )
 
 
-def test_html_preview_is_sandboxed(page: Any, site: Seeded) -> None:
+def test_html_preview_is_sandboxed(page: Any, site: Seeded, console_errors: ConsoleErrors) -> None:
     """An HTML artifact renders (styles, data: images) but runs nothing and cannot reach the
     page: the frame is sandboxed without scripts or same-origin (an opaque origin)."""
     import traza
+
+    # The hostile script being blocked is the point of the test.
+    console_errors.expect(r"^Blocked script execution in 'about:srcdoc'.*sandboxed")
 
     client = traza.MlflowClient(tracking_uri=site.url)
     client.log_text(site.runs["linear"], HOSTILE, "hostile.html")
