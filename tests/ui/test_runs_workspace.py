@@ -330,3 +330,58 @@ def test_compare_keeps_the_tables_colours(page: Any, site: Site, course: dict[st
     for name in ("lasso", "baseline"):
         head = table.locator("thead th", has=page.get_by_role("link", name=name, exact=True))
         assert head.locator(".swatch").evaluate(colour) == dots[name]
+
+
+#: The workspace's group headings (``# System``) and metric panels, in the page's order.
+ORDER = """(root) => [...root.querySelectorAll('h3.panel-group, [data-panel^="metric:"]')]
+  .map((e) => e.matches('h3') ? `# ${e.textContent.trim()}` : e.dataset.panel.slice(7))"""
+
+
+def test_system_metrics_charted_in_a_group_of_their_own(
+    page: Any, site: Site, course: dict[str, str]
+) -> None:
+    """``system/`` metrics (log_system_metrics=True) come after the model's, under "System"."""
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}?tab=charts")
+    panels = page.locator(".workspace .panels")
+    expect(panels.locator("[data-panel='metric:system/cpu']")).to_be_visible(timeout=TIMEOUT)
+    order = panels.evaluate(ORDER)
+    assert order[-2:] == ["# System", "system/cpu"], order
+    assert {"mae", "r2", "eval_mse"} <= set(order[:-2]), order
+    page.screenshot(path=str(SCREENSHOTS / "workspace-system-group.png"), full_page=True)
+
+    page.goto(f"{site.url}/#/runs/{course['forest']}?tab=metrics")
+    group = page.get_by_role("region", name="System")
+    expect(group.locator("figure.chart")).to_have_count(1, timeout=TIMEOUT)
+    expect(group).to_contain_text("system/cpu")
+    charts = page.locator("figure.chart")
+    expect(charts).to_have_count(4)
+    # The model's three charts come first, outside the group.
+    assert charts.evaluate_all(
+        "els => els.map(e => !!e.closest('section[aria-labelledby=system-group]'))"
+    ) == [
+        False,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_group_by_a_param_with_each_metrics_count_mean_min_max(
+    page: Any, site: Site, course: dict[str, str]
+) -> None:
+    page.goto(f"{site.url}/#/experiments/{course['experiment']}")
+    expect(page.get_by_role("table", name="Runs")).to_be_visible(timeout=TIMEOUT)
+    page.get_by_label("Group by").select_option("params.copy_X")
+    groups = page.get_by_role("table", name="Runs grouped by copy_X")
+    expect(groups).to_contain_text("2 groups by param copy_X over all 4 runs", timeout=TIMEOUT)
+    # ridge, lasso and forest have copy_X; baseline has not.
+    kept = groups.locator("tr[data-group='True']")
+    expect(kept.locator("td").first).to_have_text("3")
+    expect(kept.locator("td[data-metric=mae]")).to_have_text("0.28 (0.22 – 0.31)")
+    expect(kept.locator("td[data-metric=r2]")).to_have_text("0.79 (0.64 – 0.91)")
+    none = groups.locator("tr[data-group='(none)']")
+    expect(none.locator("td").first).to_have_text("1")
+    expect(none.locator("td[data-metric=mae]")).to_have_text("0.52 (0.52 – 0.52)")
+    expect(none.locator("td[data-metric=r2]")).to_have_text("–")
+    assert "group=params.copy_X" in page.url  # a link shares the grouping
+    page.screenshot(path=str(SCREENSHOTS / "runs-grouped.png"), full_page=True)

@@ -54,6 +54,21 @@ function defaults(metrics: string[]): Panel[] {
   ];
 }
 
+const isSystem = (p: Panel) => p.kind === "metric" && p.metric.startsWith("system/");
+const SYSTEM_HEADING = "system";
+
+/**
+ * The panels as drawn: the model's first, then the `system/` metrics' (what
+ * `log_system_metrics=True` samples) under a "System" heading of their own; each panel keeps
+ * its index in the stored list, which moves and removals act on.
+ */
+function grouped(panels: Panel[]): [Panel | typeof SYSTEM_HEADING, number][] {
+  const indexed = panels.map((p, i): [Panel, number] => [p, i]);
+  const system = indexed.filter(([p]) => isSystem(p));
+  if (!system.length) return indexed;
+  return [...indexed.filter(([p]) => !isSystem(p)), [SYSTEM_HEADING, -1], ...system];
+}
+
 const panelTitle = (p: Panel) =>
   p.kind === "metric" ? p.metric : p.kind === "scatter" ? "Scatter" : "Parallel coordinates";
 
@@ -206,7 +221,13 @@ export function Workspace({ experimentIds, listed, hidden, onHide, limit, colorO
         </ul>
       </aside>
       <div class="panels">
-        {panels.map((p, i) => {
+        {grouped(panels).map(([p, i]) => {
+          if (p === SYSTEM_HEADING)
+            return (
+              <h3 class="panel-group" id="system-group" key="system-group">
+                System
+              </h3>
+            );
           const expanded = full === p.id;
           const title = panelTitle(p);
           return (

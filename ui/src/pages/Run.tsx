@@ -388,6 +388,8 @@ function RunCharts({ run, query }: { run: Run; query: URLSearchParams }) {
   const keys = [...new Set((run.data.metrics ?? []).map((m) => m.key))].sort();
   const only = query.get("metric");
   const shown = only && keys.includes(only) ? [only] : keys;
+  // `system/` metrics (log_system_metrics=True) in a group of their own, after the model's.
+  const system = shown.filter((k) => k.startsWith("system/"));
   const runs = [{ id: run.info.run_id, name: run.info.run_name ?? run.info.run_id, active: run.info.status === "RUNNING" }];
   return (
     <div>
@@ -399,10 +401,24 @@ function RunCharts({ run, query }: { run: Run; query: URLSearchParams }) {
       ) : null}
       {keys.length === 0 ? <p class="muted">This run has no metrics.</p> : null}
       <div class="charts">
-        {shown.map((k) => (
-          <MetricChart metric={k} runs={runs} settings={settings} />
-        ))}
+        {shown
+          .filter((k) => !k.startsWith("system/"))
+          .map((k) => (
+            <MetricChart metric={k} runs={runs} settings={settings} />
+          ))}
       </div>
+      {system.length ? (
+        <section aria-labelledby="system-group">
+          <h3 class="panel-group" id="system-group">
+            System
+          </h3>
+          <div class="charts">
+            {system.map((k) => (
+              <MetricChart metric={k} runs={runs} settings={settings} />
+            ))}
+          </div>
+        </section>
+      ) : null}
     </div>
   );
 }

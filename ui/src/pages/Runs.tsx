@@ -23,6 +23,7 @@ import { plural } from "../format";
 import { useAsync } from "../hooks";
 import { navigate, updateQuery } from "../router";
 import { activeRunCount, csvUrl } from "../runsView";
+import { GroupSummary } from "../components/GroupSummary";
 import type { Run, ViewType } from "../types";
 
 /** Runs in the first request (the page is usable once they are drawn), then per scroll fetch. */
@@ -78,6 +79,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
   const view = (query.get("view") as ViewType | null) ?? "ACTIVE_ONLY";
   const tab = query.get("tab") === "charts" ? "charts" : "table";
   const urlCols = query.get("cols");
+  const groupBy = query.get("group") ?? "";
   const idsKey = experimentIds.join(",");
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [hidden, setHidden] = useState<Set<string>>(new Set());
@@ -207,6 +209,20 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
         </div>
         <ColumnPicker keys={keys.data} chosen={cols} onChange={setCols} />
         <label>
+          Group by{" "}
+          <select value={groupBy} onChange={(e) => updateQuery({ group: e.currentTarget.value }, true)}>
+            <option value="">Nothing</option>
+            {(keys.data?.params ?? []).map((k) => (
+              <option value={`params.${k}`}>Param: {k}</option>
+            ))}
+            {(keys.data?.tags ?? [])
+              .filter((k) => !k.startsWith("mlflow.") || k === "mlflow.runName" || k === "mlflow.user")
+              .map((k) => (
+                <option value={`tags.${k}`}>Tag: {k}</option>
+              ))}
+          </select>
+        </label>
+        <label>
           Show{" "}
           <select value={view} onChange={(e) => updateQuery({ view: e.currentTarget.value })}>
             <option value="ACTIVE_ONLY">Active runs</option>
@@ -264,6 +280,15 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
           settings={settingsFromQuery(query)}
         />
       ) : loaded ? (
+        <>
+        {groupBy ? (
+          <GroupSummary
+            runs={runs.runs}
+            by={groupBy}
+            metrics={columns.flatMap((c) => (c.id.startsWith("metrics.") ? [c.id.slice("metrics.".length)] : []))}
+            complete={done}
+          />
+        ) : null}
         <RunsTable
           runs={runs.runs}
           columns={columns}
@@ -279,6 +304,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
           busy={runs.loading}
           onNearEnd={runs.more}
         />
+        </>
       ) : null}
       {tab === "table" && runs.next && loaded ? (
         <div class="pager">
