@@ -165,7 +165,7 @@ function Overview({ run, models, onChange }: { run: Run; models: LoggedModel[]; 
           />
         </div>
       </section>
-      <section aria-labelledby="ov-metrics" class="span2">
+      <section aria-labelledby="ov-metrics" class="span2 two-columns">
         <h2 id="ov-metrics">Metrics ({count(search ? metrics.length : data.metrics?.length ?? 0, data.metrics?.length ?? 0)})</h2>
         <ErrorBox error={summaries.error} />
         {metrics.length ? (
@@ -173,7 +173,8 @@ function Overview({ run, models, onChange }: { run: Run; models: LoggedModel[]; 
           <table class="grid fit" aria-label="Metrics">
             <colgroup>
               <col class="key" />
-              <col span={4} />
+              <col span={3} />
+              <col class="count" />
             </colgroup>
             <thead>
               <tr>
@@ -192,9 +193,9 @@ function Overview({ run, models, onChange }: { run: Run; models: LoggedModel[]; 
                       {m.key}
                     </Link>
                   </th>
-                  <td class="num">{num(m.latest)}</td>
-                  <td class="num">{num(m.min)}</td>
-                  <td class="num">{num(m.max)}</td>
+                  <td class="num" title={num(m.latest)}>{num(m.latest)}</td>
+                  <td class="num" title={num(m.min)}>{num(m.min)}</td>
+                  <td class="num" title={num(m.max)}>{num(m.max)}</td>
                   <td class="num">{m.count || ""}</td>
                 </tr>
               ))}
