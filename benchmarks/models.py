@@ -1,5 +1,5 @@
-"""log_model and load_model of a 200-tree RandomForest and of a custom PythonModel with a 1 MB
-artifact: Traza against MLflow, side by side.
+"""log_model and load_model of a 200-tree RandomForest, of a custom PythonModel with a 1 MB
+artifact, and of XGBoost and LightGBM regressors of 100 trees: Traza against MLflow, side by side.
 
 Each library runs in its own fresh process and folder (Traza on ``./mlruns``, MLflow on
 ``sqlite:///mlflow.db``), logs the same model the way the seeds do (signature and input
@@ -17,8 +17,14 @@ measured as users call it (``python_model``: each library finds the requirements
 MLflow by loading the model in a subprocess) and with ``pip_requirements`` given
 (``python_model, pinned``: no inference on either side).
 
+The boosting models (``xgboost``/``lightgbm``, each as its native ``Booster`` and as its
+scikit-learn regressor) are logged as users call ``log_model`` (an input example, requirements
+found by each library: MLflow infers them by loading the model in a subprocess); the LightGBM
+regressor is pickled with cloudpickle on both sides (MLflow's default is skops).
+
     python benchmarks/models.py            # 9 repeats
     python benchmarks/models.py --quick    # 2 repeats, 50 trees
+    python benchmarks/models.py --only xgboost lightgbm   # only the rows naming these
 """
 
 from __future__ import annotations
@@ -35,7 +41,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-FORMATS = ("cloudpickle", "skops", "python_model", "python_model, pinned")
+BOOSTING = ("xgboost booster", "xgboost sklearn", "lightgbm booster", "lightgbm sklearn")
+FORMATS = ("cloudpickle", "skops", "python_model", "python_model, pinned", *BOOSTING)
 TRUSTED = ["sklearn.tree._tree.Tree"]
 
 
@@ -89,10 +96,65 @@ def python_model_worker(library: str, pinned: bool, repeats: int) -> dict[str, A
     return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
 
 
+def boosting_worker(library: str, kind: str, repeats: int) -> dict[str, Any]:
+    """An XGBoost or LightGBM regressor of 100 trees (``kind``: "xgboost booster" ...)."""
+    import importlib
+
+    import numpy as np
+    import pandas as pd
+
+    name, _, api = kind.partition(" ")
+    lib = importlib.import_module("traza" if library == "traza" else "mlflow")
+    pyfunc = importlib.import_module(f"{lib.__name__}.pyfunc")
+    flavor = importlib.import_module(f"{lib.__name__}.{name}")
+    if library == "mlflow":
+        lib.set_tracking_uri("sqlite:///mlflow.db")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((1000, 10)), columns=[f"f{i}" for i in range(10)])
+    y = X.sum(axis=1).to_numpy()
+    extra: dict[str, Any] = {}
+    if name == "xgboost":
+        import xgboost as xgb
+
+        if api == "booster":
+            model: Any = xgb.train({"nthread": 1}, xgb.DMatrix(X, label=y), 100)
+        else:
+            model = xgb.XGBRegressor(n_estimators=100, n_jobs=1).fit(X, y)
+    else:
+        import lightgbm as lgb
+
+        if api == "booster":
+            model = lgb.train({"verbose": -1, "num_threads": 1}, lgb.Dataset(X, y), 100)
+        else:
+            model = lgb.LGBMRegressor(n_estimators=100, verbose=-1, n_jobs=1).fit(X, y)
+            extra["serialization_format"] = "cloudpickle"
+    log_times, load_times, uris = [], [], []
+    for i in range(repeats + 1):
+        with lib.start_run():
+            start = time.perf_counter()
+            info = flavor.log_model(model, name="model", input_example=X.head(5), **extra)
+            elapsed = time.perf_counter() - start
+        uris.append(info.model_uri)
+        if i:
+            log_times.append(elapsed)
+    expected = pyfunc.load_model(uris[0]).get_raw_model()
+    for i, uri in enumerate(uris):
+        start = time.perf_counter()
+        loaded = pyfunc.load_model(uri)
+        elapsed = time.perf_counter() - start
+        assert np.allclose(loaded.predict(X.head(3)), pyfunc.load_model(uri).predict(X.head(3)))
+        assert type(loaded.get_raw_model()) is type(expected)
+        if i:
+            load_times.append(elapsed)
+    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
+
+
 def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
     """Runs in the child: train once, then time log_model and load_model+predict."""
     if fmt.startswith("python_model"):
         return python_model_worker(library, fmt.endswith("pinned"), repeats)
+    if fmt in BOOSTING:
+        return boosting_worker(library, fmt, repeats)
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import RandomForestRegressor
@@ -163,6 +225,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 repeats of a 50-tree forest")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--only", nargs="+", help="only the rows whose name holds one of these")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -172,11 +235,13 @@ def main() -> None:
     repeats, trees = (2, 50) if args.quick else (9, 200)
     print(
         f"log_model + load_model, RandomForestRegressor({trees} trees) and a PythonModel with "
-        f"a 1 MB artifact, median of {repeats}"
+        f"a 1 MB artifact, XGBoost and LightGBM regressors of 100 trees, median of {repeats}"
     )
     print(f"{'operation':<38}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
     results: dict[str, Any] = {}
     for fmt in FORMATS:
+        if args.only and not any(word in fmt for word in args.only):
+            continue
         ours = measure("traza", fmt, repeats, trees)
         theirs = measure("mlflow", fmt, repeats, trees)
         for op in ("log_model", "load_model"):
