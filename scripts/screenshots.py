@@ -81,6 +81,12 @@ def main() -> None:
                     executable_path=chromium, args=["--no-sandbox", "--disable-dev-shm-usage"]
                 )
                 page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+                errors: list[str] = []
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on(
+                    "console",
+                    lambda m: errors.append(m.text) if m.type == "error" else None,
+                )
                 for name, route in pages(ids).items():
                     page.goto(f"{server.url}/{route}")
                     page.wait_for_load_state("networkidle")
@@ -89,6 +95,8 @@ def main() -> None:
                     page.screenshot(path=str(path))
                     print(f"{path.relative_to(ROOT)}: {path.stat().st_size // 1024} KB")
                 browser.close()
+    if errors:  # the pages must not log errors in normal use
+        raise SystemExit(f"Console errors while taking the screenshots: {errors}")
 
 
 if __name__ == "__main__":

@@ -208,6 +208,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
           </button>
         </div>
         <ColumnPicker keys={keys.data} chosen={cols} onChange={setCols} />
+        {tab === "table" ? (
         <label>
           Group by{" "}
           <select value={groupBy} onChange={(e) => updateQuery({ group: e.currentTarget.value }, true)}>
@@ -222,6 +223,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
               ))}
           </select>
         </label>
+        ) : null}
         <label>
           Show{" "}
           <select value={view} onChange={(e) => updateQuery({ view: e.currentTarget.value })}>
