@@ -306,3 +306,19 @@ def test_models_serve_answers_invocations(kind: str, saved: Path, models: dict[s
         assert json.loads(response.data)["error_code"] == "BAD_REQUEST"
     finally:
         stop(process)
+
+
+def test_classifiers_load_as_their_class(tmp_path: Path) -> None:
+    labels = (np.median(Y) < Y).astype(int)
+    for flavor, model in [
+        (traza.xgboost, xgb.XGBClassifier(n_estimators=20, n_jobs=1).fit(X, labels)),
+        (traza.lightgbm, lgb.LGBMClassifier(n_estimators=20, verbose=-1, n_jobs=1).fit(X, labels)),
+    ]:
+        path = tmp_path / flavor.FLAVOR_NAME
+        flavor.save_model(model, path, input_example=X[:3])
+        loaded = flavor.load_model(str(path))
+        assert type(loaded) is type(model)
+        np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+        predicted = traza.pyfunc.load_model(str(path)).predict(X)
+        np.testing.assert_array_equal(predicted, model.predict(X))
+        assert set(np.unique(predicted)) == {0, 1}
