@@ -25,6 +25,7 @@ regressor is pickled with cloudpickle on both sides (MLflow's default is skops).
     python benchmarks/models.py            # 9 repeats
     python benchmarks/models.py --quick    # 2 repeats, 50 trees
     python benchmarks/models.py --only xgboost lightgbm   # only the rows naming these
+    python benchmarks/models.py --only pytorch   # the MLP of models_pytorch.py (also runs alone)
 """
 
 from __future__ import annotations
@@ -40,9 +41,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from models_pytorch import PYTORCH, pytorch_worker  # benchmarks/ is sys.path[0]
+
 HERE = Path(__file__).resolve()
 BOOSTING = ("xgboost booster", "xgboost sklearn", "lightgbm booster", "lightgbm sklearn")
-FORMATS = ("cloudpickle", "skops", "python_model", "python_model, pinned", *BOOSTING)
+FORMATS = ("cloudpickle", "skops", "python_model", "python_model, pinned", *BOOSTING, *PYTORCH)
 TRUSTED = ["sklearn.tree._tree.Tree"]
 
 
@@ -155,6 +158,8 @@ def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
         return python_model_worker(library, fmt.endswith("pinned"), repeats)
     if fmt in BOOSTING:
         return boosting_worker(library, fmt, repeats)
+    if fmt in PYTORCH:
+        return pytorch_worker(library, fmt, repeats)
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import RandomForestRegressor
@@ -235,7 +240,8 @@ def main() -> None:
     repeats, trees = (2, 50) if args.quick else (9, 200)
     print(
         f"log_model + load_model, RandomForestRegressor({trees} trees) and a PythonModel with "
-        f"a 1 MB artifact, XGBoost and LightGBM regressors of 100 trees, median of {repeats}"
+        f"a 1 MB artifact, XGBoost and LightGBM regressors of 100 trees, a PyTorch MLP, "
+        f"median of {repeats}"
     )
     print(f"{'operation':<38}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
     results: dict[str, Any] = {}
