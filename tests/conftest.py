@@ -85,11 +85,31 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+_TRACKING_PREFIXES = ("TRAZA_", "MLFLOW_")
+#: The tracking variables the suite started with.
+_STARTING_VARIABLES = {k: v for k, v in os.environ.items() if k.startswith(_TRACKING_PREFIXES)}
+
+
+@pytest.fixture
+def _tracking_variables_restored() -> Iterator[None]:
+    """After a test (and after its monkeypatch is undone), put the tracking variables back as
+    the suite started. MLflow 3's ``set_tracking_uri``/``set_experiment`` write
+    ``MLFLOW_TRACKING_URI``/``MLFLOW_EXPERIMENT_ID`` into ``os.environ``; left there they
+    reached the module-scoped fixtures of later files, which run before ``isolated``."""
+    yield
+    for name in [k for k in os.environ if k.startswith(_TRACKING_PREFIXES)]:
+        if name not in _STARTING_VARIABLES:
+            del os.environ[name]
+    os.environ.update(_STARTING_VARIABLES)
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated(
+    _tracking_variables_restored: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """Run each test in its own folder with no tracking variables and no active runs."""
     for name in list(os.environ):
-        if name.startswith(("TRAZA_", "MLFLOW_")):
+        if name.startswith(_TRACKING_PREFIXES):
             monkeypatch.delenv(name)
     # A failing request fails fast in tests, for both clients (the default backs off minutes).
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
