@@ -162,3 +162,37 @@ def test_changing_ones_password_asks_to_sign_in_again(page: Any, site: Site) -> 
     page.get_by_role("heading", name="Sign in to Traza").wait_for()
     _sign_in(page, ("carol", new))
     page.get_by_role("heading", name="carol").wait_for()
+
+
+def test_a_reader_sees_no_edit_controls_on_runs_and_models(page: Any, site: Site) -> None:
+    """bob reads dan's experiment and model: no delete, description, tag or alias controls;
+    dan, who made them (MANAGE), sees them all."""
+    dan = ("dan", "dan-password-12")
+    _api(site.url, "POST", "/api/2.0/mlflow/users/create", {"username": dan[0], "password": dan[1]})
+    made = _api(site.url, "POST", "/api/2.0/mlflow/experiments/create", {"name": "dans"}, user=dan)
+    run = _api(
+        site.url,
+        "POST",
+        "/api/2.0/mlflow/runs/create",
+        {"experiment_id": made["experiment_id"]},
+        dan,
+    )["run"]["info"]["run_id"]
+    _api(site.url, "POST", "/api/2.0/mlflow/registered-models/create", {"name": "dans-model"}, dan)
+    for user, can in ((BOB, False), (dan, True)):
+        page.goto(f"{site.url}/#/experiments/{made['experiment_id']}")
+        if page.get_by_role("heading", name="Sign in to Traza").is_visible():
+            _sign_in(page, user)
+        else:  # another user is signed in: sign out first
+            page.get_by_role("button", name="Sign out").click()
+            _sign_in(page, user)
+        page.get_by_role("heading", name="dans").wait_for()
+        page.get_by_text("Access: you can").wait_for()
+        assert page.get_by_role("button", name="Delete selected").count() == int(can)
+        page.goto(f"{site.url}/#/experiments/{made['experiment_id']}/runs/{run}")
+        page.get_by_role("heading", name="Details").wait_for()
+        page.wait_for_timeout(300)  # the access answer arrives after the run
+        assert page.get_by_role("button", name="Add a description").count() == int(can)
+        page.goto(f"{site.url}/#/models/dans-model")
+        page.get_by_text("Access: you can").wait_for()
+        page.wait_for_timeout(300)
+        assert page.get_by_role("form", name="Add a tag to the model").count() == int(can), user[0]

@@ -1,6 +1,7 @@
 // Small editing controls for registry entries: removable chips, a key/value form, a text field.
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
+import { useAccess } from "../access";
 import { ErrorBox } from "./common";
 
 /** Runs an edit, then `done`; a failure is kept to show beside the control. */
@@ -25,6 +26,7 @@ export function RemovableChip({ children, removeLabel, onRemove }: {
   removeLabel: string;
   onRemove: () => void;
 }) {
+  if (!useAccess().canUpdate) return <span class="chip">{children}</span>;
   return (
     <span class="chip">
       {children}
@@ -43,6 +45,7 @@ export function InlineForm({ label, fields, submit, onSubmit }: {
   onSubmit: (values: string[]) => Promise<boolean>;
 }) {
   const [values, setValues] = useState<string[]>(fields.map(() => ""));
+  if (!useAccess().canUpdate) return null;
   return (
     <form
       class="inline-form"
@@ -77,19 +80,22 @@ export function EditableText({ label, value, onSave, error, empty }: {
 }) {
   const [editing, setEditing] = useState(false);
   const [text, setText] = useState(value);
-  if (!editing) {
+  const { canUpdate } = useAccess();
+  if (!editing || !canUpdate) {
     return (
       <div>
         {value ? <p class="description">{value}</p> : empty ? <p class="muted">{empty}</p> : null}
-        <button
-          type="button"
-          onClick={() => {
-            setText(value);
-            setEditing(true);
-          }}
-        >
-          {value ? "Edit" : "Add a"} {label.toLowerCase()}
-        </button>
+        {canUpdate && (
+          <button
+            type="button"
+            onClick={() => {
+              setText(value);
+              setEditing(true);
+            }}
+          >
+            {value ? "Edit" : "Add a"} {label.toLowerCase()}
+          </button>
+        )}
       </div>
     );
   }

@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { AccessScope } from "../access";
 import * as api from "../api";
 import { ErrorBox, KeyValues, Link, Loading, Status } from "../components/common";
 import { EditableText, InlineForm, RemovableChip, useEdit } from "../components/Editors";
@@ -214,92 +215,94 @@ export function RegisteredModelPage({ name }: { name: string }) {
   const version = sorted.find((v) => v.version === chosen) ?? sorted[0];
 
   return (
-    <section aria-labelledby="rm-title">
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <Link to={["models"]}>Models</Link> ›
-      </nav>
-      <h1 id="rm-title">{m.name}</h1>
-      <Sharing resource={{ kind: "registered_model", id: m.name }} />
-      <ErrorBox error={editError} label="Could not save" />
-      <KeyValues
-        label="Registered model details"
-        rows={[
-          [
-            "Description",
-            <EditableText
-              label="Description"
-              value={m.description ?? ""}
-              onSave={(text) => edit(() => api.updateRegisteredModel(m.name, text))}
-            />,
-          ],
-          ["Created", dateTime(m.creation_timestamp)],
-          ["Last modified", dateTime(m.last_updated_timestamp)],
-          [
-            "Aliases",
-            (m.aliases ?? []).map((a) => (
-              <RemovableChip removeLabel={`Remove alias @${a.alias}`} onRemove={() => edit(() => api.deleteModelAlias(m.name, a.alias))}>
-                @{a.alias} → v{a.version}
-              </RemovableChip>
-            )),
-          ],
-          [
-            "Tags",
-            <div>
-              {(m.tags ?? []).map((t) => (
-                <RemovableChip removeLabel={`Remove tag ${t.key}`} onRemove={() => edit(() => api.deleteRegisteredModelTag(m.name, t.key))}>
-                  {t.key}: {t.value}
+    <AccessScope resource={{ kind: "registered_model", id: m.name }}>
+      <section aria-labelledby="rm-title">
+        <nav class="crumbs" aria-label="Breadcrumb">
+          <Link to={["models"]}>Models</Link> ›
+        </nav>
+        <h1 id="rm-title">{m.name}</h1>
+        <Sharing resource={{ kind: "registered_model", id: m.name }} />
+        <ErrorBox error={editError} label="Could not save" />
+        <KeyValues
+          label="Registered model details"
+          rows={[
+            [
+              "Description",
+              <EditableText
+                label="Description"
+                value={m.description ?? ""}
+                onSave={(text) => edit(() => api.updateRegisteredModel(m.name, text))}
+              />,
+            ],
+            ["Created", dateTime(m.creation_timestamp)],
+            ["Last modified", dateTime(m.last_updated_timestamp)],
+            [
+              "Aliases",
+              (m.aliases ?? []).map((a) => (
+                <RemovableChip removeLabel={`Remove alias @${a.alias}`} onRemove={() => edit(() => api.deleteModelAlias(m.name, a.alias))}>
+                  @{a.alias} → v{a.version}
                 </RemovableChip>
-              ))}
-              <InlineForm
-                label="Add a tag to the model"
-                fields={["Tag key", "Tag value"]}
-                submit="Add tag"
-                onSubmit={([k, v]) => edit(() => api.setRegisteredModelTag(m.name, k!, v ?? ""))}
-              />
-            </div>,
-          ],
-        ]}
-      />
-      <h2>Versions</h2>
-      <ErrorBox error={versions.error} />
-      <table class="grid" aria-label="Model versions">
-        <thead>
-          <tr>
-            <th scope="col">Version</th>
-            <th scope="col">Aliases</th>
-            <th scope="col">Stage</th>
-            <th scope="col">Status</th>
-            <th scope="col">Source run</th>
-            <th scope="col">Tags</th>
-            <th scope="col">Created</th>
-          </tr>
-        </thead>
-        <tbody>
-          {sorted.map((v) => (
-            <tr class={v === version ? "selected" : ""}>
-              <td>
-                <button type="button" class="link" onClick={() => setChosen(v.version)} aria-pressed={v === version}>
-                  Version {v.version}
-                </button>
-              </td>
-              <td>{[...new Set([...(v.aliases ?? []), ...aliasesOf(v.version)])].map((a) => <span class="chip">@{a}</span>)}</td>
-              <td>{v.current_stage ?? ""}</td>
-              <td>{v.status ?? ""}</td>
-              <td>{v.run_id ? <RunLink id={v.run_id} /> : ""}</td>
-              <td>{(v.tags ?? []).map((t) => <span class="chip">{t.key}: {t.value}</span>)}</td>
-              <td>{dateTime(v.creation_timestamp)}</td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
-      {version ? (
-        <VersionDetails
-          version={version}
-          aliases={[...new Set([...(version.aliases ?? []), ...aliasesOf(version.version)])]}
-          edit={edit}
+              )),
+            ],
+            [
+              "Tags",
+              <div>
+                {(m.tags ?? []).map((t) => (
+                  <RemovableChip removeLabel={`Remove tag ${t.key}`} onRemove={() => edit(() => api.deleteRegisteredModelTag(m.name, t.key))}>
+                    {t.key}: {t.value}
+                  </RemovableChip>
+                ))}
+                <InlineForm
+                  label="Add a tag to the model"
+                  fields={["Tag key", "Tag value"]}
+                  submit="Add tag"
+                  onSubmit={([k, v]) => edit(() => api.setRegisteredModelTag(m.name, k!, v ?? ""))}
+                />
+              </div>,
+            ],
+          ]}
         />
-      ) : null}
-    </section>
+        <h2>Versions</h2>
+        <ErrorBox error={versions.error} />
+        <table class="grid" aria-label="Model versions">
+          <thead>
+            <tr>
+              <th scope="col">Version</th>
+              <th scope="col">Aliases</th>
+              <th scope="col">Stage</th>
+              <th scope="col">Status</th>
+              <th scope="col">Source run</th>
+              <th scope="col">Tags</th>
+              <th scope="col">Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {sorted.map((v) => (
+              <tr class={v === version ? "selected" : ""}>
+                <td>
+                  <button type="button" class="link" onClick={() => setChosen(v.version)} aria-pressed={v === version}>
+                    Version {v.version}
+                  </button>
+                </td>
+                <td>{[...new Set([...(v.aliases ?? []), ...aliasesOf(v.version)])].map((a) => <span class="chip">@{a}</span>)}</td>
+                <td>{v.current_stage ?? ""}</td>
+                <td>{v.status ?? ""}</td>
+                <td>{v.run_id ? <RunLink id={v.run_id} /> : ""}</td>
+                <td>{(v.tags ?? []).map((t) => <span class="chip">{t.key}: {t.value}</span>)}</td>
+                <td>{dateTime(v.creation_timestamp)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+        {version ? (
+          <VersionDetails
+            version={version}
+            aliases={[...new Set([...(version.aliases ?? []), ...aliasesOf(version.version)])]}
+            edit={edit}
+          />
+        ) : null}
+      </section>
+    </AccessScope>
   );
 }
 

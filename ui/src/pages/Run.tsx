@@ -1,3 +1,4 @@
+import { AccessScope } from "../access";
 import * as api from "../api";
 import { useState } from "preact/hooks";
 import { ArtifactBrowser } from "../components/Artifacts";
@@ -34,36 +35,38 @@ export function RunPage({ runId, query, tab: pathTab, artifact: pathArtifact }: 
   const r = run.data;
   const experiment = r.info.experiment_id;
   return (
-    <section aria-labelledby="run-title">
-      <nav class="crumbs" aria-label="Breadcrumb">
-        <ExperimentLink id={experiment} /> ›
-      </nav>
-      <div class="page-head">
-        <h1 id="run-title">{r.info.run_name ?? r.info.run_id}</h1>
-        <Status status={r.info.status} />
-        {r.info.lifecycle_stage === "deleted" ? <span class="status status-killed">deleted</span> : null}
-      </div>
-      <Tabs<Tab>
-        label="Run sections"
-        tabs={[
-          ["overview", "Overview"],
-          ["metrics", "Metric charts"],
-          ["artifacts", "Artifacts"],
-        ]}
-        current={tab}
-        onChange={(t) => updateQuery({ tab: t, artifact: "" })}
-      />
-      {tab === "overview" ? <Overview run={r} models={models.data ?? []} onChange={run.reload} /> : null}
-      {tab === "metrics" ? <RunCharts run={r} query={query} /> : null}
-      {tab === "artifacts" ? (
-        <ArtifactBrowser
-          runId={runId}
-          models={models.data ?? []}
-          selected={query.get("artifact") ?? pathArtifact}
-          onSelect={(path) => updateQuery({ artifact: path }, true)}
+    <AccessScope resource={{ kind: "experiment", id: experiment }}>
+      <section aria-labelledby="run-title">
+        <nav class="crumbs" aria-label="Breadcrumb">
+          <ExperimentLink id={experiment} /> ›
+        </nav>
+        <div class="page-head">
+          <h1 id="run-title">{r.info.run_name ?? r.info.run_id}</h1>
+          <Status status={r.info.status} />
+          {r.info.lifecycle_stage === "deleted" ? <span class="status status-killed">deleted</span> : null}
+        </div>
+        <Tabs<Tab>
+          label="Run sections"
+          tabs={[
+            ["overview", "Overview"],
+            ["metrics", "Metric charts"],
+            ["artifacts", "Artifacts"],
+          ]}
+          current={tab}
+          onChange={(t) => updateQuery({ tab: t, artifact: "" })}
         />
-      ) : null}
-    </section>
+        {tab === "overview" ? <Overview run={r} models={models.data ?? []} onChange={run.reload} /> : null}
+        {tab === "metrics" ? <RunCharts run={r} query={query} /> : null}
+        {tab === "artifacts" ? (
+          <ArtifactBrowser
+            runId={runId}
+            models={models.data ?? []}
+            selected={query.get("artifact") ?? pathArtifact}
+            onSelect={(path) => updateQuery({ artifact: path }, true)}
+          />
+        ) : null}
+      </section>
+    </AccessScope>
   );
 }
 

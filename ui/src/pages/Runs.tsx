@@ -1,4 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { AccessScope, useAccess } from "../access";
 import * as api from "../api";
 import { colorAt } from "../colors";
 import { ColumnPicker } from "../components/ColumnPicker";
@@ -164,157 +165,170 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
   ];
 
   return (
-    <section aria-labelledby="runs-title">
-      <div class="page-head">
-        <h1 id="runs-title">{title}</h1>
-        <span class="muted mono">{experimentIds.length === 1 ? `Experiment ${experimentIds[0]}` : `${experimentIds.length} experiments`}</span>
-      </div>
-      <ErrorBox error={experiments.error} />
-      {experimentIds.length === 1 && <Sharing resource={{ kind: "experiment", id: experimentIds[0] }} />}
-      <form
-        class="filter"
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          updateQuery({ filter: text.trim() });
-        }}
-      >
-        <label for="run-filter">Filter runs</label>
-        <input
-          id="run-filter"
-          class="mono"
-          type="search"
-          value={text}
-          placeholder="metrics.rmse < 0.5 and params.model = 'rf'"
-          aria-invalid={filterError ? "true" : "false"}
-          aria-describedby="filter-error"
-          onInput={(e) => setText(e.currentTarget.value)}
-        />
-        <button type="submit">Apply</button>
-        {filter ? (
-          <button type="button" onClick={() => updateQuery({ filter: "" })}>
-            Clear
-          </button>
-        ) : null}
-      </form>
-      <div id="filter-error">{filterError ? <ErrorBox error={filterError} label="Filter error" /> : null}</div>
-      <div class="toolbar">
-        <div role="tablist" aria-label="Runs view" class="tabs inline-tabs">
-          <button type="button" role="tab" class={`tab${tab === "table" ? " active" : ""}`} aria-selected={tab === "table"} onClick={() => updateQuery({ tab: "" })}>
-            Table
-          </button>
-          <button type="button" role="tab" class={`tab${tab === "charts" ? " active" : ""}`} aria-selected={tab === "charts"} onClick={() => updateQuery({ tab: "charts" })}>
-            Charts
-          </button>
+    <AccessScope resource={experimentIds.length === 1 ? { kind: "experiment", id: experimentIds[0] } : undefined}>
+      <section aria-labelledby="runs-title">
+        <div class="page-head">
+          <h1 id="runs-title">{title}</h1>
+          <span class="muted mono">{experimentIds.length === 1 ? `Experiment ${experimentIds[0]}` : `${experimentIds.length} experiments`}</span>
         </div>
-        <ColumnPicker keys={keys.data} chosen={cols} onChange={setCols} />
-        {tab === "table" ? (
-        <label>
-          Group by{" "}
-          <select value={groupBy} onChange={(e) => updateQuery({ group: e.currentTarget.value }, true)}>
-            <option value="">Nothing</option>
-            {(keys.data?.params ?? []).map((k) => (
-              <option value={`params.${k}`}>Param: {k}</option>
-            ))}
-            {(keys.data?.tags ?? [])
-              .filter((k) => !k.startsWith("mlflow.") || k === "mlflow.runName" || k === "mlflow.user")
-              .map((k) => (
-                <option value={`tags.${k}`}>Tag: {k}</option>
-              ))}
-          </select>
-        </label>
-        ) : null}
-        <label>
-          Show{" "}
-          <select value={view} onChange={(e) => updateQuery({ view: e.currentTarget.value })}>
-            <option value="ACTIVE_ONLY">Active runs</option>
-            <option value="DELETED_ONLY">Deleted runs</option>
-            <option value="ALL">All runs</option>
-          </select>
-        </label>
-        <button
-          type="button"
-          disabled={selected.size < 1}
-          onClick={() => {
-            // In the table's order, each with its colour here (`c`: places in the palette).
-            const place = new Map(runs.runs.map((r, i) => [r.info.run_id, i]));
-            const ids = [...selected].sort((a, b) => (place.get(a) ?? 1e9) - (place.get(b) ?? 1e9));
-            const c = ids.map((id) => String(place.get(id) ?? 0)).join(",");
-            navigate(["compare"], { runs: ids.join(","), exp: experimentIds.join(","), c });
+        <ErrorBox error={experiments.error} />
+        {experimentIds.length === 1 && <Sharing resource={{ kind: "experiment", id: experimentIds[0] }} />}
+        <form
+          class="filter"
+          role="search"
+          onSubmit={(e) => {
+            e.preventDefault();
+            updateQuery({ filter: text.trim() });
           }}
         >
-          Compare {selected.size || ""} selected
-        </button>
-        {view === "ACTIVE_ONLY" ? (
-          <button type="button" class="danger" disabled={!selected.size} onClick={() => act(api.deleteRun)}>
-            Delete selected
-          </button>
-        ) : (
-          <button type="button" disabled={!selected.size} onClick={() => act(api.restoreRun)}>
-            Restore selected
-          </button>
-        )}
-        <a class="button" href={csvUrl({ experimentIds, filter, view, orderBy }, csvColumns)} download="runs.csv">
-          Download CSV
-        </a>
-        <Link to={["models"]} query={{ exp: experimentIds.join(",") }}>
-          Logged models
-        </Link>
-        <span class="muted run-count" aria-live="polite">
-          {runs.loading && !loaded ? "" : count}
-        </span>
-      </div>
-      <ErrorBox error={actionError ?? (filterError ? undefined : runs.error)} />
-      {runs.loading && !loaded ? <Loading what="Loading runs" /> : null}
-      {!runs.loading && !loaded && !filter && view === "ACTIVE_ONLY" && experimentIds.length === 1 ? (
-        <FirstRun experimentId={experimentIds[0]!} />
-      ) : !runs.loading && !loaded ? (
-        <p class="muted">No runs match.</p>
-      ) : loaded && tab === "charts" ? (
-        <Workspace
-          experimentIds={experimentIds}
-          listed={listed}
-          hidden={hidden}
-          onHide={setHidden}
-          limit={CHART_RUNS}
-          colorOf={colorOf}
-          metrics={keys.data?.metrics ?? []}
-          settings={settingsFromQuery(query)}
-        />
-      ) : loaded ? (
-        <>
-        {groupBy ? (
-          <GroupSummary
-            runs={runs.runs}
-            by={groupBy}
-            metrics={columns.flatMap((c) => (c.id.startsWith("metrics.") ? [c.id.slice("metrics.".length)] : []))}
-            complete={done}
+          <label for="run-filter">Filter runs</label>
+          <input
+            id="run-filter"
+            class="mono"
+            type="search"
+            value={text}
+            placeholder="metrics.rmse < 0.5 and params.model = 'rf'"
+            aria-invalid={filterError ? "true" : "false"}
+            aria-describedby="filter-error"
+            onInput={(e) => setText(e.currentTarget.value)}
           />
-        ) : null}
-        <RunsTable
-          runs={runs.runs}
-          columns={columns}
-          sort={sort}
-          ascending={ascending}
-          onSort={setSort}
-          selected={selected}
-          onSelect={setSelected}
-          hidden={hidden}
-          onHide={setHidden}
-          colorOf={colorOf}
-          experimentName={(id) => names.get(id) ?? id}
-          busy={runs.loading}
-          onNearEnd={runs.more}
-        />
-        </>
-      ) : null}
-      {tab === "table" && runs.next && loaded ? (
-        <div class="pager">
-          <button type="button" disabled={runs.loading} onClick={runs.more}>
-            Load more runs
+          <button type="submit">Apply</button>
+          {filter ? (
+            <button type="button" onClick={() => updateQuery({ filter: "" })}>
+              Clear
+            </button>
+          ) : null}
+        </form>
+        <div id="filter-error">{filterError ? <ErrorBox error={filterError} label="Filter error" /> : null}</div>
+        <div class="toolbar">
+          <div role="tablist" aria-label="Runs view" class="tabs inline-tabs">
+            <button type="button" role="tab" class={`tab${tab === "table" ? " active" : ""}`} aria-selected={tab === "table"} onClick={() => updateQuery({ tab: "" })}>
+              Table
+            </button>
+            <button type="button" role="tab" class={`tab${tab === "charts" ? " active" : ""}`} aria-selected={tab === "charts"} onClick={() => updateQuery({ tab: "charts" })}>
+              Charts
+            </button>
+          </div>
+          <ColumnPicker keys={keys.data} chosen={cols} onChange={setCols} />
+          {tab === "table" ? (
+          <label>
+            Group by{" "}
+            <select value={groupBy} onChange={(e) => updateQuery({ group: e.currentTarget.value }, true)}>
+              <option value="">Nothing</option>
+              {(keys.data?.params ?? []).map((k) => (
+                <option value={`params.${k}`}>Param: {k}</option>
+              ))}
+              {(keys.data?.tags ?? [])
+                .filter((k) => !k.startsWith("mlflow.") || k === "mlflow.runName" || k === "mlflow.user")
+                .map((k) => (
+                  <option value={`tags.${k}`}>Tag: {k}</option>
+                ))}
+            </select>
+          </label>
+          ) : null}
+          <label>
+            Show{" "}
+            <select value={view} onChange={(e) => updateQuery({ view: e.currentTarget.value })}>
+              <option value="ACTIVE_ONLY">Active runs</option>
+              <option value="DELETED_ONLY">Deleted runs</option>
+              <option value="ALL">All runs</option>
+            </select>
+          </label>
+          <button
+            type="button"
+            disabled={selected.size < 1}
+            onClick={() => {
+              // In the table's order, each with its colour here (`c`: places in the palette).
+              const place = new Map(runs.runs.map((r, i) => [r.info.run_id, i]));
+              const ids = [...selected].sort((a, b) => (place.get(a) ?? 1e9) - (place.get(b) ?? 1e9));
+              const c = ids.map((id) => String(place.get(id) ?? 0)).join(",");
+              navigate(["compare"], { runs: ids.join(","), exp: experimentIds.join(","), c });
+            }}
+          >
+            Compare {selected.size || ""} selected
           </button>
+          <DeleteOrRestore view={view} disabled={!selected.size} onDelete={() => act(api.deleteRun)} onRestore={() => act(api.restoreRun)} />
+          <a class="button" href={csvUrl({ experimentIds, filter, view, orderBy }, csvColumns)} download="runs.csv">
+            Download CSV
+          </a>
+          <Link to={["models"]} query={{ exp: experimentIds.join(",") }}>
+            Logged models
+          </Link>
+          <span class="muted run-count" aria-live="polite">
+            {runs.loading && !loaded ? "" : count}
+          </span>
         </div>
-      ) : null}
-    </section>
+        <ErrorBox error={actionError ?? (filterError ? undefined : runs.error)} />
+        {runs.loading && !loaded ? <Loading what="Loading runs" /> : null}
+        {!runs.loading && !loaded && !filter && view === "ACTIVE_ONLY" && experimentIds.length === 1 ? (
+          <FirstRun experimentId={experimentIds[0]!} />
+        ) : !runs.loading && !loaded ? (
+          <p class="muted">No runs match.</p>
+        ) : loaded && tab === "charts" ? (
+          <Workspace
+            experimentIds={experimentIds}
+            listed={listed}
+            hidden={hidden}
+            onHide={setHidden}
+            limit={CHART_RUNS}
+            colorOf={colorOf}
+            metrics={keys.data?.metrics ?? []}
+            settings={settingsFromQuery(query)}
+          />
+        ) : loaded ? (
+          <>
+          {groupBy ? (
+            <GroupSummary
+              runs={runs.runs}
+              by={groupBy}
+              metrics={columns.flatMap((c) => (c.id.startsWith("metrics.") ? [c.id.slice("metrics.".length)] : []))}
+              complete={done}
+            />
+          ) : null}
+          <RunsTable
+            runs={runs.runs}
+            columns={columns}
+            sort={sort}
+            ascending={ascending}
+            onSort={setSort}
+            selected={selected}
+            onSelect={setSelected}
+            hidden={hidden}
+            onHide={setHidden}
+            colorOf={colorOf}
+            experimentName={(id) => names.get(id) ?? id}
+            busy={runs.loading}
+            onNearEnd={runs.more}
+          />
+          </>
+        ) : null}
+        {tab === "table" && runs.next && loaded ? (
+          <div class="pager">
+            <button type="button" disabled={runs.loading} onClick={runs.more}>
+              Load more runs
+            </button>
+          </div>
+        ) : null}
+      </section>
+    </AccessScope>
+  );
+}
+
+/** Delete (or, among deleted runs, restore) the selected runs: for those who may delete here. */
+function DeleteOrRestore({ view, disabled, onDelete, onRestore }: {
+  view: ViewType;
+  disabled: boolean;
+  onDelete: () => void;
+  onRestore: () => void;
+}) {
+  if (!useAccess().canDelete) return null;
+  return view === "ACTIVE_ONLY" ? (
+    <button type="button" class="danger" disabled={disabled} onClick={onDelete}>
+      Delete selected
+    </button>
+  ) : (
+    <button type="button" disabled={disabled} onClick={onRestore}>
+      Restore selected
+    </button>
   );
 }
