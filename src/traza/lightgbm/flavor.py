@@ -9,7 +9,6 @@ trust, or save with ``serialization_format="skops"``.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,6 @@ _SKOPS_TRUSTED = (
     "lightgbm.sklearn.LGBMClassifier",
     "lightgbm.sklearn.LGBMRegressor",
 )
-
-_log = logging.getLogger(__name__)
 
 
 def _is_booster(lgb_model: Any) -> bool:
@@ -132,6 +129,7 @@ def _write_model(
 
     from traza.models.environment import write_environment
     from traza.models.examples import save_input_example
+    from traza.models.signature import signature_from_example
     from traza.pyfunc import add_to_model
 
     if booster:
@@ -145,7 +143,7 @@ def _write_model(
     if input_example is not None:
         model.saved_input_example_info = save_input_example(directory, input_example)
         if signature is None:
-            signature = _signature_from_example(lgb_model, input_example)
+            signature = signature_from_example(input_example, lgb_model.predict)
     if signature is not False:
         model.signature = signature
     env = write_environment(directory, requirements)
@@ -160,19 +158,7 @@ def _write_model(
         serialization_format=fmt,
         skops_trusted_types=trusted,
     )
-    model.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    model.save(directory / "MLmodel")
-
-
-def _signature_from_example(lgb_model: Any, example: Any) -> Any:
-    """MLflow infers a missing signature from the input example and the model's output on it."""
-    from traza.models.signature import infer_signature
-
-    try:
-        return infer_signature(example, lgb_model.predict(example))
-    except Exception as e:  # the model still saves; the signature is a convenience
-        _log.warning("Could not infer the model signature from the input example: %s", e)
-        return None
+    model.save_in(directory)
 
 
 def _load_from_dir(directory: Path) -> Any:

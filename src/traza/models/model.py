@@ -107,6 +107,11 @@ class Model:
     def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).write_text(self.to_yaml(), encoding="utf-8")
 
+    def save_in(self, directory: Path) -> None:
+        """Write ``directory/MLmodel`` last, once the folder holds everything it sizes."""
+        self.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
+        self.save(directory / "MLmodel")
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Model:
         data = dict(data)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from traza.models.params import ParamSchema, ParamSpec
@@ -110,3 +112,15 @@ def infer_signature(
         infer_schema(model_output) if model_output is not None else None,
         infer_param_schema(params) if params else None,
     )
+
+
+def signature_from_example(example: Any, predict: Callable[[Any], Any]) -> ModelSignature | None:
+    """MLflow infers a missing signature from the input example and the model's output on it;
+    when that fails the model still saves (the signature is a convenience), with a warning."""
+    try:
+        return infer_signature(example, predict(example))
+    except Exception as e:
+        logging.getLogger("traza.models").warning(
+            "Could not infer the model signature from the input example: %s", e
+        )
+        return None

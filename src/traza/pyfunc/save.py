@@ -178,8 +178,7 @@ def _write(
         **({"config": config} if config else {}),
         **conf,
     )
-    model.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    model.save(directory / "MLmodel")
+    model.save_in(directory)
 
 
 def _is_plain_function(python_model: Any) -> bool:

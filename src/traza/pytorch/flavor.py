@@ -174,8 +174,7 @@ def _write_model(
         model_config={"device": None},
         **pyfunc_extra,
     )
-    model.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    model.save(directory / "MLmodel")
+    model.save_in(directory)
 
 
 def _as_numpy(example: Any) -> Any:

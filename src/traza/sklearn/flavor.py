@@ -8,7 +8,6 @@ with ``serialization_format="skops"``.
 
 from __future__ import annotations
 
-import logging
 import os
 import pickle
 from pathlib import Path
@@ -34,8 +33,6 @@ _FILES = {
 }
 #: What the pyfunc flavor names as its loader: MLflow's module, so MLflow loads Traza's models.
 LOADER_MODULE = "mlflow.sklearn"
-
-_log = logging.getLogger(__name__)
 
 
 def _default_requirements(serialization_format: str) -> list[str]:
@@ -131,6 +128,7 @@ def _write_model(
 ) -> None:
     from traza.models.environment import write_environment
     from traza.models.examples import save_input_example
+    from traza.models.signature import signature_from_example
     from traza.pyfunc import add_to_model
 
     file = _FILES[serialization_format]
@@ -140,7 +138,7 @@ def _write_model(
     if input_example is not None:
         model.saved_input_example_info = save_input_example(directory, input_example)
         if signature is None:
-            signature = _signature_from_example(sk_model, input_example, predict_fn)
+            signature = signature_from_example(input_example, getattr(sk_model, predict_fn))
     model.signature = signature
     env = write_environment(directory, requirements)
     add_to_model(
@@ -156,19 +154,7 @@ def _write_model(
         code=None,
         skops_trusted_types=skops_trusted_types,
     )
-    model.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    model.save(directory / "MLmodel")
-
-
-def _signature_from_example(sk_model: Any, example: Any, predict_fn: str) -> Any:
-    """MLflow infers a missing signature from the input example and the model's output on it."""
-    from traza.models.signature import infer_signature
-
-    try:
-        return infer_signature(example, getattr(sk_model, predict_fn)(example))
-    except Exception as e:  # the model still saves; the signature is a convenience
-        _log.warning("Could not infer the model signature from the input example: %s", e)
-        return None
+    model.save_in(directory)
 
 
 def _serialize(

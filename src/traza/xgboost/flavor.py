@@ -102,6 +102,7 @@ def _write_model(
 
     from traza.models.environment import write_environment
     from traza.models.examples import save_input_example
+    from traza.models.signature import signature_from_example
     from traza.pyfunc import add_to_model
 
     file = f"model.{model_format}"
@@ -111,7 +112,7 @@ def _write_model(
     if input_example is not None:
         model.saved_input_example_info = save_input_example(directory, input_example)
         if signature is None:
-            signature = _signature_from_example(xgb_model, input_example)
+            signature = signature_from_example(input_example, _XGBModelWrapper(xgb_model).predict)
     if signature is not False:
         model.signature = signature
     env = write_environment(directory, requirements)
@@ -125,19 +126,7 @@ def _write_model(
         model_format=model_format,
         code=None,
     )
-    model.model_size_bytes = sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())
-    model.save(directory / "MLmodel")
-
-
-def _signature_from_example(xgb_model: Any, example: Any) -> Any:
-    """MLflow infers a missing signature from the input example and the model's output on it."""
-    from traza.models.signature import infer_signature
-
-    try:
-        return infer_signature(example, _XGBModelWrapper(xgb_model).predict(example))
-    except Exception as e:  # the model still saves; the signature is a convenience
-        _log.warning("Could not infer the model signature from the input example: %s", e)
-        return None
+    model.save_in(directory)
 
 
 def _model_class(name: str) -> type:
