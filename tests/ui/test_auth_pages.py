@@ -104,9 +104,13 @@ def test_share_an_experiment_and_a_model(page: Any, site: Site) -> None:
     page.get_by_label("Access level").select_option("EDIT")
     page.get_by_role("button", name="Share").click()
     page.get_by_label(f"Access of {BOB[0]}").select_option("MANAGE")
-    page.wait_for_timeout(300)
-    grants = _api(site.url, "GET", f"/api/traza/v1/permissions/list?name={site.model}")
-    assert {"username": "bob", "permission": "MANAGE"} in grants["permissions"]
+    manage = {"username": "bob", "permission": "MANAGE"}
+    for _ in range(100):  # the change is saved when the server answers: poll for it
+        grants = _api(site.url, "GET", f"/api/traza/v1/permissions/list?name={site.model}")
+        if manage in grants["permissions"]:
+            break
+        page.wait_for_timeout(100)
+    assert manage in grants["permissions"]
 
 
 def test_a_reader_sees_their_level_and_no_sharing_controls(page: Any, site: Site) -> None:
