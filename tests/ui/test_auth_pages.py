@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from server.live import live_server
 from traza.auth.config import AuthConfig
 
-from .conftest import ConsoleErrors
+from .conftest import SCREENSHOTS, ConsoleErrors
 
 ADMIN = ("admin", "admin-password-1")
 BOB = ("bob", "bob-password-123")
@@ -183,8 +183,8 @@ def test_a_reader_sees_no_edit_controls_on_runs_and_models(page: Any, site: Site
         dan,
     )["run"]["info"]["run_id"]
     _api(site.url, "POST", "/api/2.0/mlflow/registered-models/create", {"name": "dans-model"}, dan)
-    # The UI allows everything until the server's access answer arrives, then hides what the
-    # user may not do: to_have_count polls until the count settles, whichever way it goes.
+    # A signed-in user who is not an admin sees edit controls only once the server said they
+    # may: to_have_count polls until the count settles, whichever way it goes.
     for user, can in ((BOB, False), (dan, True)):
         page.goto(f"{site.url}/#/experiments/{made['experiment_id']}")
         sign_in = page.get_by_role("heading", name="Sign in to Traza")
@@ -203,3 +203,13 @@ def test_a_reader_sees_no_edit_controls_on_runs_and_models(page: Any, site: Site
         page.goto(f"{site.url}/#/models/dans-model")
         page.get_by_text("Access: you can").wait_for()
         expect(page.get_by_role("form", name="Add a tag to the model")).to_have_count(int(can))
+        # The experiments list: Rename needs EDIT, Delete MANAGE, on each row; team-exp is the
+        # admin's (both read it).
+        page.goto(f"{site.url}/#/")
+        page.get_by_role("link", name="team-exp").wait_for()
+        page.get_by_role("link", name="dans", exact=True).wait_for()
+        for name, owned in (("dans", can), ("team-exp", False)):
+            expect(page.get_by_role("button", name=f"Rename {name}")).to_have_count(int(owned))
+            expect(page.get_by_role("button", name=f"Delete {name}")).to_have_count(int(owned))
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"experiments-access-{user[0]}.png"))

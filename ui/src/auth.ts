@@ -96,3 +96,19 @@ export const revoke = (r: Resource, username: string) =>
     resource_type: r.kind,
     resource_id: r.id,
   });
+
+/** The caller's access to each experiment of a list (undefined on servers without the endpoint). */
+export async function mineExperiments(ids: string[]): Promise<Map<string, { canUpdate: boolean; canDelete: boolean }> | undefined> {
+  const found = new Map<string, { canUpdate: boolean; canDelete: boolean }>();
+  for (let i = 0; i < ids.length; i += 1000) {
+    const q = ids.slice(i, i + 1000).map((id) => `experiment_ids=${encodeURIComponent(id)}`).join("&");
+    try {
+      const r = await call<{ experiments: (Mine & { experiment_id: string })[] }>("GET", `${TRAZA}permissions/mine/experiments?${q}`);
+      for (const e of r.experiments) found.set(e.experiment_id, { canUpdate: e.can_update, canDelete: e.can_delete });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404 && e.code === "ENDPOINT_NOT_FOUND") return undefined;
+      throw e;
+    }
+  }
+  return found;
+}

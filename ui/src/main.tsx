@@ -1,5 +1,6 @@
 import { render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { SessionContext } from "./access";
 import { SIGN_IN_EVENT } from "./api";
 import { signOut, signedIn, type User } from "./auth";
 import { ErrorBox, Link, Loading } from "./components/common";
@@ -92,7 +93,9 @@ function App() {
         ) : section === "account" && user !== "off" ? (
           <AccountPage user={user} />
         ) : (
-          <Page key={user === "off" ? "" : user.username} />
+          <SessionContext.Provider value={user}>
+            <Page key={user === "off" ? "" : user.username} />
+          </SessionContext.Provider>
         )}
       </main>
     </>

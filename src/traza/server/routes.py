@@ -347,6 +347,13 @@ PERMISSIONS: list[Route] = [
     ),
     Route("GET", "/permissions/mine", permissions_api.mine, prefixes=UI, permission=_grants),
     Route("GET", "/permissions/list", permissions_api.list_on, prefixes=UI, permission=_grants),
+    Route(
+        "GET",
+        "/permissions/mine/experiments",
+        permissions_api.mine_experiments,
+        prefixes=UI,
+        permission=_grants,
+    ),
 ]
 
 

@@ -1,4 +1,5 @@
 import { useState } from "preact/hooks";
+import { useExperimentsAccess, type Access } from "../access";
 import * as api from "../api";
 import { ErrorBox, Link, Loading } from "../components/common";
 import { dateTime, relative, tagValue } from "../format";
@@ -24,6 +25,8 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
     () => (ids.length ? api.experimentSummaries(ids) : Promise.resolve(new Map<string, api.ExperimentSummary>())),
     [ids.join(",")],
   );
+  // What the user may do on each (auth on): Rename needs EDIT, Delete and Restore MANAGE.
+  const accessOf = useExperimentsAccess(ids);
 
   const act = async (fn: () => Promise<unknown>) => {
     setActionError(undefined);
@@ -103,6 +106,7 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
                 key={e.experiment_id}
                 experiment={e}
                 summary={summaries.data?.get(e.experiment_id)}
+                access={accessOf(e.experiment_id)}
                 selected={selected.has(e.experiment_id)}
                 onToggle={() => toggle(e.experiment_id)}
                 act={act}
@@ -117,9 +121,10 @@ export function ExperimentsPage({ query }: { query: URLSearchParams }) {
   );
 }
 
-function ExperimentRow({ experiment: e, summary, selected, onToggle, act }: {
+function ExperimentRow({ experiment: e, summary, access, selected, onToggle, act }: {
   experiment: Experiment;
   summary: api.ExperimentSummary | undefined;
+  access: Access;
   selected: boolean;
   onToggle: () => void;
   act: (fn: () => Promise<unknown>) => Promise<void>;
@@ -174,12 +179,12 @@ function ExperimentRow({ experiment: e, summary, selected, onToggle, act }: {
       <td class="mono">{e.experiment_id}</td>
       <td title={`Last updated ${dateTime(e.last_update_time)}`}>{dateTime(e.creation_time)}</td>
       <td class="actions">
-        {!editing && !deleted ? (
+        {!editing && !deleted && access.canUpdate ? (
           <button type="button" onClick={() => setEditing(true)} aria-label={`Rename ${e.name}`}>
             Rename
           </button>
         ) : null}
-        {deleted ? (
+        {!access.canDelete ? null : deleted ? (
           <button type="button" onClick={() => act(() => api.restoreExperiment(e.experiment_id))} aria-label={`Restore ${e.name}`}>
             Restore
           </button>
