@@ -75,7 +75,10 @@ def test_experiment_name_from_the_environment(project: Path) -> None:
         (["-P", "alpha=1", "-P", "alpha=2"], "Repeated parameter: 'alpha'"),
         (["-e", "nope"], "Error: Could not find nope among entry points"),
         (["-e", "fail"], "Error: Run (ID '"),
-        (["-P", "alpha=1", "-b", "databricks"], "Error: Got unsupported execution mode"),
+        (
+            ["-P", "alpha=1", "-b", "databricks"],
+            "Error: Unknown backend 'databricks'. Available: local, slurm, ray",
+        ),
     ],
 )
 def test_failures_are_one_line_errors(project: Path, args: list[str], message: str) -> None:

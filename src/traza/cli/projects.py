@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -30,14 +28,13 @@ def _pairs(arguments: tuple[str, ...], flag: str) -> dict[str, Any]:
 def _backend_config(value: str | None) -> dict[str, Any] | None:
     if value is None:
         return None
+    from traza.exceptions import ExecutionException
+    from traza.projects.backends import load_config
+
     try:
-        text = Path(value).read_text() if value.endswith(".json") else value
-        config = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise click.UsageError(f"Invalid backend config JSON. Parse error: {e}") from None
-    if not isinstance(config, dict):
-        raise click.UsageError("The backend config must be a JSON object.")
-    return config
+        return load_config(value)
+    except ExecutionException as e:
+        raise click.UsageError(e.message) from None
 
 
 @click.command(name="run")
@@ -78,13 +75,17 @@ def _backend_config(value: str | None) -> dict[str, Any] | None:
     help="Id of the experiment to record the run in.",
 )
 @click.option(
-    "-b", "--backend", default="local", show_default=True, help="Where to run; only 'local' here."
+    "-b",
+    "--backend",
+    default="local",
+    show_default=True,
+    help="Where to run: local, slurm, ray, or a backend plugin (mlflow.project_backend).",
 )
 @click.option(
     "-c",
     "--backend-config",
-    metavar="FILE.json|JSON",
-    help="Backend configuration (unused by the local backend).",
+    metavar="FILE|JSON",
+    help="Backend configuration: a JSON object, or a .json/.yaml file (see the README).",
 )
 @click.option(
     "--env-manager",
