@@ -21,6 +21,7 @@ _SUBCOMMANDS = {
     "run": ("traza.cli.projects", "run"),
     "runs": ("traza.cli.runs", "runs"),
     "server": ("traza.cli.server", "server"),
+    "sweep": ("traza.cli.sweep", "sweep"),
     "sync": ("traza.cli.transfer", "sync_command"),
     "tokens": ("traza.cli.users", "tokens"),
     "ui": ("traza.cli.server", "ui"),

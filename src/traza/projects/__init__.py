@@ -9,5 +9,6 @@ from __future__ import annotations
 from traza.exceptions import ExecutionException
 from traza.projects.runner import run
 from traza.projects.submitted import LocalSubmittedRun, SubmittedRun
+from traza.sweeps.engine import sweep
 
-__all__ = ["ExecutionException", "LocalSubmittedRun", "SubmittedRun", "run"]
+__all__ = ["ExecutionException", "LocalSubmittedRun", "SubmittedRun", "run", "sweep"]
