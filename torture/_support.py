@@ -88,7 +88,10 @@ class Server:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=log, start_new_session=True
             )
-        wait_healthy(self.url, self.process, timeout)
+        try:
+            wait_healthy(self.url, self.process, timeout)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}; its log ends: {self.log_tail()}") from None
         return self
 
     def kill9(self) -> None:

@@ -1,0 +1,158 @@
+"""Scenario 1, crashes: ``kill -9`` of logging processes at random moments, on SQLite and through
+a server, then ``kill -9`` of the server (every worker) while clients log. Nothing acknowledged
+may be lost or stored twice; the SQLite file passes ``integrity_check``; every run reads back."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from pathlib import Path
+
+from torture._acks import Acks, check_store
+from torture._children import spawn_logger, stderr_of
+from torture._support import Server, scratch, sqlite_integrity
+from torture.result import Result
+
+SCALES = {
+    # kills of logging children (each part), children alive at once, server kills, clients
+    "ci": {"kills": 30, "server_kills": 5, "parallel": 3, "clients": 3},
+    "full": {"kills": 1000, "server_kills": 50, "parallel": 4, "clients": 4},
+}
+# A child is killed uniformly within this many seconds of its start (through a server, start-up
+# takes longer: its window is wider so most kills land while it logs).
+MAX_DELAY = {"sqlite": 3.0, "server": 6.0}
+
+
+def run(scale: str) -> Result:
+    s = SCALES[scale]
+    result = Result(
+        "crashes",
+        f"{s['kills']} kill -9 of fluent loggers on SQLite, {s['kills']} through a 2-worker "
+        f"server, {s['server_kills']} kill -9 of the server under {s['clients']} clients",
+    )
+    rng = random.Random(19)
+    with scratch("crashes") as tmp:
+        result.merge("sqlite", _kill_loggers(tmp / "sqlite", None, s["kills"], s["parallel"], rng))
+        result.merge("server", _kill_loggers(tmp / "server", 2, s["kills"], s["parallel"], rng))
+        result.merge("server kill", _kill_server(tmp / "kill-server", s, rng))
+    return result
+
+
+def _kill_loggers(
+    tmp: Path, workers: int | None, kills: int, parallel: int, rng: random.Random
+) -> Result:
+    """Keep ``parallel`` loggers alive, each killed at a random moment, until ``kills``."""
+    result = Result("loggers", "")
+    tmp.mkdir(parents=True)
+    store_dir = tmp / "store"
+    server = Server(str(store_dir), tmp / "artifacts", workers=workers) if workers else None
+    if server:
+        server.start()
+    uri = server.url if server else str(store_dir)
+    mode = "flush" if server else "each"
+    mode_name = "server" if server else "sqlite"
+    acks = Acks()
+    alive: list[tuple[subprocess.Popen[bytes], Path, float]] = []
+    started = done = before_first_ack = 0
+    t0 = time.monotonic()
+    try:
+        while done < kills:
+            while len(alive) < parallel and started < kills:
+                ack = tmp / f"child{started}.ack"
+                alive.append(
+                    (
+                        spawn_logger(uri, ack, started, mode),
+                        ack,
+                        time.monotonic() + rng.uniform(0, MAX_DELAY[mode_name]),
+                    )
+                )
+                started += 1
+            time.sleep(0.01)
+            for child in list(alive):
+                proc, ack, deadline = child
+                if proc.poll() is not None:
+                    result.failures.append(
+                        f"a logger exited by itself ({proc.returncode}): {stderr_of(ack)}"
+                    )
+                elif time.monotonic() >= deadline:
+                    proc.kill()
+                    proc.wait()
+                else:
+                    continue
+                alive.remove(child)
+                done += 1
+                if acks.read(ack) == 0:
+                    before_first_ack += 1
+    finally:
+        for proc, _, _ in alive:
+            proc.kill()
+            proc.wait()
+        if server:
+            server.stop()
+    result.figures["kill -9"] = done
+    result.figures["killed before their first ack"] = before_first_ack
+    result.figures["seconds"] = round(time.monotonic() - t0, 1)
+    _verify(store_dir, acks, result)
+    return result
+
+
+def _kill_server(tmp: Path, s: dict[str, int], rng: random.Random) -> Result:
+    """Clients log through a 2-worker server on SQLite that is killed and restarted."""
+    result = Result("server kill", "")
+    tmp.mkdir(parents=True)
+    store_dir = tmp / "store"
+    server = Server(str(store_dir), tmp / "artifacts", workers=2).start()
+    clients = [
+        (
+            spawn_logger(server.url, tmp / f"client{c}.ack", 1000 + c, "flush"),
+            tmp / f"client{c}.ack",
+        )
+        for c in range(s["clients"])
+    ]
+    acks = Acks()
+    downtime = 0.0
+    try:
+        for _ in range(s["server_kills"]):
+            time.sleep(rng.uniform(0.5, 3.0))
+            server.kill9()
+            down = time.monotonic()
+            time.sleep(rng.uniform(0.0, 1.0))
+            server.start()
+            downtime += time.monotonic() - down
+        time.sleep(3.0)  # let the clients' retries land after the last restart
+        for proc, ack in clients:
+            if not result.check(proc.poll() is None, f"a client gave up: {stderr_of(ack)}"):
+                continue
+            proc.kill()
+            proc.wait()
+    finally:
+        for proc, _ in clients:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        server.stop()
+    for _, ack in clients:
+        acks.read(ack)
+    result.figures["kill -9"] = s["server_kills"]
+    result.figures["seconds down"] = round(downtime, 1)
+    _verify(store_dir, acks, result)
+    return result
+
+
+def _verify(store_dir: Path, acks: Acks, result: Result) -> None:
+    from traza.store.uri import open_store
+
+    db = store_dir / "traza.db"
+    if not result.check(db.exists(), "no store was created"):
+        return
+    integrity = sqlite_integrity(db)
+    result.check(integrity == "ok", f"integrity_check: {integrity}")
+    store = open_store(str(store_dir))
+    try:
+        experiment = store.get_experiment_by_name("crashes")
+        result.check(experiment is not None or not acks.runs, "the experiment is missing")
+        if experiment is not None:
+            check_store(store, experiment.experiment_id, acks, result)
+    finally:
+        store.close()
