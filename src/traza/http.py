@@ -1,13 +1,19 @@
 """HTTP to a tracking server: one pooled connection set, auth headers, retries and timeouts.
 
 Retries (with exponential backoff and jitter) cover connection errors and the transient
-statuses 408, 429, 500, 502, 503 and 504, honouring ``Retry-After``; any other error status is
-the server's answer and becomes a :class:`~traza.exceptions.RestException` at once.
+statuses 408, 429, 500, 502, 503 and 504; any other error status is the server's answer and
+becomes a :class:`~traza.exceptions.RestException` at once. A ``Retry-After`` (what a busy
+``traza server`` sends with 503) is the least wait: the backoff still grows, so a client does not
+spend its retries within seconds of a long overload, and jitter keeps the clients a server shed
+together from all coming back at the same instant.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
+import random
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO
 
@@ -32,7 +38,7 @@ class HttpClient:
         elif s.username is not None and s.password is not None:
             pair = base64.b64encode(f"{s.username}:{s.password}".encode()).decode()
             self.headers["Authorization"] = f"Basic {pair}"
-        self.retries = urllib3.Retry(
+        self.retries = _retry_class()(
             total=s.max_retries,
             connect=s.max_retries,
             read=s.max_retries,
@@ -113,6 +119,24 @@ class HttpClient:
 
     def close(self) -> None:
         self.pool.clear()
+
+
+@functools.cache
+def _retry_class() -> Any:
+    """urllib3's ``Retry`` that waits ``max(Retry-After + jitter, backoff)``, at most 2 min."""
+    import urllib3
+
+    class Retry(urllib3.Retry):
+        def sleep_for_retry(self, response: Any) -> bool:
+            retry_after = self.get_retry_after(response)
+            if retry_after is None:
+                return False
+            jitter = random.random() * self.backoff_jitter
+            delay = max(retry_after + jitter, self.get_backoff_time())
+            time.sleep(min(delay, self.backoff_max))
+            return True
+
+    return Retry
 
 
 def _is_iterator(body: object) -> bool:

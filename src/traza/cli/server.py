@@ -130,6 +130,42 @@ def _browser_options(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def _shedding_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Load shedding per worker (``server/shedding.py``); Traza's own, so ``TRAZA_SERVER_*``."""
+    options = [
+        click.option(
+            "--max-in-flight", envvar="TRAZA_SERVER_MAX_IN_FLIGHT", type=click.IntRange(min=0),
+            default=64, show_default=True,
+            help="Requests each worker handles at once; beyond that they queue (0: no limit, "
+            "no shedding).",
+        ),
+        click.option(
+            "--max-queued", envvar="TRAZA_SERVER_MAX_QUEUED", type=click.IntRange(min=0),
+            default=512, show_default=True,
+            help="Requests each worker keeps waiting for a slot; one more gets 503 with "
+            "Retry-After at once.",
+        ),
+        click.option(
+            "--queue-timeout", envvar="TRAZA_SERVER_QUEUE_TIMEOUT",
+            type=click.FloatRange(min=0), default=10.0, show_default=True,
+            help="Seconds a request waits for a slot before it gets 503 with Retry-After.",
+        ),
+        click.option(
+            "--retry-after", envvar="TRAZA_SERVER_RETRY_AFTER", type=click.IntRange(min=0),
+            default=1, show_default=True,
+            help="The Retry-After (seconds) sent with a 503 when the worker is full.",
+        ),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _shedding_settings(options: dict[str, Any]) -> dict[str, Any]:
+    names = ("max_in_flight", "max_queued", "queue_timeout", "retry_after")
+    return {name: options.pop(name) for name in names}
+
+
 def _browser_settings(options: dict[str, Any]) -> dict[str, Any]:
     return {
         "allowed_hosts": options["allowed_hosts"],
@@ -186,6 +222,7 @@ def _browser_settings(options: dict[str, Any]) -> dict[str, Any]:
     help="A path prefix for every route, e.g. /traza behind a proxy.",
 )
 @_browser_options
+@_shedding_options
 @click.option(
     "--app-name",
     envvar=_env("APP_NAME"),
@@ -223,6 +260,7 @@ def server(
     **browser: Any,
 ) -> None:
     """Serve MLflow's tracking REST API (and artifact proxy) over a Traza store."""
+    shedding = _shedding_settings(browser)
     if static_prefix and not static_prefix.startswith("/"):
         raise click.BadParameter("must start with '/'", param_hint="--static-prefix")
     if app_name not in (None, "basic-auth"):
@@ -247,6 +285,7 @@ def server(
             app_name=app_name,
             trusted_proxies=trusted_proxies,
             auth_header=auth_header or None,
+            **shedding,
         )
     )
 

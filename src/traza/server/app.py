@@ -35,6 +35,7 @@ from traza.server.browser import guard, page_policy, require_json
 from traza.server.context import Context
 from traza.server.routes import V3, Route, all_routes, unguarded
 from traza.server.settings import ServerSettings
+from traza.server.shedding import shed
 from traza.server.ui_static import DEFAULT_UI_DIR, UiBundle
 from traza.store.base import Store
 
@@ -260,7 +261,8 @@ def create_app(
     With ``settings.app_name`` (``basic-auth``) every request authenticates (``traza.auth``);
     ``auth_config`` (a ``traza.auth.config.AuthConfig``) replaces what the environment says.
 
-    The app sits behind the browser rules of ``server/browser.py`` (the outermost layer).
+    The app sits behind the browser rules of ``server/browser.py``, and those behind load
+    shedding (``server/shedding.py``), which refuses what a full worker cannot take.
     """
     if store is None:
         from traza.store.uri import open_store
@@ -278,7 +280,7 @@ def create_app(
         from traza.auth.setup import build
 
         app = build(app, store, settings, auth_config)
-    return guard(app, settings)
+    return shed(guard(app, settings), settings, settings.static_prefix.rstrip("/"))
 
 
 def _store_artifact_root(store: Store) -> str:

@@ -47,6 +47,13 @@ class ServerSettings:
     trusted_proxies: str = ""
     #: A header naming the signed-in user, set by an SSO proxy (``X-Forwarded-User``).
     auth_header: str | None = None
+    #: Load shedding per worker (``server/shedding.py``): requests handled at once (0: no
+    #: limit), requests waiting beyond those, the longest wait (seconds) before a 503, and the
+    #: ``Retry-After`` (seconds) that 503 carries.
+    max_in_flight: int = 64
+    max_queued: int = 512
+    queue_timeout: float = 10.0
+    retry_after: int = 1
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -40,6 +40,9 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    @property
+    def rowcount(self) -> int: ...
+
 
 class Database(Protocol):
     dialect: Dialect

@@ -39,7 +39,7 @@ _STR_CHUNK = 500
 
 # Summaries of every (run, key) of some runs, from their stored points; the latest point is the
 # one with the largest (step, timestamp, value), a number winning over NaN at a tie.
-_RECOMPUTE_LATEST = """
+RECOMPUTE_LATEST = """
 INSERT INTO latest_metrics
     (run_id, key, value, timestamp, step, is_nan, min_value, max_value, count)
 SELECT x.run_id, x.key, CASE WHEN x.is_nan = 1 THEN NULL ELSE x.value END, x.timestamp,
@@ -318,7 +318,7 @@ class SqlIngest(SqlIngestModels):
         again = sorted(touched & old_ids)
         if again:
             for id_chunk in chunks(again):
-                cur.execute(_RECOMPUTE_LATEST.format(ids=marks(id_chunk)), id_chunk)
+                cur.execute(RECOMPUTE_LATEST.format(ids=marks(id_chunk)), id_chunk)
             metric_buckets.rebuild(cur, self.db.dialect, again)
         self._ingest_inputs(cur, pairs)
         outputs = [(rid, mid, int(step)) for rid, r in pairs for mid, step in r.outputs]

@@ -41,7 +41,7 @@ from traza.store.sql import compile as sqlc
 from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments, run_artifact_location
-from traza.store.sql.ingest import SqlIngest
+from traza.store.sql.ingest import RECOMPUTE_LATEST, SqlIngest
 from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
 from traza.store.sql.purge import SqlPurge
@@ -429,6 +429,8 @@ class SqlStore(
         )
 
     def _insert_metrics(self, cur: Cursor, rid: int, rows: list[tuple[Any, ...]]) -> None:
+        """Store new points once: a point already stored (a batch resent after its answer was
+        lost, the same point logged twice) adds no row and is not counted again."""
         # The run's id is our own integer, inlined so rows need no per-point copy.
         cur.executemany(
             (
@@ -438,8 +440,13 @@ class SqlStore(
             ),
             rows,
         )
-        cur.executemany((LATEST_UPSERT), [(rid, key, *s) for key, s in fold_latest(rows).items()])
-        cur.executemany(metric_buckets.UPSERT, metric_buckets.fold(rid, rows))
+        inserted = cur.rowcount
+        if inserted == len(rows):  # every point new: fold them into the summaries
+            cur.executemany(LATEST_UPSERT, [(rid, key, *s) for key, s in fold_latest(rows).items()])
+            cur.executemany(metric_buckets.UPSERT, metric_buckets.fold(rid, rows))
+        elif inserted != 0:  # some were stored already: the summaries anew from the points
+            cur.execute(RECOMPUTE_LATEST.format(ids=int(rid)))
+            metric_buckets.rebuild(cur, self.db.dialect, [rid])
 
     def _upsert_tags(self, cur: Cursor, rid: int, tag_rows: Iterable[tuple[str, str]]) -> None:
         latest = dict(tag_rows)  # a key given twice in one batch: the last value wins
