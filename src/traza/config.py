@@ -7,7 +7,8 @@ point Traza somewhere without disturbing MLflow tooling on the same machine.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+
+from traza.entities._record import Record
 
 DEFAULT_TRACKING_URI = "mlruns"
 
@@ -17,8 +18,7 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Record):
     tracking_uri: str | None
     experiment_name: str | None
     experiment_id: str | None
@@ -58,8 +58,7 @@ def current_user() -> str:
         return os.environ.get("USER") or "unknown"
 
 
-@dataclass(frozen=True)
-class HttpSettings:
+class HttpSettings(Record):
     """How a client talks to a tracking server (``MLFLOW_TRACKING_*``, ``MLFLOW_HTTP_*``)."""
 
     token: str | None = None

@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -32,12 +31,12 @@ from traza.entities import (
     RunTag,
     ViewType,
 )
+from traza.entities._record import Record
 from traza.exceptions import TrazaException, invalid
 
 SEARCH_MAX_RESULTS_PANDAS = 100000
 
 
-@dataclass(frozen=True, slots=True)
 class ActiveRun(Run):
     """The run ``start_run`` returned; as a context manager it ends the run on exit."""
 
@@ -58,8 +57,7 @@ class ActiveRun(Run):
         return exc_type is None
 
 
-@dataclass(frozen=True, slots=True)
-class _Frame:
+class _Frame(Record):
     run: ActiveRun
     client: TrazaClient
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from traza.entities._record import Record, field
 from traza.entities.tracking import Metric, _from_kv, _kv
 
 
@@ -79,8 +79,7 @@ _MODEL_STATUS_WIRE = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedModelTag:
+class LoggedModelTag(Record):
     key: str
     value: str
 
@@ -88,8 +87,7 @@ class LoggedModelTag:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedModelParameter:
+class LoggedModelParameter(Record):
     key: str
     value: str
 
@@ -97,16 +95,14 @@ class LoggedModelParameter:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedModelRegistration:
+class LoggedModelRegistration(Record):
     """A registry model version made from a logged model (``LoggedModelRegistrationInfo``)."""
 
     name: str
     version: str
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedModel:
+class LoggedModel(Record):
     """An MLflow 3 logged model: artifacts stored beside the runs, not inside one.
 
     Arguments follow ``mlflow.entities.LoggedModel`` in order; ``metrics`` holds the latest

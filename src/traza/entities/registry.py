@@ -7,9 +7,9 @@ are strings, as the proto and MLflow's REST client have them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from traza.entities._record import Record, field
 from traza.entities.tracking import _from_kv, _kv
 
 STAGE_NONE = "None"
@@ -66,8 +66,7 @@ class ModelVersionStatus:
         return list(cls._NAMES.values())
 
 
-@dataclass(frozen=True, slots=True)
-class RegisteredModelTag:
+class RegisteredModelTag(Record):
     key: str
     value: str
 
@@ -75,8 +74,7 @@ class RegisteredModelTag:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class ModelVersionTag:
+class ModelVersionTag(Record):
     key: str
     value: str
 
@@ -84,8 +82,7 @@ class ModelVersionTag:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class RegisteredModelAlias:
+class RegisteredModelAlias(Record):
     """An alias (``champion``) naming one version of a registered model."""
 
     alias: str
@@ -95,8 +92,7 @@ class RegisteredModelAlias:
         return {"alias": self.alias, "version": self.version}
 
 
-@dataclass(frozen=True, slots=True)
-class ModelVersion:
+class ModelVersion(Record):
     """One numbered version of a registered model, pointing at the model's artifacts.
 
     ``source`` is the URI it was registered from; ``model_id`` the MLflow 3 logged model it was
@@ -168,8 +164,7 @@ class ModelVersion:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RegisteredModel:
+class RegisteredModel(Record):
     """A named model in the registry, with its tags, aliases and latest version per stage."""
 
     name: str

@@ -8,8 +8,9 @@ Attribute names follow ``mlflow.entities`` so user code that reads ``run.info.ru
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+
+from traza.entities._record import Record, field
 
 T = TypeVar("T")
 
@@ -169,8 +170,7 @@ class Metric(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(Record):
     key: str
     value: str
 
@@ -178,8 +178,7 @@ class Param:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class RunTag:
+class RunTag(Record):
     key: str
     value: str
 
@@ -187,8 +186,7 @@ class RunTag:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class ExperimentTag:
+class ExperimentTag(Record):
     key: str
     value: str
 
@@ -196,8 +194,7 @@ class ExperimentTag:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class Experiment:
+class Experiment(Record):
     experiment_id: str
     name: str
     artifact_location: str
@@ -234,8 +231,7 @@ class Experiment:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RunInfo:
+class RunInfo(Record):
     run_id: str
     experiment_id: str
     user_id: str
@@ -281,8 +277,7 @@ class RunInfo:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RunData:
+class RunData(Record):
     """Latest metric values, params and tags; ``metrics`` maps key to latest value as MLflow's."""
 
     metric_objs: tuple[Metric, ...] = ()
@@ -309,8 +304,7 @@ class RunData:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Dataset:
+class Dataset(Record):
     name: str
     digest: str
     source_type: str
@@ -343,8 +337,7 @@ class Dataset:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class InputTag:
+class InputTag(Record):
     key: str
     value: str
 
@@ -352,8 +345,7 @@ class InputTag:
         return {"key": self.key, "value": self.value}
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetInput:
+class DatasetInput(Record):
     dataset: Dataset
     tags: tuple[InputTag, ...] = ()
 
@@ -368,19 +360,16 @@ class DatasetInput:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedModelInput:
+class LoggedModelInput(Record):
     model_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedModelOutput:
+class LoggedModelOutput(Record):
     model_id: str
     step: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RunInputs:
+class RunInputs(Record):
     dataset_inputs: tuple[DatasetInput, ...] = ()
     model_inputs: tuple[LoggedModelInput, ...] = ()
 
@@ -391,8 +380,7 @@ class RunInputs:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class RunOutputs:
+class RunOutputs(Record):
     model_outputs: tuple[LoggedModelOutput, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -401,8 +389,7 @@ class RunOutputs:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(Record):
     info: RunInfo
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
@@ -455,8 +442,7 @@ class Run:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class FileInfo:
+class FileInfo(Record):
     path: str
     is_dir: bool
     file_size: int | None = None

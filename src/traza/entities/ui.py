@@ -8,9 +8,9 @@ as ``Metric.to_dict`` sends them, so a chart can tell a NaN point from a gap.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
+from traza.entities._record import Record, field
 from traza.entities.tracking import json_double
 
 #: The x axes a sampled history can be read on.
@@ -29,8 +29,7 @@ def _from_optional(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-@dataclass(frozen=True, slots=True)
-class ExperimentKeys:
+class ExperimentKeys(Record):
     """Distinct param, metric and tag keys over the active runs of some experiments, sorted."""
 
     params: tuple[str, ...] = ()
@@ -47,8 +46,7 @@ class ExperimentKeys:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ExperimentSummary:
+class ExperimentSummary(Record):
     """What the experiments list shows beside a name: active runs and the latest run's start."""
 
     experiment_id: str
@@ -72,8 +70,7 @@ class ExperimentSummary:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class SampledHistory:
+class SampledHistory(Record):
     """One metric of one run, at most ``max_points`` points of it, ordered by x.
 
     ``total`` counts every stored point; ``points`` are ``(x, value)`` pairs, all of them when
@@ -117,8 +114,7 @@ class SampledHistory:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class MetricSummary:
+class MetricSummary(Record):
     """Per (run, key): the latest value (by step, then timestamp), min, max and point count."""
 
     key: str

@@ -35,11 +35,11 @@ from traza.entities.ui import (
     SampledHistory,
 )
 from traza.exceptions import TrazaException
-from traza.store.purge import PurgeReport
 from traza.store.registry_base import RegistryStore
 
 if TYPE_CHECKING:
     from traza.auth.visibility import Visibility
+    from traza.store.purge import PurgeReport
     from traza.transfer.records import IngestBatch, IngestResult
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
