@@ -207,6 +207,66 @@ export async function metricHistories(
   return Promise.all(runIds.map((id) => fullHistory(id, key, xAxis)));
 }
 
+/** Keys one `metrics/histories` request may name, and series (runs × keys) it may return. */
+const BATCH_KEYS = 50;
+const BATCH_SERIES = 2000;
+
+type Pending = { key: string; resolve: (s: Series[]) => void; reject: (e: unknown) => void };
+const queued = new Map<string, { runIds: string[]; xAxis: XAxis; maxPoints: number; waiting: Pending[] }>();
+let batching = true;
+
+/**
+ * The whole history of `key` for `runIds`, downsampled, like `metricHistories`; the calls made
+ * in the same task for the same runs (a workspace's panels mounting) go out as one
+ * `metrics/histories` request, so they do not queue behind the browser's six connections.
+ */
+export function batchedHistories(runIds: string[], key: string, xAxis: XAxis, maxPoints = 1000): Promise<Series[]> {
+  if (!batching || runIds.length === 0) return metricHistories(runIds, key, xAxis, maxPoints);
+  const group = `${xAxis}|${maxPoints}|${runIds.join(",")}`;
+  return new Promise((resolve, reject) => {
+    let batch = queued.get(group);
+    if (!batch) {
+      batch = { runIds, xAxis, maxPoints, waiting: [] };
+      queued.set(group, batch);
+      window.setTimeout(() => {
+        queued.delete(group);
+        void flush(batch!);
+      }, 0);
+    }
+    batch.waiting.push({ key, resolve, reject });
+  });
+}
+
+async function flush(batch: { runIds: string[]; xAxis: XAxis; maxPoints: number; waiting: Pending[] }): Promise<void> {
+  const keys = [...new Set(batch.waiting.map((w) => w.key))];
+  const per = Math.max(1, Math.min(BATCH_KEYS, Math.floor(BATCH_SERIES / batch.runIds.length)));
+  const found = new Map<string, Series[]>();
+  try {
+    const chunks: string[][] = [];
+    for (let i = 0; i < keys.length; i += per) chunks.push(keys.slice(i, i + per));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        const r = await call<{ histories: { key: string; series: Series[] }[] }>("POST", `${TRAZA}metrics/histories`, {
+          run_ids: batch.runIds,
+          keys: chunk,
+          x_axis: batch.xAxis,
+          max_points: batch.maxPoints,
+        });
+        for (const h of r.histories) found.set(h.key, h.series);
+      }),
+    );
+  } catch (e) {
+    if (missing(e)) {
+      batching = false; // an older server: one request per key
+      for (const w of batch.waiting) metricHistories(batch.runIds, w.key, batch.xAxis, batch.maxPoints).then(w.resolve, w.reject);
+      return;
+    }
+    for (const w of batch.waiting) w.reject(e);
+    return;
+  }
+  for (const w of batch.waiting) w.resolve(found.get(w.key) ?? []);
+}
+
 async function fullHistory(runId: string, key: string, xAxis: XAxis): Promise<Series> {
   const r = await get<{ metrics?: { value: number | string; step?: number; timestamp: number }[] }>(
     "metrics/get-history",

@@ -250,6 +250,10 @@ WEB_UI: list[Route] = [
         permission=R.experiments(READ, "experiment_ids", "experiment_id"),
     ),
     Route("GET", "/metrics/history", ui_api.metric_history, prefixes=UI, permission=R.runs(READ)),
+    # The chart workspace: many metrics of the same runs at once (READ on every run's experiment).
+    Route(
+        "POST", "/metrics/histories", ui_api.metric_histories, prefixes=UI, permission=R.runs(READ)
+    ),
     Route(
         "GET",
         "/runs/metric-summaries",

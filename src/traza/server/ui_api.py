@@ -91,6 +91,49 @@ def metric_history(ctx: Context, args: Args) -> Reply:
     return {"series": [s.to_dict() for s in series]}
 
 
+#: Keys one ``metrics/histories`` request may name, and series (runs × keys) it may return.
+MAX_KEYS_PER_HISTORIES = 50
+MAX_SERIES_PER_HISTORIES = 2000
+
+
+def metric_histories(ctx: Context, args: Args) -> Reply:
+    """``POST metrics/histories {"run_ids": [...], "keys": [...], "max_points": N,
+    "x_axis": "step"|"timestamp"|"relative"}``: the downsampled histories of several metrics of
+    the same runs in one request (the chart workspace's panels), key by key in the order given,
+    each with one series per run in the order given."""
+    run_ids = list(dict.fromkeys(args.strings("run_ids")))
+    keys = list(dict.fromkeys(args.strings("keys")))
+    if not run_ids:
+        raise missing("run_ids")
+    if not keys:
+        raise missing("keys")
+    if len(run_ids) > MAX_RUNS_PER_HISTORY:
+        raise invalid(
+            f"metrics/histories takes at most {MAX_RUNS_PER_HISTORY} runs per request, got "
+            f"{len(run_ids)}; split the request."
+        )
+    if len(keys) > MAX_KEYS_PER_HISTORIES or len(keys) * len(run_ids) > MAX_SERIES_PER_HISTORIES:
+        raise invalid(
+            f"metrics/histories takes at most {MAX_KEYS_PER_HISTORIES} keys and "
+            f"{MAX_SERIES_PER_HISTORIES} series (runs × keys) per request, got {len(keys)} keys "
+            f"× {len(run_ids)} runs; ask for fewer keys at a time."
+        )
+    for key in keys:
+        if not key or len(key) > 250:
+            raise bad_field("keys", key, "metric keys of 1 to 250 characters")
+    max_points = args.integer("max_points")
+    if max_points is None:
+        max_points = DEFAULT_MAX_POINTS
+    x_axis = args.string("x_axis") or "step"
+    found = ctx.store.get_metric_histories_batch(run_ids, keys, max_points, x_axis)
+    return {
+        "histories": [
+            {"key": key, "series": [s.to_dict() for s in series]}
+            for key, series in zip(keys, found, strict=True)
+        ]
+    }
+
+
 def metric_summaries(ctx: Context, args: Args, run_id: str | None = None) -> Reply:
     """``GET runs/{run_id}/metric-summaries`` (or ``runs/metric-summaries?run_id=``)."""
     run_id = run_id or args.run_id()

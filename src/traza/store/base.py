@@ -276,6 +276,17 @@ class Store(RegistryStore, ABC):
             self.get_metric_history_sampled(r, key, max_points, x_axis, x_range) for r in run_ids
         ]
 
+    def get_metric_histories_batch(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        max_points: int = 1000,
+        x_axis: str = "step",
+    ) -> list[list[SampledHistory]]:
+        """For each key, in the order given, one sampled series per run (a chart workspace:
+        many panels over the same runs, asked at once)."""
+        return [self.get_metric_histories_sampled(run_ids, k, max_points, x_axis) for k in keys]
+
     @abstractmethod
     def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:
         """Per metric key of the run, sorted by key: latest, min, max, count."""

@@ -107,7 +107,7 @@ export function MetricChart({ metric, runs, settings, height: small = 260, expan
 
   const maxPoints = Math.max(500, Math.min(4000, width * 2));
   const load = () => {
-    api.metricHistories(runs.map((r) => r.id), metric, settings.xAxis, maxPoints).then(
+    api.batchedHistories(runs.map((r) => r.id), metric, settings.xAxis, maxPoints).then(
       (s) => {
         setSeries(s);
         setError(undefined);

@@ -224,6 +224,48 @@ class SqlUiQueries:
                 found.extend(_point(p, v, 1.0) for v, p in cur.fetchall())
         return found
 
+    def get_metric_histories_batch(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str],
+        max_points: int = 1000,
+        x_axis: str = "step",
+    ) -> list[list[SampledHistory]]:
+        """Histories of one point (a metric logged once per run) are answered from
+        ``latest_metrics`` in one query for every run and key; longer ones as
+        ``get_metric_history_sampled`` does, one by one."""
+        check_sampling(max_points, x_axis)
+        keys, run_ids = list(keys), list(run_ids)
+        if not keys or not run_ids:
+            return [[] for _ in keys]
+        with self.db.read() as cur:
+            internal: dict[str, int] = {}
+            for run_id in dict.fromkeys(run_ids):
+                internal[run_id] = int(self._run_row(cur, run_id)[0])
+            rids = sorted(set(internal.values()))
+            unique_keys = list(dict.fromkeys(keys))
+            cur.execute(
+                "SELECT run_id, key, value, is_nan, timestamp, step, min_value, max_value, count "
+                f"FROM latest_metrics WHERE run_id IN ({marks(rids)}) "
+                f"AND key IN ({marks(unique_keys)})",
+                [*rids, *unique_keys],
+            )
+            latest = {(int(row[0]), row[1]): row[2:] for row in cur.fetchall()}
+        x_of = {"step": 3, "timestamp": 2}
+
+        def one(run_id: str, key: str) -> SampledHistory:
+            row = latest.get((internal[run_id], key))
+            if row is None:
+                return SampledHistory(run_id, key, 0, x_axis=x_axis)
+            value, is_nan, _, _, low, high, count = row
+            if int(count) != 1:
+                return self.get_metric_history_sampled(run_id, key, max_points, x_axis)
+            x = int(row[x_of[x_axis]]) if x_axis in x_of else 0
+            point = (x, math.nan if is_nan or value is None else float(value))
+            return SampledHistory(run_id, key, 1, (point,), low, high, x_axis)
+
+        return [[one(r, k) for r in run_ids] for k in keys]
+
     def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:
         with self.db.read() as cur:
             rid = self._run_row(cur, run_id)[0]
