@@ -173,7 +173,10 @@ def _prepare(
     parameters: dict[str, Any] | None,
     env_manager: str | None,
     work: Path,
+    env_root: Path | None = None,
 ) -> _Prepared:
+    """Fetch, check and build everything the command needs (``env_root``: where
+    environments are cached, the default cache when ``None``)."""
     source = sources.fetch(uri, version, work / "project")
     project = load_project(source.directory)
     entry = project.entry_point(entry_point)
@@ -191,8 +194,9 @@ def _prepare(
         from traza.environments import prepare_environment
 
         env = prepare_environment(
-            source.directory, env_manager, project.python_env, project.conda_env, progress=_say
-        )
+            source.directory, env_manager, project.python_env, project.conda_env, progress=_say,
+            env_root=env_root,
+        )  # fmt: skip
         manager, python, python_version = env.manager, env.python, env.python_version
         env_vars, has_mlflow = dict(env.env_vars), _has_mlflow(env.path)
         env_path = env.path
@@ -248,7 +252,7 @@ def _experiment_id(client: Any, name: str | None, experiment_id: str | None) -> 
     return _resolve_experiment_id()
 
 
-def _tags(prepared: _Prepared) -> dict[str, str]:
+def _tags(prepared: _Prepared, backend: str = "local") -> dict[str, str]:
     from traza import context, fluent
 
     source = prepared.source
@@ -258,7 +262,7 @@ def _tags(prepared: _Prepared) -> dict[str, str]:
         context.SOURCE_TYPE: "PROJECT",
         "mlflow.project.entryPoint": prepared.entry_point.name,
         "mlflow.project.env": prepared.manager,
-        "mlflow.project.backend": "local",
+        "mlflow.project.backend": backend,
     }
     optional = {
         context.GIT_COMMIT: source.git_commit,
@@ -347,17 +351,14 @@ def _start(
     extra_tags: dict[str, str] | None = None,
 ) -> SubmittedRun:
     """Create (or reuse) the run, then start the command; the run is ended on any failure."""
-    created = not run_id
-    if run_id:
-        run = client.get_run(run_id)  # MLflow's internal --run-id: the run exists, as it is
-        if run_name:
-            client.update_run(run_id, name=run_name)
-    else:
-        tags = {**_tags(prepared), **(extra_tags or {})}
-        run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+    try:
+        run = open_run(
+            client, prepared, experiment_id, run_id, run_name, extra_tags, docker=image is not None
+        )
+    except BaseException:
+        cleanup_work()
+        raise
     run_id = str(run.info.run_id)
-    from traza.entities import Param
-
     server: Any = None
 
     def cleanup() -> None:
@@ -368,20 +369,6 @@ def _start(
             cleanup_work()
 
     try:
-        logged = prepared.resolved.to_log
-        if logged and created:
-            client.log_batch(run_id, params=[Param(k, v) for k, v in logged.items()])
-        if created and image is None:  # a DVC stage's command: its data, params, Git, packages
-            from traza import lineage
-
-            lineage.record_for_command(
-                client,
-                run_id,
-                prepared.source.directory,
-                prepared.command,
-                prepared.env_path,
-                prepared.python_version,
-            )
         tracking_uri = store_uri(client.tracking_uri)
         mlflow_uri = tracking_uri
         if not tracking_uri.startswith(("http://", "https://")) and prepared.mlflow_importable:
@@ -427,6 +414,49 @@ def _start(
         if isinstance(e, Exception) and not isinstance(e, TrazaException):
             raise ExecutionException(f"Run (ID '{run_id}') failed to start: {e}") from e
         raise
+
+
+def open_run(
+    client: Any,
+    prepared: _Prepared,
+    experiment_id: str,
+    run_id: str | None,
+    run_name: str | None,
+    extra_tags: dict[str, str] | None = None,
+    *,
+    backend: str = "local",
+    docker: bool = False,
+) -> Any:
+    """The run a project's command logs into: ``run_id``'s as it is (MLflow's internal
+    ``--run-id``), else a new one with the project's tags, parameters and lineage. A new run
+    that cannot be completed is marked FAILED."""
+    if run_id:
+        run = client.get_run(run_id)
+        if run_name:
+            client.update_run(run_id, name=run_name)
+        return run
+    tags = {**_tags(prepared, backend), **(extra_tags or {})}
+    run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+    new_id = str(run.info.run_id)
+    try:
+        from traza.entities import Param
+
+        logged = prepared.resolved.to_log
+        if logged:
+            client.log_batch(new_id, params=[Param(k, v) for k, v in logged.items()])
+        if not docker:  # a DVC stage's command: its data, params, Git, packages
+            from traza import lineage
+
+            lineage.record_for_command(
+                client, new_id, prepared.source.directory, prepared.command, prepared.env_path,
+                prepared.python_version,
+            )  # fmt: skip
+    except BaseException as e:
+        client.set_terminated(new_id, "FAILED")
+        if isinstance(e, Exception) and not isinstance(e, TrazaException):
+            raise ExecutionException(f"Run (ID '{new_id}') failed to start: {e}") from e
+        raise
+    return run
 
 
 def run_command(
