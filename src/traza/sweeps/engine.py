@@ -105,6 +105,11 @@ class Sweep:
         pick = min if self.definition.goal == "minimize" else max
         return pick(scored, key=lambda t: float(t.value or 0.0))
 
+    @property
+    def study(self) -> Any:
+        """With ``strategy="optuna"``, the Optuna study every trial was told to (else None)."""
+        return getattr(self._strategy, "study", None)
+
     def get_status(self) -> str:
         return self._status
 
@@ -196,8 +201,9 @@ class Sweep:
         threading.Thread(target=waiter, daemon=True, name=f"traza-trial-{trial.index}").start()
         return True
 
-    def _check_pruning(self, trial: Trial) -> bool:
-        """Report the trial's new intermediate values; stop it when the strategy says so."""
+    def _check_pruning(self, trial: Trial, may_prune: bool = True) -> bool:
+        """Report the trial's new intermediate values; stop it when the strategy says so
+        (``may_prune=False``: it has ended; its values still inform the pruner)."""
         metric = self.definition.metric
         if trial.run_id is None or metric is None or trial.pruned:
             return False
@@ -205,7 +211,8 @@ class Sweep:
         for point in sorted(history, key=lambda m: (m.step, m.timestamp)):
             if point.value is None or math.isnan(point.value):
                 continue
-            if self._strategy.report(trial.index, int(point.step), float(point.value)):
+            prune = self._strategy.report(trial.index, int(point.step), float(point.value))
+            if prune and may_prune:
                 trial.pruned = True
                 self._client.set_tag(trial.run_id, PRUNED_TAG, "true")
                 _say(f"Trial {trial.index} pruned at step {point.step} ({metric}={point.value})")
@@ -218,7 +225,7 @@ class Sweep:
         """Record how a trial ended, tell the strategy, and keep the parent's best current."""
         if trial.run_id is not None:
             if self._strategy.prunes and not trial.pruned and not self._cancelled.is_set():
-                self._check_pruning(trial)  # the values it logged since the last look
+                self._check_pruning(trial, may_prune=False)  # logged since the last look
             run = self._client.get_run(trial.run_id)
             trial.status = run.info.status
             metric = self.definition.metric
@@ -359,6 +366,9 @@ def sweep(
         pruner=pruner_name,
     )  # fmt: skip
     _check_project(uri, version, entry, space)
+    from traza.projects.backends import load_backend
+
+    load_backend(backend_name)  # an unknown backend is refused before any run exists
 
     from traza.client import TrazaClient
 

@@ -57,9 +57,10 @@ class Dimension:
         if self.kind in ("values", "choice"):
             return rng.choice(self.values)
         if self.kind == "uniform":
-            return number(rng.uniform(self.low, self.high))
+            return repr(rng.uniform(self.low, self.high))
         if self.kind == "loguniform":
-            return number(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+            drawn = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            return repr(min(max(drawn, self.low), self.high))  # exp(log(x)) may pass x by 1 ulp
         return str(rng.randint(int(self.low), int(self.high)))
 
     def to_dict(self) -> dict[str, Any]:

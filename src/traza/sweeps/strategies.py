@@ -12,7 +12,7 @@ import itertools
 import random
 from typing import Any
 
-from traza.sweeps.space import Dimension, Space, SweepDefinitionError, number
+from traza.sweeps.space import Dimension, Space, SweepDefinitionError
 
 
 class Strategy:
@@ -75,7 +75,7 @@ class Optuna(Strategy):
             else optuna.pruners.NopPruner()
         )
         self.prunes = pruner != "none"
-        self._study = optuna.create_study(
+        self.study = optuna.create_study(
             direction="minimize" if goal == "minimize" else "maximize",
             sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=chosen,
@@ -84,7 +84,7 @@ class Optuna(Strategy):
         self._reported: dict[int, set[int]] = {}
 
     def params(self, index: int) -> dict[str, str]:
-        trial = self._study.ask(self._distributions)
+        trial = self.study.ask(self._distributions)
         self._trials[index] = trial
         return {name: _text(trial.params[name]) for name in self._distributions}
 
@@ -93,12 +93,12 @@ class Optuna(Strategy):
         trial = self._trials.pop(index, None)
         chosen = getattr(states, state)
         if trial is not None:
-            self._study.tell(trial, value if state == "COMPLETE" else None, state=chosen)
+            self.study.tell(trial, value if state == "COMPLETE" else None, state=chosen)
             return
         values = _values(self._distributions, params)  # a trial of the sweep being resumed
         if values is None:
             return
-        self._study.add_trial(
+        self.study.add_trial(
             self._optuna.trial.create_trial(
                 params=values,
                 distributions=self._distributions,
@@ -129,7 +129,7 @@ def _distribution(optuna: Any, d: Dimension) -> Any:
 
 
 def _text(value: Any) -> str:
-    return number(value) if isinstance(value, float) else str(value)
+    return repr(value) if isinstance(value, float) else str(value)  # exactly what Optuna holds
 
 
 def _values(distributions: dict[str, Any], params: dict[str, str]) -> dict[str, Any] | None:
