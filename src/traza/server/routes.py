@@ -298,6 +298,19 @@ INGEST: list[Route] = [
 ]
 
 
+async def _openapi(ctx: Any, request: Any) -> Any:
+    """This API's OpenAPI description (``server/openapi.py``, imported on first use)."""
+    from traza.server.openapi import serve
+
+    return await serve(ctx, request)
+
+
+#: The description holds route and field names only, no data: anyone signed in may read it.
+DESCRIPTION: list[Route] = [
+    Route("GET", "/openapi.json", _openapi, raw=True, prefixes=UI[:1], permission=R.public())
+]
+
+
 def _auth(
     method: str,
     path: str,
@@ -369,6 +382,7 @@ def all_routes() -> list[Route]:
         *REGISTRY,
         *WEB_UI,
         *INGEST,
+        *DESCRIPTION,
         *AUTH,
         *PERMISSIONS,
     ]
