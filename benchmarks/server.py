@@ -354,6 +354,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1/10 of the data, fewer repeats")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "all"), default="all")
     parser.add_argument("--only", choices=("traza",), help="run traza server only")
+    parser.add_argument(
+        "--systems", help="comma-separated subset of traza,mlflow,fasttrackml (default: all)"
+    )
     parser.add_argument("--json", dest="json_path", help="also write the results here")
     parser.add_argument("--postgres-host", default="127.0.0.1")
     parser.add_argument("--postgres-port", type=int, default=5432)
@@ -361,6 +364,11 @@ def main() -> None:
     servers.stop_on_sigterm()
     plan = endpoints.QUICK if args.quick else endpoints.FULL
     systems = ("traza",) if args.only else servers.SYSTEMS
+    if args.systems:
+        wanted = [s.strip() for s in args.systems.split(",") if s.strip()]
+        if unknown := set(wanted) - set(servers.SYSTEMS):
+            parser.error(f"unknown --systems {sorted(unknown)}; choose from {servers.SYSTEMS}")
+        systems = tuple(s for s in servers.SYSTEMS if s in wanted)
     skipped: dict[str, str] = {}
     if "fasttrackml" in systems and (problem := servers.fasttrackml_problem()):
         skipped["fasttrackml"] = problem

@@ -329,6 +329,15 @@ MIGRATIONS: tuple[Migration, ...] = (
             ){without_rowid}""",
         ),
     ),
+    Migration(
+        "0009_latest_metrics_by_value",
+        # Search ordered by a metric walks this index in value order and stops after a page
+        # (see search_order.py); it also serves the distinct-key walk 0004's index did.
+        (
+            "CREATE INDEX latest_metrics_by_key_value ON latest_metrics (key, value)",
+            "DROP INDEX latest_metrics_by_key",
+        ),
+    ),
 )
 
 

@@ -38,7 +38,7 @@ from traza.exceptions import invalid, not_found
 from traza.search import decode_page_token, encode_page_token, parse_run_filter, parse_run_order_by
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
-from traza.store.sql import metric_buckets
+from traza.store.sql import metric_buckets, search_order
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments, run_artifact_location
 from traza.store.sql.ingest import RECOMPUTE_LATEST, SqlIngest
@@ -359,21 +359,33 @@ class SqlStore(
         offset = decode_page_token(page_token)
         if not exp_ids:
             return PagedList([], None)
-        args: list[Any] = []
-        joins, terms = sqlc.run_order_sql(orders, args)
         stages = LifecycleStage.view_type_to_stages(run_view_type)
         conditions = [
             f"r.experiment_id IN ({marks(exp_ids)})",
             f"r.lifecycle_stage IN ({marks(stages)})",
         ]
-        args += exp_ids + stages
-        conditions += sqlc.run_filter_sql(self.db.dialect, filters, args)
-        query = (
-            f"SELECT {sqlc.RUN_COLUMNS} FROM runs r {' '.join(joins)} "
-            f"WHERE {' AND '.join(conditions)} ORDER BY {', '.join(terms)} LIMIT ? OFFSET ?"
-        )
-        args += [max_results + 1, offset]
+        filter_args: list[Any] = [*exp_ids, *stages]
+        conditions += sqlc.run_filter_sql(self.db.dialect, filters, filter_args)
+        walk = search_order.applies(orders)
+        after = search_order.decode_cursor(page_token, orders[0]) if walk else None
         with self.db.read() as cur:
+            if walk and (after or (not offset and search_order.worth_walking(cur, exp_ids))):
+                found = search_order.search(
+                    cur, self.db.dialect, orders[0], conditions, filter_args, max_results + 1, after
+                )
+                runs = self._runs(cur, [row[2:] for row in found[:max_results]])
+                token = None
+                if len(found) > max_results:
+                    last = found[max_results - 1]
+                    token = search_order.encode_token(offset + max_results, orders[0], last)
+                return PagedList(runs, token)
+            args: list[Any] = []
+            joins, terms = sqlc.run_order_sql(orders, args)
+            query = (
+                f"SELECT {sqlc.RUN_COLUMNS} FROM runs r {' '.join(joins)} "
+                f"WHERE {' AND '.join(conditions)} ORDER BY {', '.join(terms)} LIMIT ? OFFSET ?"
+            )
+            args += [*filter_args, max_results + 1, offset]
             cur.execute((query), args)
             rows = cur.fetchall()
             runs = self._runs(cur, rows[:max_results])
