@@ -46,6 +46,10 @@ HEAVY = [
     # PyTorch: torch loads when a model is saved or loaded, not with mlflow.pytorch.
     "torch",
     "traza.pytorch.pickle_module",
+    # Lightning autologging: Lightning and the callbacks load when autolog() is called.
+    "lightning",
+    "pytorch_lightning",
+    "traza.pytorch._lightning_callbacks",
 ]
 #: What model evaluation must not load before it is called.
 EVALUATION_HEAVY = ["pandas", "numpy", "sklearn", "matplotlib", "traza.models._eval_builtin"]
@@ -67,6 +71,7 @@ def test_import_loads_nothing_heavy() -> None:
         "import json, sys; import traza; "
         "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; mlflow.pytorch; "
         "mlflow.xgboost.log_model; mlflow.lightgbm.load_model; "
+        "mlflow.pytorch.autolog; mlflow.pytorch.load_checkpoint; "
         "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
         "mlflow.enable_system_metrics_logging; mlflow.set_system_metrics_node_id; "
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
@@ -116,6 +121,7 @@ def test_model_surface_resolves_lazily() -> None:
         ),
         (traza.pyfunc, ["log_model", "get_default_pip_requirements"]),
         (traza.pytorch, ["log_model", "save_model", "load_model", "log_state_dict"]),
+        (traza.pytorch, ["autolog", "load_checkpoint"]),
         (traza.models, ["infer_signature", "ModelSignature", "Model", "ModelInfo", "set_model"]),
         (traza.models, ["evaluate", "make_metric", "MetricValue", "EvaluationResult"]),
         (traza.xgboost, ["log_model", "save_model", "load_model", "get_default_pip_requirements"]),
