@@ -6,6 +6,7 @@ import { ExperimentLink } from "../components/Crumbs";
 import { ErrorBox, KeyValues, Link, Loading, Status, Tabs } from "../components/common";
 import { EditableText, useEdit } from "../components/Editors";
 import { ChartControls, MetricChart, settingsFromQuery, settingsToQuery } from "../components/MetricChart";
+import { SweepPanel } from "../components/Sweep";
 import { PARENT_TAG, SOURCE_TAG } from "../columns";
 import { bytes, dateTime, duration, num, tagValue } from "../format";
 import { useAsync, useInterval } from "../hooks";
@@ -55,6 +56,7 @@ export function RunPage({ runId, query, tab: pathTab, artifact: pathArtifact }: 
           current={tab}
           onChange={(t) => updateQuery({ tab: t, artifact: "" })}
         />
+        {tab === "overview" ? <SweepPanel run={r} /> : null}
         {tab === "overview" ? <Overview run={r} models={models.data ?? []} onChange={run.reload} /> : null}
         {tab === "metrics" ? <RunCharts run={r} query={query} /> : null}
         {tab === "artifacts" ? (
