@@ -249,6 +249,13 @@ WEB_UI: list[Route] = [
         prefixes=UI,
         permission=R.experiments(READ, "experiment_ids", "experiment_id"),
     ),
+    Route(
+        "GET",
+        "/runs/groups",
+        ui_api.run_groups,
+        prefixes=UI,
+        permission=R.experiments(READ, "experiment_ids", "experiment_id"),
+    ),
     Route("GET", "/metrics/history", ui_api.metric_history, prefixes=UI, permission=R.runs(READ)),
     # The chart workspace: many metrics of the same runs at once (READ on every run's experiment).
     Route(

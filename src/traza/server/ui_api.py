@@ -134,6 +134,26 @@ def metric_histories(ctx: Context, args: Args) -> Reply:
     }
 
 
+def run_groups(ctx: Context, args: Args) -> Reply:
+    """``GET runs/groups?experiment_ids=1&filter=…&run_view_type=…&by=params.x&metrics=m``:
+    the runs the filter matches grouped by a param or tag, each group's run count and each
+    metric's count, mean, min and max, over every matching run (the table's Group by)."""
+    ids = args.strings("experiment_ids") or args.strings("experiment_id")
+    if not ids:
+        raise missing("experiment_ids")
+    by = args.string("by")
+    if not by:
+        raise missing("by")
+    groups = ctx.store.group_runs(
+        ids,
+        args.string("filter"),
+        _view_type(args, "run_view_type"),
+        by,
+        args.strings("metrics"),
+    )
+    return groups.to_dict()
+
+
 def metric_summaries(ctx: Context, args: Args, run_id: str | None = None) -> Reply:
     """``GET runs/{run_id}/metric-summaries`` (or ``runs/metric-summaries?run_id=``)."""
     run_id = run_id or args.run_id()

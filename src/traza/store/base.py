@@ -7,7 +7,7 @@ behaviour checked by the contract suite holds everywhere. Methods follow MLflow'
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from traza.entities import (
@@ -40,6 +40,7 @@ from traza.store.registry_base import RegistryStore
 if TYPE_CHECKING:
     from traza.auth.visibility import Visibility
     from traza.store.purge import PurgeReport
+    from traza.store.run_groups import RunGroups
     from traza.transfer.records import IngestBatch, IngestResult
 
 SEARCH_MAX_RESULTS_DEFAULT = 1000
@@ -286,6 +287,35 @@ class Store(RegistryStore, ABC):
         """For each key, in the order given, one sampled series per run (a chart workspace:
         many panels over the same runs, asked at once)."""
         return [self.get_metric_histories_sampled(run_ids, k, max_points, x_axis) for k in keys]
+
+    def group_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: int,
+        by: str,
+        metrics: Sequence[str],
+    ) -> RunGroups:
+        """The runs a search matches grouped by ``by`` (``params.<key>`` or ``tags.<key>``):
+        each group's run count and each of ``metrics``' count, mean, min and max. Here read a
+        page of runs at a time; SQL stores group in the database."""
+        from traza.store import run_groups
+
+        run_groups.parse_by(by)
+        run_groups.check_metrics(metrics)
+
+        def every_run() -> Iterator[Run]:
+            token = None
+            while True:
+                page = self.search_runs(
+                    experiment_ids, filter_string, run_view_type, 1000, None, token
+                )
+                yield from page
+                token = page.token
+                if not token:
+                    return
+
+        return run_groups.aggregate(every_run(), by, metrics)
 
     @abstractmethod
     def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from traza.entities import LifecycleStage
 from traza.entities.ui import ExperimentKeys, ExperimentSummary, MetricSummary, SampledHistory
+from traza.store.run_groups import RunGroups
 from traza.store.sampling import buckets, check_range, check_sampling, merge
 from traza.store.sql import metric_buckets
 from traza.store.sql.db import Cursor, Database
@@ -265,6 +266,20 @@ class SqlUiQueries:
             return SampledHistory(run_id, key, 1, (point,), low, high, x_axis)
 
         return [[one(r, k) for r in run_ids] for k in keys]
+
+    def group_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        run_view_type: int,
+        by: str,
+        metrics: Sequence[str],
+    ) -> RunGroups:
+        from traza.store.sql import run_groups
+
+        return run_groups.group_runs(
+            self.db, experiment_ids, filter_string, run_view_type, by, metrics
+        )
 
     def get_metric_summaries(self, run_id: str) -> list[MetricSummary]:
         with self.db.read() as cur:
