@@ -290,6 +290,16 @@ def remove_tree(path: Path) -> Callable[[], None]:
     return lambda: shutil.rmtree(path, ignore_errors=True)
 
 
+def job_argv(command: str, python: str | None) -> list[str]:
+    """The entry point's arguments on a cluster node: shell syntax goes through ``bash -c``
+    (not this machine's ``$SHELL``)."""
+    from traza.projects import runner
+
+    if runner.needs_shell(command):
+        return ["bash", "-c", command]
+    return runner.command_argv(command, python)
+
+
 @dataclass
 class Opened:
     """A project ready to submit: its checked command and environment, and its new run."""
@@ -311,9 +321,11 @@ def open_project(
     env_root: Path | None,
     shared_store: bool,
     resources: dict[str, Any],
+    build_env: bool = True,
 ) -> Opened:
     """Check the store, fetch and prepare the project (its environment built under
-    ``env_root``), then create the run, SCHEDULED, with the backend and resources as tags."""
+    ``env_root``, or, with ``build_env`` false, left to the engine), then create the run,
+    SCHEDULED, with the backend and resources as tags."""
     from traza.client import TrazaClient
     from traza.projects import runner
 
@@ -321,9 +333,12 @@ def open_project(
     check_tracking(backend, s.tracking_uri, shared_store)
     if s.docker_args or s.build_image:
         raise ExecutionException(f"Docker options do not apply to the {backend} backend.")
+    manager = s.env_manager if build_env else "local"
     prepared = runner._prepare(
-        s.uri, s.entry_point, s.version, s.parameters, s.env_manager, work, env_root
+        s.uri, s.entry_point, s.version, s.parameters, manager, work, env_root
     )
+    if not build_env and s.env_manager != "local":
+        prepared.manager, prepared.env_path = "virtualenv", None  # the engine builds it
     if prepared.project.docker_env is not None:
         raise ExecutionException(
             f"The {backend} backend runs projects with a Python environment; this one names a "

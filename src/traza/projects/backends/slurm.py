@@ -298,7 +298,6 @@ class SlurmBackend(TrazaBackend):
         poll: float,
         upload: float,
     ) -> SubmittedRun:
-        from traza.projects import runner
 
         prepared, client, run_id = opened.prepared, opened.client, opened.run_id
         directory = prepared.source.directory
@@ -309,7 +308,7 @@ class SlurmBackend(TrazaBackend):
             directory = target
         output, exit_file = job_dir / "slurm-output.log", job_dir / "exit_status"
         options = [f"--job-name=traza-{run_id[:8]}", f"--output={output}", *options]
-        argv = runner.command_argv(prepared.command, prepared.python)
+        argv = remote.job_argv(prepared.command, prepared.python)
         script = job_dir / "job.sh"
         script.write_text(job_script(options, modules, directory, argv, exit_file))
         env = {k: v for k, v in os.environ.items() if k not in remote.SECRET_VARIABLES}
