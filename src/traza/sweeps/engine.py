@@ -167,11 +167,11 @@ class Sweep:
                 self._ended(trial)
         except BaseException:
             self._cancelled.set()
-            self._stop(list(running.values()))
+            self._stop()
             self._end("KILLED")
             raise
         if self._cancelled.is_set():
-            self._stop(list(running.values()))
+            self._stop()
             self._end("KILLED")
             return
         ok = any(t.status == "FINISHED" for t in self.trials) or not self.trials
@@ -251,10 +251,13 @@ class Sweep:
             tags=[RunTag(BEST_RUN_TAG, best.run_id), RunTag(BEST_VALUE_TAG, repr(best.value))],
         )
 
-    def _stop(self, running: list[Trial]) -> None:
-        """Cancel the running trials at once (each waits for its process group to end)."""
+    def _stop(self) -> None:
+        """Cancel every started trial that has not ended, at once (each waits for its process
+        group); a child run whose launch was interrupted is marked KILLED."""
+        started = [t for t in self.trials if t.run_id is not None and t.status in ("PENDING",
+                   "RUNNING")]  # fmt: skip
         threads = []
-        for trial in running:
+        for trial in started:
             if trial.submitted is None:
                 continue
             thread = threading.Thread(target=trial.submitted.cancel, daemon=True)
@@ -262,7 +265,9 @@ class Sweep:
             threads.append(thread)
         for thread in threads:
             thread.join()
-        for trial in running:
+        for trial in started:
+            if trial.submitted is None:
+                self._client.set_terminated(trial.run_id, "KILLED")
             trial.status = "KILLED"
 
     def _end(self, status: str) -> None:
