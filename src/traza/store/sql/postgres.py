@@ -142,6 +142,13 @@ class PostgresDatabase:
             yield _Cursor(cur)
 
     @contextmanager
+    def autocommit(self) -> Iterator[Any]:
+        """A raw psycopg cursor (``%s`` placeholders) outside any transaction: each statement is
+        its own transaction, so a one-statement write costs one round trip."""
+        with self.pool.connection() as conn, conn.cursor() as cur, _conflicts_reported():
+            yield cur
+
+    @contextmanager
     def read(self) -> Iterator[_Cursor]:
         """A read-only snapshot, begun with one statement (reads never need to commit)."""
         with self.pool.connection() as conn, conn.cursor() as cur:

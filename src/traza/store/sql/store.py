@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from traza.entities import (
     Dataset,
@@ -38,12 +38,13 @@ from traza.exceptions import invalid, not_found
 from traza.search import decode_page_token, encode_page_token, parse_run_filter, parse_run_order_by
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
-from traza.store.sql import metric_buckets, search_order
+from traza.store.sql import metric_buckets, pg_metrics, search_order
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments, run_artifact_location
 from traza.store.sql.ingest import RECOMPUTE_LATEST, SqlIngest
 from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
+from traza.store.sql.postgres import PostgresDatabase
 from traza.store.sql.purge import SqlPurge
 from traza.store.sql.registry import SqlRegistry
 from traza.store.sql.schema import migrate
@@ -63,6 +64,17 @@ from traza.validation import (
 )
 
 RUN_NAME_TAG = "mlflow.runName"
+
+
+def _refuse_run(run_id: str, stage: str | None) -> NoReturn:
+    """The error for changing a run that is not there (``stage`` None) or not active."""
+    if stage is None:
+        validate_run_id(run_id)
+        raise not_found(f"Run with id={run_id} not found.")
+    raise invalid(
+        f"The run {run_id} must be in the 'active' state to be changed; it is deleted. "
+        "Restore it first."
+    )
 
 
 @contextmanager
@@ -178,14 +190,8 @@ class SqlStore(
         """The run's internal id, refusing runs in the deleted stage."""
         cur.execute(("SELECT id, lifecycle_stage FROM runs WHERE run_uuid = ?"), (run_id,))
         row = cur.fetchone()
-        if row is None:
-            validate_run_id(run_id)
-            raise not_found(f"Run with id={run_id} not found.")
-        if row[1] != LifecycleStage.ACTIVE:
-            raise invalid(
-                f"The run {run_id} must be in the 'active' state to be changed; it is deleted. "
-                "Restore it first."
-            )
+        if row is None or row[1] != LifecycleStage.ACTIVE:
+            _refuse_run(run_id, None if row is None else row[1])
         return int(row[0])
 
     def _run_info(self, row: Any) -> RunInfo:
@@ -406,6 +412,9 @@ class SqlStore(
         tag_rows = [
             (validate_key(t.key, "tag key"), validate_tag_value(t.key, t.value)) for t in tags
         ]
+        if metric_rows and not param_map and not tag_rows and self._one_statement_metrics():
+            self._log_metrics_postgres(run_id, metric_rows)
+            return
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
             if param_map:
@@ -415,8 +424,21 @@ class SqlStore(
             if tag_rows:
                 self._upsert_tags(cur, rid, tag_rows)
 
+    def _one_statement_metrics(self) -> bool:
+        return isinstance(self.db, PostgresDatabase)
+
+    def _log_metrics_postgres(self, run_id: str, rows: list[tuple[Any, ...]]) -> None:
+        assert isinstance(self.db, PostgresDatabase)
+        with self.db.autocommit() as cur:
+            stage = pg_metrics.log_metrics(cur, run_id, rows)
+        if stage != LifecycleStage.ACTIVE:
+            _refuse_run(run_id, stage)
+
     def log_metric(self, run_id: str, metric: Metric) -> None:
         row = metric_row(metric)
+        if self._one_statement_metrics():
+            self._log_metrics_postgres(run_id, [row])
+            return
         with self.db.write() as cur:
             rid = self._active_run_id(cur, run_id)
             self._insert_metrics(cur, rid, [row])
