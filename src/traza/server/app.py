@@ -76,6 +76,8 @@ class TrazaApp:
                 "(traza.auth.rules) so auth can check it; the server does not start without."
             )
         self.ctx = ctx
+        #: Requests of this process being answered now (on the event loop: no lock needed).
+        self._in_flight = 0
         #: The permission check (``traza.auth.authorize.Authorizer``), made on first use.
         self.authorizer = authorizer
         self.prefix = ctx.settings.static_prefix.rstrip("/")
@@ -105,7 +107,11 @@ class TrazaApp:
             return
         if scope["type"] != "http":
             return
-        response = await self._respond(Request(scope, receive))
+        self._in_flight += 1
+        try:
+            response = await self._respond(Request(scope, receive))
+        finally:
+            self._in_flight -= 1
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -155,7 +161,9 @@ class TrazaApp:
                 response: Response = await route.handler(self.ctx, request)
                 return response
             args = await self._args(request)
-            if principal is None:
+            if principal is None and route.short and self._in_flight == 1:
+                reply = self._call(route, args, params)  # alone: a thread hop costs more
+            elif principal is None:
                 reply = await anyio.to_thread.run_sync(self._call, route, args, params)
             else:
                 reply = await anyio.to_thread.run_sync(

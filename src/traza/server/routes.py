@@ -40,10 +40,17 @@ class Route:
     prefixes: tuple[str, ...] = V2
     #: Who may call it with auth on (``traza.auth.rules``); the server refuses a route without.
     permission: Rule | None = None
+    #: A few milliseconds at most (one run's rows): answered on the event loop itself when no
+    #: other request is in flight, sparing the hop to a worker thread (see TrazaApp._respond).
+    short: bool = False
 
 
 def _json(method: str, path: str, handler: Callable[..., Any], permission: Rule) -> Route:
     return Route(method, path, handler, permission=permission)
+
+
+def _short(method: str, path: str, handler: Callable[..., Any], permission: Rule) -> Route:
+    return Route(method, path, handler, permission=permission, short=True)
 
 
 TRACKING: list[Route] = [
@@ -90,17 +97,17 @@ TRACKING: list[Route] = [
     _json(
         "POST", "/mlflow/experiments/search-datasets", tracking.search_datasets, R.experiments(READ)
     ),
-    _json("POST", "/mlflow/runs/create", tracking.create_run, R.experiment(EDIT, default="0")),
-    _json("GET", "/mlflow/runs/get", tracking.get_run, R.run(READ)),
-    _json("POST", "/mlflow/runs/update", tracking.update_run, R.run(EDIT)),
+    _short("POST", "/mlflow/runs/create", tracking.create_run, R.experiment(EDIT, default="0")),
+    _short("GET", "/mlflow/runs/get", tracking.get_run, R.run(READ)),
+    _short("POST", "/mlflow/runs/update", tracking.update_run, R.run(EDIT)),
     _json("POST", "/mlflow/runs/delete", tracking.delete_run, R.run(MANAGE)),
     _json("POST", "/mlflow/runs/restore", tracking.restore_run, R.run(MANAGE)),
     _json("POST", "/mlflow/runs/search", tracking.search_runs, R.search(Search.RUNS)),
-    _json("POST", "/mlflow/runs/log-metric", tracking.log_metric, R.run(EDIT)),
-    _json("POST", "/mlflow/runs/log-parameter", tracking.log_param, R.run(EDIT)),
-    _json("POST", "/mlflow/runs/set-tag", tracking.set_tag, R.run(EDIT)),
-    _json("POST", "/mlflow/runs/delete-tag", tracking.delete_tag, R.run(EDIT)),
-    _json("POST", "/mlflow/runs/log-batch", tracking.log_batch, R.run(EDIT)),
+    _short("POST", "/mlflow/runs/log-metric", tracking.log_metric, R.run(EDIT)),
+    _short("POST", "/mlflow/runs/log-parameter", tracking.log_param, R.run(EDIT)),
+    _short("POST", "/mlflow/runs/set-tag", tracking.set_tag, R.run(EDIT)),
+    _short("POST", "/mlflow/runs/delete-tag", tracking.delete_tag, R.run(EDIT)),
+    _short("POST", "/mlflow/runs/log-batch", tracking.log_batch, R.run(EDIT)),
     _json("POST", "/mlflow/runs/log-model", tracking.log_model, R.run(EDIT)),
     _json("POST", "/mlflow/runs/log-inputs", tracking.log_inputs, R.run(EDIT)),
     _json("GET", "/mlflow/metrics/get-history", tracking.get_metric_history, R.run(READ)),
