@@ -99,6 +99,9 @@ def _fail(source: str, pos: int, message: str) -> TrazaException:
 
 
 def _tokenize(source: str) -> list[_Tok]:
+    nul = source.find("\x00")
+    if nul >= 0:  # PostgreSQL refuses text holding NUL: refused alike on every store, here
+        raise _fail(source, nul, "a NUL character (\\x00) cannot appear in a filter")
     tokens: list[_Tok] = []
     pos = 0
     while pos < len(source):
@@ -223,6 +226,8 @@ class _Parser:
             prefix, key, key_pos = self.identifier()
             op, op_pos = self.comparator()
             value, value_kind, value_pos = self.value(op)
+            if op in ("LIKE", "ILIKE") and isinstance(value, str):
+                _check_pattern(self.source, value, value_pos)
             out.append((prefix, key, key_pos, op, op_pos, value, value_kind, value_pos))
             tok = self.peek()
             if tok is None:
@@ -231,6 +236,18 @@ class _Parser:
                 hint = " (only AND is supported; OR and parentheses are not)"
                 raise _fail(self.source, tok.pos, f"expected AND, found {tok.text!r}{hint}")
             self.i += 1
+
+
+def _check_pattern(source: str, pattern: str, pos: int) -> None:
+    """A LIKE pattern may not end in a lone backslash: PostgreSQL reads it as an escape with
+    nothing to escape and fails, so it is refused here on every store."""
+    if (len(pattern) - len(pattern.rstrip("\\"))) % 2:
+        raise _fail(
+            source,
+            pos,
+            "a LIKE pattern cannot end with an unpaired backslash (PostgreSQL reads a backslash "
+            "as an escape); to match a trailing backslash, end the pattern with two",
+        )
 
 
 def parse_run_filter(filter_string: str | None) -> tuple[Comparison, ...]:
