@@ -38,7 +38,7 @@ from traza.exceptions import invalid, not_found
 from traza.search import decode_page_token, encode_page_token, parse_run_filter, parse_run_order_by
 from traza.store.base import SEARCH_MAX_RESULTS_DEFAULT, Store
 from traza.store.sql import compile as sqlc
-from traza.store.sql import metric_buckets, pg_metrics, search_order
+from traza.store.sql import metric_buckets, pg_metrics, pg_runs, search_order
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.experiments import SqlExperiments, run_artifact_location
 from traza.store.sql.ingest import RECOMPUTE_LATEST, SqlIngest
@@ -109,6 +109,9 @@ class SqlStore(
         self.artifact_root = artifact_root.rstrip("/")
         self.base_dir = base_dir.resolve() if base_dir is not None else None
         self._base_uri = self.base_dir.as_uri() if self.base_dir is not None else ""
+        #: PostgreSQL only: experiment id as given -> (id, artifact location) of experiments
+        #: runs were created in, so the next run is one statement (checked against the row).
+        self._experiment_locations: dict[str, tuple[int, str]] = {}
         migrate(db)
         self._ensure_default_experiment()
 
@@ -135,6 +138,18 @@ class SqlStore(
             name = generate_run_name()
         tag_map[RUN_NAME_TAG] = name
         run_uuid = secrets.token_hex(16)
+        location = self._experiment_locations.get(str(experiment_id))
+        if location is not None:
+            # PostgreSQL, an experiment seen before: one statement (see pg_runs.py); when the
+            # experiment is gone, deleted or moved it writes nothing and the general path
+            # below answers.
+            artifact_uri = run_artifact_location(location[1], run_uuid)
+            values = (run_uuid, name, user_id or "", start_time, artifact_uri)
+            assert isinstance(self.db, PostgresDatabase)
+            with self.db.autocommit() as raw:
+                if pg_runs.create_run(raw, location, values, tag_map):
+                    return self._new_run(run_uuid, location[0], user_id, start_time,
+                                         artifact_uri, name, tag_map)  # fmt: skip
         with self.db.write() as cur:
             row = self._experiment_row(cur, str(experiment_id))
             if row[3] != LifecycleStage.ACTIVE:
@@ -142,6 +157,8 @@ class SqlStore(
                     f"Cannot create a run in experiment {experiment_id}: it is deleted. "
                     "Restore it or choose another experiment."
                 )
+            if isinstance(self.db, PostgresDatabase):
+                self._experiment_locations[str(experiment_id)] = (int(row[0]), row[2])
             artifact_uri = run_artifact_location(row[2], run_uuid)
             cur.execute(
                 (
@@ -165,9 +182,21 @@ class SqlStore(
                 ("INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"),
                 [(rid, k, v) for k, v in tag_map.items()],
             )
+        return self._new_run(run_uuid, row[0], user_id, start_time, artifact_uri, name, tag_map)
+
+    def _new_run(
+        self,
+        run_uuid: str,
+        experiment_id: int,
+        user_id: str,
+        start_time: int,
+        artifact_uri: str,
+        name: str,
+        tags: dict[str, str],
+    ) -> Run:
         info = RunInfo(
             run_id=run_uuid,
-            experiment_id=str(row[0]),
+            experiment_id=str(experiment_id),
             user_id=user_id or "",
             status="RUNNING",
             start_time=start_time,
@@ -176,7 +205,7 @@ class SqlStore(
             artifact_uri=self.resolve_location(artifact_uri),
             run_name=name,
         )
-        return Run(info=info, data=RunData(tags=tag_map))
+        return Run(info=info, data=RunData(tags=tags))
 
     def _run_row(self, cur: Cursor, run_id: str) -> Any:
         validate_run_id(run_id)
