@@ -117,6 +117,7 @@ def test_grid_runs_every_combination_as_children_of_the_parent(project: Path) ->
     combos = [(k.data.params["alpha"], k.data.params["l1_ratio"]) for k in kids]
     assert combos == [(a, b) for a in ("0.1", "0.5", "1.0") for b in ("0.1", "0.3", "0.5")]
     assert {k.info.status for k in kids} == {"FINISHED"}
+    assert {k.data.params["pause"] for k in kids} == {"0"}  # defaults logged, as traza run does
     assert {k.info.experiment_id for k in kids} == {parent.info.experiment_id}
     assert all(k.data.tags["mlflow.project.entryPoint"] == "main" for k in kids)
     values = {k.info.run_id: k.data.metrics["rmse"] for k in kids}

@@ -370,7 +370,7 @@ def sweep(
         metric=None if metric_name is None else str(metric_name), goal=goal_name,
         pruner=pruner_name,
     )  # fmt: skip
-    _check_project(uri, version, entry, space)
+    defaults = _check_project(uri, version, entry, space)
     from traza.projects.backends import load_backend
 
     load_backend(backend_name)  # an unknown backend is refused before any run exists
@@ -411,7 +411,7 @@ def sweep(
             trial.params = chosen.params(trial.index)
         return _launch_trial(
             client, trial, uri, version, entry, exp_id, parent_id, backend_name,
-            config_backend, manager,
+            config_backend, manager, defaults,
         )  # fmt: skip
 
     result = Sweep(client, parent_id, definition, chosen, trials_list, launch, parallel,
@@ -432,8 +432,12 @@ def _canonical_uri(uri: str) -> str:
     return uri
 
 
-def _check_project(uri: str, version: str | None, entry: str, space: spaces.Space) -> None:
-    """The project, its entry point and every finite value checked against its declared type."""
+def _check_project(
+    uri: str, version: str | None, entry: str, space: spaces.Space
+) -> dict[str, str]:
+    """The project, its entry point and every finite value checked against its declared type;
+    returns the defaults of the declared parameters the sweep does not set (logged on each
+    trial, as ``traza run`` logs them)."""
     from traza.projects import params, sources
     from traza.projects.spec import load_project
 
@@ -464,6 +468,12 @@ def _check_project(uri: str, version: str | None, entry: str, space: spaces.Spac
                 + ", ".join(f"'{n}'" for n in missing)
                 + " (add -P name=value)."
             )
+        swept = {d.name for d in space.dimensions}
+        return {
+            name: str(p.default)
+            for name, p in entry_point.parameters.items()
+            if name not in swept and p.default is not None
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -601,8 +611,10 @@ def _launch_trial(
     backend: str,
     backend_config: Any,
     env_manager: str | None,
+    defaults: dict[str, str],
 ) -> tuple[str, Any]:
-    """Create the trial's child run, then hand it to the backend by its id."""
+    """Create the trial's child run (its values and the entry point's other defaults logged),
+    then hand it to the backend by its id."""
     from traza.entities import Param
     from traza.projects import run as run_project
 
@@ -613,7 +625,8 @@ def _launch_trial(
     }
     child = client.create_run(experiment_id, tags=tags, run_name=f"trial-{trial.index}")
     trial.run_id = str(child.info.run_id)
-    client.log_batch(trial.run_id, params=[Param(k, v) for k, v in trial.params.items()])
+    logged = {**defaults, **trial.params}
+    client.log_batch(trial.run_id, params=[Param(k, v) for k, v in logged.items()])
     submitted = run_project(
         uri,
         entry,
