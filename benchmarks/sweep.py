@@ -52,7 +52,8 @@ import sys, threading, time
 import mlflow
 from mlflow.projects import run
 
-project, entry, trials, parallel, pause = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5]), sys.argv[5]
+project, entry, pause = sys.argv[1], sys.argv[2], sys.argv[5]
+trials, parallel = int(sys.argv[3]), int(sys.argv[4])
 mlflow.set_tracking_uri("sqlite:///mlflow.db")
 mlflow.set_experiment("bench")
 slots = threading.Semaphore(parallel)
