@@ -29,6 +29,8 @@ entry_points:
     command: "python -c 'import time; print(\\"started\\", flush=True); time.sleep(600)'"
   where:
     command: "python -c 'import sys; print(\\"prefix=\\" + sys.prefix, flush=True)'"
+  where_six:
+    command: "python -c 'import six, sys; print(\\"prefix=\\" + sys.prefix, flush=True)'"
   which_traza:
     command: "python -c 'import traza; print(\\"traza=\\" + traza.__file__, flush=True)'"
 """

@@ -92,12 +92,16 @@ def test_a_job_that_cannot_be_placed_fails_with_rays_reason(
 ) -> None:
     submitted = traza.projects.run(
         str(project), "main", backend="ray", env_manager="local",
-        backend_config=config(ray_engine, num_cpus=64), synchronous=False,
+        backend_config=config(ray_engine, num_cpus=64, pending_timeout=8), synchronous=False,
     )  # fmt: skip
     assert submitted.wait() is False
     run = TrazaClient(server).get_run(submitted.run_id)
     assert run.info.status == "FAILED"
-    assert "failed to start within 30" in run.data.tags["traza.backend.reason"]
+    job = run.data.tags["traza.backend.job_id"]
+    reason = run.data.tags["traza.backend.reason"]
+    assert reason.startswith(f"Ray job {job} still PENDING after 8 s (pending_timeout): ")
+    assert "waiting for resources" in reason  # Ray's own words
+    # (Ray queues the stop of a job that never started; its own start timeout ends it.)
 
 
 def test_stop_ends_the_job_and_the_output_is_kept_while_it_runs(
@@ -198,3 +202,17 @@ def test_the_package_is_content_addressed_and_leaves_stores_out(tmp_path: Path) 
     assert package_uri(zip_folder(folder, [])) == package_uri(first)
     assert package_uri(first).startswith("gcs://_ray_pkg_")
     assert zipfile.ZipFile(io.BytesIO(zip_folder(folder, ["src"]))).namelist() == ["MLproject"]
+
+
+def test_the_projects_requirements_become_the_jobs_runtime_env(
+    ray_engine: Ray, server: str, project: Path
+) -> None:
+    (project / "python_env.yaml").write_text("python: '3.11'\ndependencies: [six, traza]\n")
+    submitted = traza.projects.run(
+        str(project), "where_six", backend="ray", backend_config=config(ray_engine),
+    )  # fmt: skip
+    run = TrazaClient(server).get_run(submitted.run_id)
+    assert run.data.tags["mlflow.project.env"] == "virtualenv"
+    log = output_of(TrazaClient(server), submitted.run_id)
+    prefix = log.rsplit("prefix=", 1)[1].split()[0]
+    assert "runtime_resources/pip" in prefix  # Ray's virtualenv for the requirements
