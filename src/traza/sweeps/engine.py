@@ -165,10 +165,13 @@ class Sweep:
                     continue
                 trial = running.pop(index)
                 self._ended(trial)
-        except BaseException:
+        except BaseException as e:
             self._cancelled.set()
-            self._stop()
-            self._end("KILLED")
+            try:
+                self._stop()
+            finally:
+                # Ctrl+C is a cancel; any other error (the store gone, say) fails the sweep.
+                self._end("KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED")
             raise
         if self._cancelled.is_set():
             self._stop()
