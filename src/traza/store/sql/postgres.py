@@ -41,6 +41,24 @@ def _conflicts_reported() -> Iterator[None]:
         ) from None
 
 
+@contextmanager
+def _unavailable_reported(url: str) -> Iterator[None]:
+    """A refused or lost connection (the database restarting) is a 503 to retry, not a crash.
+
+    The pool drops a broken connection when it is handed back, so the next request reconnects.
+    """
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise TrazaException(
+            f"The PostgreSQL store {_redacted(url)} is unavailable ({reason}); retry shortly.",
+            error_code="TEMPORARILY_UNAVAILABLE",
+        ) from None
+
+
 class _Cursor:
     """A psycopg cursor that speaks the store's ``?`` placeholders."""
 
@@ -70,6 +88,19 @@ class _Cursor:
             head, group, tail = sql[: match.start(1)], match.group(1), sql[match.end(1) :]
             statement = f"{head}{', '.join([group] * len(rows))}{tail}"
             self._cursor.execute(POSTGRESQL.sql(statement), [v for row in rows for v in row])
+
+    def fetch_many(self, queries: Sequence[str], parameters: Sequence[Any]) -> list[list[Any]]:
+        """Every query's rows, sent in one pipeline: one round trip instead of one each."""
+        conn = self._cursor.connection
+        cursors = [conn.cursor() for _ in queries]
+        try:
+            with conn.pipeline():
+                for cur, query in zip(cursors, queries, strict=True):
+                    cur.execute(POSTGRESQL.sql(query), parameters or None)
+            return [list(cur.fetchall()) for cur in cursors]
+        finally:
+            for cur in cursors:
+                cur.close()
 
     def fetchone(self) -> Any:
         return self._cursor.fetchone()
@@ -138,20 +169,30 @@ class PostgresDatabase:
 
     @contextmanager
     def write(self) -> Iterator[_Cursor]:
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            _unavailable_reported(self.url),
+            self.pool.connection() as conn,
+            conn.transaction(),
+            conn.cursor() as cur,
+        ):
             yield _Cursor(cur)
 
     @contextmanager
     def autocommit(self) -> Iterator[Any]:
         """A raw psycopg cursor (``%s`` placeholders) outside any transaction: each statement is
         its own transaction, so a one-statement write costs one round trip."""
-        with self.pool.connection() as conn, conn.cursor() as cur, _conflicts_reported():
+        with (
+            _unavailable_reported(self.url),
+            self.pool.connection() as conn,
+            conn.cursor() as cur,
+            _conflicts_reported(),
+        ):
             yield cur
 
     @contextmanager
     def read(self) -> Iterator[_Cursor]:
         """A read-only snapshot, begun with one statement (reads never need to commit)."""
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        with _unavailable_reported(self.url), self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 yield _Cursor(cur)

@@ -50,7 +50,7 @@ from traza.store.sql.registry import SqlRegistry
 from traza.store.sql.schema import migrate
 from traza.store.sql.trusted_roots import SqlTrustedRoots
 from traza.store.sql.ui_queries import SqlUiQueries
-from traza.store.sql.util import chunks, marks, now_ms
+from traza.store.sql.util import chunks, fetch_many, marks, now_ms
 from traza.validation import (
     MAX_RESULTS_SEARCH_RUNS,
     MAX_RUN_NAME_LENGTH,
@@ -246,34 +246,51 @@ class SqlStore(
         outputs: dict[int, list[LoggedModelOutput]] = {i: [] for i in ids}
         models: dict[int, list[LoggedModelInput]] = {i: [] for i in ids}
         uuid_of = {row[0]: row[1] for row in rows}
+        nan = math.nan
         for chunk in chunks(ids):
             in_list = marks(chunk)
-            cur.execute(
-                (
-                    "SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics "
-                    f"WHERE run_id IN ({in_list})"
-                ),
+            found = fetch_many(
+                cur,
+                [
+                    (
+                        "SELECT run_id, key, value, timestamp, step, is_nan FROM latest_metrics "
+                        f"WHERE run_id IN ({in_list})"
+                    ),
+                    f"SELECT run_id, key, value FROM params WHERE run_id IN ({in_list})",
+                    f"SELECT run_id, key, value FROM tags WHERE run_id IN ({in_list})",
+                    (
+                        "SELECT i.run_id, d.id, d.name, d.digest, d.source_type, d.source, "
+                        "d.schema, d.profile FROM run_inputs i JOIN datasets d "
+                        f"ON d.id = i.dataset_id WHERE i.run_id IN ({in_list}) ORDER BY d.id"
+                    ),
+                    (
+                        "SELECT run_id, dataset_id, key, value FROM input_tags "
+                        f"WHERE run_id IN ({in_list})"
+                    ),
+                    f"SELECT run_id, model_id, step FROM run_outputs WHERE run_id IN ({in_list})",
+                    f"SELECT run_id, model_id FROM run_model_inputs WHERE run_id IN ({in_list})",
+                ],
                 chunk,
             )
-            for rid, key, value, ts, step, is_nan in cur.fetchall():
+            latest, param_rows, tag_rows, input_rows, input_tag_rows, output_rows, used = found
+            for rid, key, value, ts, step, is_nan in latest:
                 metrics[rid].append(
-                    Metric(key, math.nan if is_nan else value, ts, step, run_id=uuid_of[rid])
+                    Metric(key, nan if is_nan else value, ts, step, None, None, None, uuid_of[rid])
                 )
-            cur.execute(
-                (f"SELECT run_id, key, value FROM params WHERE run_id IN ({in_list})"),
-                chunk,
-            )
-            for rid, key, value in cur.fetchall():
+            for rid, key, value in param_rows:
                 params[rid][key] = value
-            cur.execute((f"SELECT run_id, key, value FROM tags WHERE run_id IN ({in_list})"), chunk)
-            for rid, key, value in cur.fetchall():
+            for rid, key, value in tag_rows:
                 tags[rid][key] = value
-            self._load_inputs(cur, chunk, inputs, outputs)
-            cur.execute(
-                f"SELECT run_id, model_id FROM run_model_inputs WHERE run_id IN ({in_list})",
-                chunk,
-            )
-            for rid, model_id in cur.fetchall():
+            input_tags: dict[tuple[int, int], list[InputTag]] = {}
+            for rid, did, key, value in input_tag_rows:
+                input_tags.setdefault((rid, did), []).append(InputTag(key, value))
+            for rid, did, *fields in input_rows:
+                inputs[rid].append(
+                    DatasetInput(Dataset(*fields), tuple(input_tags.get((rid, did), ())))
+                )
+            for rid, model_id, step in output_rows:
+                outputs[rid].append(LoggedModelOutput(model_id, step))
+            for rid, model_id in used:
                 models[rid].append(LoggedModelInput(model_id))
         return [
             Run(
@@ -284,45 +301,6 @@ class SqlStore(
             )
             for row in rows
         ]
-
-    def _load_inputs(
-        self,
-        cur: Cursor,
-        chunk: list[int],
-        inputs: dict[int, list[DatasetInput]],
-        outputs: dict[int, list[LoggedModelOutput]],
-    ) -> None:
-        in_list = marks(chunk)
-        cur.execute(
-            (
-                "SELECT i.run_id, d.id, d.name, d.digest, d.source_type, d.source, d.schema, "
-                "d.profile FROM run_inputs i JOIN datasets d ON d.id = i.dataset_id "
-                f"WHERE i.run_id IN ({in_list}) ORDER BY d.id"
-            ),
-            chunk,
-        )
-        rows = cur.fetchall()
-        if rows:
-            cur.execute(
-                (
-                    "SELECT run_id, dataset_id, key, value FROM input_tags "
-                    f"WHERE run_id IN ({in_list})"
-                ),
-                chunk,
-            )
-            input_tags: dict[tuple[int, int], list[InputTag]] = {}
-            for rid, did, key, value in cur.fetchall():
-                input_tags.setdefault((rid, did), []).append(InputTag(key, value))
-            for rid, did, *fields in rows:
-                inputs[rid].append(
-                    DatasetInput(Dataset(*fields), tuple(input_tags.get((rid, did), ())))
-                )
-        cur.execute(
-            (f"SELECT run_id, model_id, step FROM run_outputs WHERE run_id IN ({in_list})"),
-            chunk,
-        )
-        for rid, model_id, step in cur.fetchall():
-            outputs[rid].append(LoggedModelOutput(model_id, step))
 
     def get_run(self, run_id: str) -> Run:
         with self.db.read() as cur:
