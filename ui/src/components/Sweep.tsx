@@ -112,7 +112,7 @@ function SweepView({ run, definition }: { run: Run; definition: Definition }) {
   const axes = [...names.map((n) => `params.${n}`), ...(metric ? [`metrics.${metric}`] : [])];
   const best = trials.data?.find((r) => r.info.run_id === bestId);
   return (
-    <section class="sweep" aria-labelledby="sweep-title">
+    <section class="sweep" aria-labelledby="sweep-title" style={{ marginBottom: "1.5rem" }}>
       <h2 id="sweep-title">Sweep</h2>
       <div class="overview">
         <section aria-label="Sweep definition">
