@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -248,6 +250,57 @@ def check_checkpoint_options(
         )
 
 
+def snapshot(value: Any) -> Any:
+    """``value`` with every tensor copied to the CPU, so training can go on changing the
+    originals while the copy is written."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return type(value)((k, snapshot(v)) for k, v in value.items())
+    if type(value) in (list, tuple):
+        return type(value)(snapshot(v) for v in value)
+    return value
+
+
+class BackgroundWriter:
+    """Runs checkpoint writes one at a time on a thread, so training does not wait for disk or
+    network. At most one write waits behind the running one (a bound on the memory the
+    snapshots hold); a failed write warns."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
+        self._thread: threading.Thread | None = None
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(
+                target=self._run, name="traza-lightning-checkpoints", daemon=True
+            )
+            self._thread.start()
+        self._jobs.put(job)
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                if job is None:
+                    return
+                job()
+            except Exception as e:
+                _logger.warning("Failed to log a checkpoint of pytorch autologging: %s", e)
+            finally:
+                self._jobs.task_done()
+
+    def wait(self) -> None:
+        """Return once every submitted write is done, and stop the thread."""
+        if self._thread is not None and self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        self._thread = None
+
+
 class CheckpointHooks:
     """MLflow's automatic checkpointing: the model's checkpoint and its metrics, logged under
     ``checkpoints/`` every epoch (or every ``save_freq`` steps), or only when the monitored
@@ -272,6 +325,7 @@ class CheckpointHooks:
         self.save_weights_only = save_weights_only
         self.save_freq = save_freq
         self._best: float | None = None
+        self.writer = BackgroundWriter()
 
     @guarded
     def on_train_batch_end(self, trainer: Any, pl_module: Any, *args: Any) -> None:
@@ -303,18 +357,24 @@ class CheckpointHooks:
                 return
             self._best = metrics[self.monitor]
         folder, model_file, metrics_file = self._names(trainer)
-        set_tag(self.client, self.run_id, LATEST_CHECKPOINT_TAG, f"{folder}/{model_file}")
-        self.client.log_dict(
-            self.run_id,
-            {**metrics, "epoch": trainer.current_epoch, "global_step": trainer.global_step},
-            f"{folder}/{metrics_file}",
-        )
-        with tempfile.TemporaryDirectory(prefix="traza-ckpt-") as tmp:
-            path = Path(tmp) / model_file
-            # Not trainer.save_checkpoint: its barrier would wait forever for the other ranks.
-            state = trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only)
-            trainer.strategy.save_checkpoint(state, str(path))
-            self.client.log_artifact(self.run_id, path, folder)
+        summary = {**metrics, "epoch": trainer.current_epoch, "global_step": trainer.global_step}
+        # Not trainer.save_checkpoint: its barrier would wait forever for the other ranks.
+        state = snapshot(trainer._checkpoint_connector.dump_checkpoint(self.save_weights_only))
+        strategy = trainer.strategy
+
+        def write() -> None:
+            set_tag(self.client, self.run_id, LATEST_CHECKPOINT_TAG, f"{folder}/{model_file}")
+            self.client.log_dict(self.run_id, summary, f"{folder}/{metrics_file}")
+            with tempfile.TemporaryDirectory(prefix="traza-ckpt-") as tmp:
+                path = Path(tmp) / model_file
+                strategy.save_checkpoint(state, str(path))
+                self.client.log_artifact(self.run_id, path, folder)
+
+        self.writer.submit(write)
+
+    @guarded
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self.writer.wait()
 
     def _names(self, trainer: Any) -> tuple[str, str, str]:
         """The artifact folder, checkpoint file and metrics file names MLflow uses."""

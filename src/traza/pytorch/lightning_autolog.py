@@ -201,12 +201,12 @@ def _patched_fit(
     try:
         result = original(trainer, *args, **kwargs)
     except BaseException:
-        hooks.restore_forward()
+        _finish_callbacks(trainer)
         if model_id is not None:
             client.finalize_logged_model(model_id, "FAILED")
         raise
     with rerouted_warnings(silent):
-        hooks.restore_forward()
+        _finish_callbacks(trainer)
         hooks.metrics.flush()
         _log_after_fit(options, client, run_id, model_id, trainer, hooks, early_stopping)
     return result
@@ -275,6 +275,17 @@ def _install_callbacks(
         )
     trainer.callbacks[:] = kept + added
     return hooks
+
+
+def _finish_callbacks(trainer: Any) -> None:
+    """Undo the example capture and wait for checkpoint writes, however ``fit`` ended."""
+    from traza.pytorch._lightning_callbacks import AutologHooks, CheckpointHooks
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, AutologHooks):
+            callback.restore_forward()
+        elif isinstance(callback, CheckpointHooks):
+            callback.writer.wait()
 
 
 def _log_after_fit(

@@ -1,0 +1,223 @@
+"""What autologging adds to a PyTorch Lightning epoch: Traza against MLflow, side by side.
+
+An MLP of 98,945 parameters (64 → 256 → 256 → 64 → 1, as ``models_pytorch.py``) trains on
+10,000 rows (batch 64, 157 steps) and validates on 2,000 per epoch, on one CPU thread, in a
+fresh process per library and setting (Traza on ``./mlruns``, MLflow on ``sqlite:///mlflow.db``,
+each in its own empty folder). Two figures per row:
+
+- epoch: the median wall time from one epoch's start to the next (training, validation and
+  every callback), against the same training without autolog, in processes run alternately;
+- hooks: the time spent inside the autolog callbacks per epoch (metrics, params, checkpoints),
+  measured directly, so it does not drown in the noise of a loaded machine.
+
+The one-off work at the end of ``fit`` (early stopping, model summary; ``log_model`` is off
+here, ``models_pytorch.py`` times it) is reported apart.
+
+    python benchmarks/lightning_autolog.py            # 3 rounds of 8 epochs
+    python benchmarks/lightning_autolog.py --quick    # 1 round
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+EPOCHS = 8
+#: Setting name → the autolog arguments (None: no autolog, the baseline).
+#: The model logged at the end of fit is left out: models_pytorch.py times log_model itself.
+SETTINGS: dict[str, dict[str, Any] | None] = {
+    "no autolog": None,
+    "defaults": {"log_models": False},
+    "checkpoint=False": {"log_models": False, "checkpoint": False},
+    "log_every_n_step=1": {"log_models": False, "log_every_n_step": 1},
+}
+HOOKS = ("on_train_start", "on_train_batch_end", "on_train_epoch_end", "on_train_end")
+
+
+def _timed_hooks(classes: list[type], spent: list[float]) -> None:
+    """Wrap the autolog callbacks' hooks so the time inside them adds up in ``spent``."""
+    import functools
+
+    for klass in classes:
+        for name in HOOKS:
+            hook = klass.__dict__.get(name)
+            if hook is None:
+                continue
+
+            def timed(*args: Any, __hook: Any = hook, **kwargs: Any) -> Any:
+                start = time.perf_counter()
+                try:
+                    return __hook(*args, **kwargs)
+                finally:
+                    spent[0] += time.perf_counter() - start
+
+            setattr(klass, name, functools.wraps(hook)(timed))
+
+
+def worker(library: str, setting: str) -> dict[str, Any]:
+    """Runs in the child: train EPOCHS epochs, return epoch times and time in autolog hooks."""
+    import importlib
+    import logging
+
+    import lightning as L
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    logging.disable(logging.WARNING)
+    torch.set_num_threads(1)
+    options = SETTINGS[setting]
+    spent = [0.0]
+    if options is not None:
+        lib = importlib.import_module(library)
+        importlib.import_module(f"{library}.pytorch")
+        if library == "mlflow":
+            lib.set_tracking_uri("sqlite:///mlflow.db")
+            module = importlib.import_module("mlflow.pytorch._lightning_autolog")
+            classes = [getattr(module, "__MlflowPLCallback"), module.MlflowModelCheckpointCallback]
+        else:
+            module = importlib.import_module("traza.pytorch._lightning_callbacks")
+            classes = [module.AutologHooks, module.CheckpointHooks]
+        _timed_hooks(classes, spent)
+        lib.pytorch.autolog(silent=True, **options)
+
+    class MLP(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(
+                nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                nn.Linear(256, 64), nn.ReLU(), nn.Linear(64, 1),
+            )  # fmt: skip
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.layers(x)  # type: ignore[no-any-return]
+
+        def training_step(self, batch: Any, index: int) -> torch.Tensor:
+            x, y = batch
+            loss = nn.functional.mse_loss(self(x), y)
+            self.log("train_loss", loss, on_step=True, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch: Any, index: int) -> None:
+            x, y = batch
+            self.log("val_loss", nn.functional.mse_loss(self(x), y))
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    class EpochClock(L.Callback):
+        def __init__(self) -> None:
+            self.starts: list[float] = []
+            self.hooks_at_start: list[float] = []
+
+        def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
+            self.starts.append(time.perf_counter())
+            self.hooks_at_start.append(spent[0])
+
+        def on_train_end(self, trainer: Any, module: Any) -> None:
+            self.starts.append(time.perf_counter())
+            self.hooks_at_start.append(spent[0])
+
+    torch.manual_seed(0)
+    x = torch.randn(12_000, 64)
+    y = x[:, :8].sum(dim=1, keepdim=True) + 0.1 * torch.randn(12_000, 1)
+    train = DataLoader(TensorDataset(x[:10_000], y[:10_000]), batch_size=64, shuffle=True)
+    val = DataLoader(TensorDataset(x[10_000:], y[10_000:]), batch_size=256)
+    clock = EpochClock()
+    trainer = L.Trainer(
+        max_epochs=EPOCHS,
+        callbacks=[clock],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        default_root_dir="lightning",
+    )
+    start = time.perf_counter()
+    trainer.fit(MLP(), train, val)
+    total = time.perf_counter() - start
+    epochs = [b - a for a, b in zip(clock.starts, clock.starts[1:], strict=False)][1:]
+    hooks = [b - a for a, b in zip(clock.hooks_at_start, clock.hooks_at_start[1:], strict=False)]
+    after_fit = total - (clock.starts[-1] - start)
+    return {"epochs": epochs, "hooks": hooks[1:], "after_fit": after_fit}
+
+
+def measure(library: str, setting: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    with tempfile.TemporaryDirectory(prefix=f"bench-lightning-{library}-") as folder:
+        done = subprocess.run(
+            [sys.executable, str(HERE), "--worker", library, setting],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise SystemExit(f"{library} {setting} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 round")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker)))
+        return
+    rounds = 1 if args.quick else 3
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for _ in range(rounds):  # alternate, so a busy spell hits every setting alike
+        for setting, options in SETTINGS.items():
+            for library in ("traza",) if options is None else ("traza", "mlflow"):
+                runs.setdefault((library, setting), []).append(measure(library, setting))
+
+    def median(key: tuple[str, str], field: str) -> float:
+        return statistics.median(v for r in runs[key] for v in r[field])
+
+    base = median(("traza", "no autolog"), "epochs")
+    print(
+        f"Lightning epoch, MLP of 98,945 parameters on 10,000 rows (157 steps) + 2,000 validation"
+        f" rows, 1 thread; {rounds} process(es) x {EPOCHS} epochs per row; no autolog: "
+        f"{base * 1000:.0f} ms/epoch"
+    )
+    print(
+        f"{'setting':<22}{'library':<8}{'epoch ms':>9}{'vs none':>9}{'hooks ms':>10}"
+        f"{'hooks %':>9}{'end of fit ms':>15}"
+    )
+    results: dict[str, Any] = {"no autolog epoch": base}
+    for (library, setting), _ in runs.items():
+        if setting == "no autolog":
+            continue
+        epoch = median((library, setting), "epochs")
+        hooks = median((library, setting), "hooks")
+        after = statistics.median(r["after_fit"] for r in runs[(library, setting)])
+        results[f"{setting} {library}"] = {
+            "epoch": epoch,
+            "vs_none": epoch / base - 1,
+            "hooks": hooks,
+            "hooks_share": hooks / base,
+            "after_fit": after,
+        }
+        print(
+            f"{setting:<22}{library:<8}{epoch * 1000:>9.0f}{(epoch / base - 1) * 100:>8.1f}%"
+            f"{hooks * 1000:>10.2f}{hooks / base * 100:>8.2f}%{after * 1000:>15.0f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
