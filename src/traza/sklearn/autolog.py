@@ -15,7 +15,7 @@ import json
 import tempfile
 from collections.abc import Callable
 from copy import deepcopy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from numbers import Number
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from traza.autologging import (
     rerouted_warnings,
     safe_patch,
 )
-from traza.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from traza.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 from traza.sklearn import _autolog_metrics as metrics_
 from traza.sklearn import _autolog_post as post
 
@@ -331,7 +331,8 @@ def log_dataset(client: Any, run_id: str, dataset: Any, context: str) -> None:
     from traza import context as run_context
 
     source = json.dumps({"tags": dict(run_context.default_tags())})
-    entity = replace(dataset._to_entity(), source_type="code", source=source)
+    e = dataset._to_entity()  # a Record: rebuilt, not dataclasses.replace()d
+    entity = Dataset(e.name, e.digest, "code", source, e.schema, e.profile)
     client.log_inputs(run_id, [DatasetInput(entity, (InputTag(_DATASET_CONTEXT, context),))])
 
 
