@@ -63,6 +63,9 @@ LAZY = [
     "traza.system_metrics",
     "traza.xgboost",
     "traza.lightgbm",
+    "traza.xgboost._autolog",
+    "traza.lightgbm._autolog",
+    "traza.boosting_autolog",
 ]
 
 
@@ -71,6 +74,7 @@ def test_import_loads_nothing_heavy() -> None:
         "import json, sys; import traza; "
         "import traza as mlflow; mlflow.sklearn; mlflow.models; mlflow.pyfunc; mlflow.pytorch; "
         "mlflow.xgboost.log_model; mlflow.lightgbm.load_model; "
+        "mlflow.xgboost.autolog; mlflow.lightgbm.autolog; mlflow.autolog; "
         "mlflow.pytorch.autolog; mlflow.pytorch.load_checkpoint; "
         "mlflow.pyfunc.PythonModel; mlflow.pyfunc.PythonModelContext; mlflow.models.set_model; "
         "mlflow.enable_system_metrics_logging; mlflow.set_system_metrics_node_id; "
@@ -126,6 +130,8 @@ def test_model_surface_resolves_lazily() -> None:
         (traza.models, ["evaluate", "make_metric", "MetricValue", "EvaluationResult"]),
         (traza.xgboost, ["log_model", "save_model", "load_model", "get_default_pip_requirements"]),
         (traza.lightgbm, ["log_model", "save_model", "load_model", "get_default_pip_requirements"]),
+        (traza.xgboost, ["autolog"]),
+        (traza.lightgbm, ["autolog"]),
     ]:
         for name in names:
             assert getattr(module, name) is not None, f"{module.__name__}.{name}"

@@ -205,8 +205,20 @@ class _Patch:
     owner: Any
     name: str
     previous: Any  # the owner's own attribute before patching, or _MISSING
+    wrapper: Any = None
 
     def revert(self) -> None:
+        own = vars(self.owner) if hasattr(self.owner, "__dict__") else {}
+        current = own.get(self.name, _MISSING)
+        if current is not self.wrapper and self.wrapper is not None:
+            # Another integration patched over this one (both patch sklearn.metrics): take
+            # this wrapper out of its chain, so reverting that one later restores the original.
+            for patches in _patches.values():
+                for later in patches:
+                    same = later.owner is self.owner and later.name == self.name
+                    if same and later.previous is self.wrapper:
+                        later.previous = self.previous
+            return
         if self.previous is _MISSING:
             if self.name in vars(self.owner):
                 delattr(self.owner, self.name)
@@ -265,7 +277,8 @@ def safe_patch(
     own = vars(target_owner) if hasattr(target_owner, "__dict__") else {}
     previous = own.get(target_name, _MISSING)
     setattr(target_owner, target_name, wrapper)
-    _patches.setdefault(integration, []).append(_Patch(target_owner, target_name, previous))
+    patch = _Patch(target_owner, target_name, previous, wrapper)
+    _patches.setdefault(integration, []).append(patch)
     return True
 
 
@@ -406,7 +419,13 @@ def resolve_input_example_and_signature(
 
 # -- traza.autolog() ---------------------------------------------------------------------------
 #: Library (top-level module name) → the Traza module whose ``autolog`` covers it.
-LIBRARY_TO_AUTOLOG_MODULE = {"sklearn": "traza.sklearn.autolog"}
+LIBRARY_TO_AUTOLOG_MODULE = {
+    "sklearn": "traza.sklearn",
+    "xgboost": "traza.xgboost",
+    "lightgbm": "traza.lightgbm",
+    "lightning": "traza.pytorch",
+    "pytorch_lightning": "traza.pytorch",
+}
 
 _import_hooks: dict[str, Callable[[ModuleType], None]] = {}
 
@@ -488,8 +507,11 @@ def autolog(
         def hook(module: ModuleType) -> None:
             with _lock:
                 try:
-                    fn = importlib.import_module(autolog_module).autolog
-                    name = fn.integration_name
+                    fn = getattr(importlib.import_module(autolog_module), "autolog", None)
+                    name = getattr(fn, "integration_name", None)
+                    if fn is None or name is None:
+                        _logger.debug("%s has no autolog integration yet.", autolog_module)
+                        return
                     previous = _configs.get(name)
                     if previous and not previous.get(GLOBALLY_CONFIGURED, False):
                         return
@@ -509,7 +531,7 @@ def autolog(
         return hook
 
     for library, autolog_module in LIBRARY_TO_AUTOLOG_MODULE.items():
-        if autolog_module.rsplit(".", 1)[0] in excluded:
+        if autolog_module in excluded:
             continue
         _on_import(library, setup(library, autolog_module))
 
