@@ -91,11 +91,19 @@ def _compiled_init(cls: type[Record]) -> Callable[..., None]:
             body.append(f"    _set(self, {name!r}, {name})")
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
-    source = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "    pass")
-    exec(source, scope)
-    init: Callable[..., None] = scope["__init__"]
+    # The helpers are the maker's arguments, so the body reads them as closure cells (faster
+    # than globals, as dataclasses does).
+    inner = f"def __init__(self, {', '.join(params)}):\n" + ("\n".join(body) or "    pass")
+    source = f"def __make__({', '.join(scope)}):\n" + _indent(inner) + "\n    return __init__"
+    namespace: dict[str, Any] = {}
+    exec(source, namespace)
+    init: Callable[..., None] = namespace["__make__"](**scope)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     return init
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" for line in text.splitlines())
 
 
 class Record(metaclass=_RecordMeta):
