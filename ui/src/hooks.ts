@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { useCallback, useEffect, useMemo, useRef, useState } from "preact/hooks";
 
 export interface Async<T> {
   data: T | undefined;
@@ -7,22 +7,35 @@ export interface Async<T> {
   reload: () => void;
 }
 
-/** Run `load` whenever `deps` change; a stale answer never overwrites a newer one. */
+/**
+ * Run `load` whenever `deps` change; a stale answer never overwrites a newer one. The request
+ * starts while the component renders, not after the browser paints (when effects run), so a
+ * page's requests leave a frame earlier.
+ */
 export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): Async<T> {
   const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
   const [tick, setTick] = useState(0);
   const seq = useRef(0);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const started = useMemo(() => early(load), [...deps, tick]);
   useEffect(() => {
     const mine = ++seq.current;
-    setState((s) => ({ ...s, loading: true }));
-    load().then(
+    setState((s) => (s.loading ? s : { ...s, loading: true }));
+    started.then(
       (data) => mine === seq.current && setState({ data, loading: false }),
       (error: Error) => mine === seq.current && setState((s) => ({ data: s.data, error, loading: false })),
     );
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [...deps, tick]);
+  }, [started]);
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data: state.error ? undefined : state.data, error: state.error, loading: state.loading, reload };
+}
+
+/** `load()` started now; a failure is handled by whoever awaits it (not an unhandled rejection
+ * before the effect that awaits it has run). */
+export function early<T>(load: () => Promise<T>): Promise<T> {
+  const p = Promise.resolve().then(load);
+  p.catch(() => undefined);
+  return p;
 }
 
 /** Call `fn` every `ms` while `active`. */

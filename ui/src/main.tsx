@@ -4,14 +4,18 @@ import { SessionContext } from "./access";
 import { SIGN_IN_EVENT } from "./api";
 import { signOut, signedIn, type User } from "./auth";
 import { ErrorBox, Link, Loading } from "./components/common";
-import { AccountPage } from "./pages/Account";
+import { lazily } from "./lazy";
 import { LoginPage } from "./pages/Login";
 import { ExperimentsPage } from "./pages/Experiments";
 import { RunsPage } from "./pages/Runs";
-import { RunPage } from "./pages/Run";
-import { ComparePage } from "./pages/Compare";
-import { LoggedModelPage } from "./pages/LoggedModel";
-import { ModelsPage, RegisteredModelPage } from "./pages/Models";
+
+// The experiments list and the runs table are in the first download; other pages load on use.
+const AccountPage = lazily(() => import("./pages/Account").then((m) => m.AccountPage));
+const RunPage = lazily(() => import("./pages/Run").then((m) => m.RunPage));
+const ComparePage = lazily(() => import("./pages/Compare").then((m) => m.ComparePage));
+const LoggedModelPage = lazily(() => import("./pages/LoggedModel").then((m) => m.LoggedModelPage));
+const ModelsPage = lazily(() => import("./pages/Models").then((m) => m.ModelsPage));
+const RegisteredModelPage = lazily(() => import("./pages/Models").then((m) => m.RegisteredModelPage));
 import { list, useRoute } from "./router";
 import "uplot/dist/uPlot.min.css";
 import "./style.css";

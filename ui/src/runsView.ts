@@ -33,3 +33,34 @@ export async function activeRunCount(ids: string[]): Promise<number | undefined>
     throw e;
   }
 }
+
+/** A group of runs sharing a param's or tag's value (`null`: runs without it). */
+export interface RunGroup {
+  value: string | null;
+  count: number;
+  metrics: Record<string, { count: number; mean: number; min: number; max: number }>;
+}
+
+export interface RunGroups {
+  by: string;
+  total_runs: number;
+  truncated: boolean;
+  groups: RunGroup[];
+}
+
+/** The view's runs grouped by `by` over every matching run (the server's GROUP BY), or
+ * undefined on older servers. */
+export async function runGroups(q: ViewQuery, by: string, metrics: string[]): Promise<RunGroups | undefined> {
+  const s = new URLSearchParams();
+  for (const id of q.experimentIds) s.append("experiment_ids", id);
+  if (q.filter) s.set("filter", q.filter);
+  s.set("run_view_type", q.view);
+  s.set("by", by);
+  for (const m of metrics) s.append("metrics", m);
+  try {
+    return await call<RunGroups>("GET", `${TRAZA}runs/groups?${s.toString()}`);
+  } catch (e) {
+    if (missing(e)) return undefined;
+    throw e;
+  }
+}

@@ -1,7 +1,11 @@
 // Group by a param or tag: one row per value with the runs' count and the mean, min and max of
-// each metric the table shows. Computed over the rows loaded so far (the table fetches page by
-// page), which the caption says when more runs remain to load.
+// each metric the table shows, over every run the view's filter matches (the server groups them
+// with SQL). On an older server without that endpoint: over the rows loaded so far (the table
+// fetches page by page), which the caption then says.
+import { ErrorBox, Loading } from "./common";
 import { num, plural } from "../format";
+import { useAsync } from "../hooks";
+import { runGroups, type ViewQuery } from "../runsView";
 import type { Run } from "../types";
 
 const NONE = "(none)";
@@ -38,15 +42,44 @@ export function groupRuns(runs: Run[], by: string, metrics: string[]): Group[] {
   return [...groups.values()];
 }
 
-export function GroupSummary({ runs, by, metrics, complete }: { runs: Run[]; by: string; metrics: string[]; complete: boolean }) {
-  const groups = groupRuns(runs, by, metrics);
+/** The server's groups in the shape drawn here. */
+function fromServer(groups: { value: string | null; count: number; metrics: Record<string, { count: number; mean: number; min: number; max: number }> }[]): Group[] {
+  return groups.map((g) => ({
+    value: g.value ?? NONE,
+    count: g.count,
+    stats: new Map(Object.entries(g.metrics).map(([k, m]) => [k, { n: m.count, sum: m.mean * m.count, min: m.min, max: m.max }])),
+  }));
+}
+
+export function GroupSummary({ query, runs, by, metrics, complete }: {
+  query: ViewQuery;
+  /** The loaded runs: what an older server's groups are computed over. */
+  runs: Run[];
+  by: string;
+  metrics: string[];
+  complete: boolean;
+}) {
+  const served = useAsync(
+    () => runGroups(query, by, metrics),
+    [query.experimentIds.join(","), query.filter, query.view, by, metrics.join("\u0000")],
+  );
   const name = by.replace(/^(params|tags)\./, "");
+  if (served.error) return <ErrorBox error={served.error} />;
+  if (served.loading && !served.data) return <Loading what={`Grouping runs by ${name}`} />;
+  const answer = served.data;
+  const groups = answer ? fromServer(answer.groups) : groupRuns(runs, by, metrics);
+  const kind = by.startsWith("params.") ? "param" : "tag";
+  const over = answer
+    ? ` over all ${plural(answer.total_runs, "run")}${answer.truncated ? ": the largest shown, more exist" : ""}`
+    : complete
+      ? ` over all ${plural(runs.length, "run")}`
+      : ` over the ${plural(runs.length, "run")} loaded so far: scroll or load more runs to include the rest`;
   return (
-    <div class="table-wrap group-summary">
+    <div class="table-wrap group-summary" aria-busy={served.loading ? "true" : "false"}>
       <table class="grid" aria-label={`Runs grouped by ${name}`}>
         <caption class="muted">
-          {plural(groups.length, "group")} by {by.startsWith("params.") ? "param" : "tag"} <code>{name}</code>
-          {complete ? ` over all ${plural(runs.length, "run")}` : ` over the ${plural(runs.length, "run")} loaded so far: scroll or load more runs to include the rest`}
+          {plural(groups.length, "group")} by {kind} <code>{name}</code>
+          {over}
         </caption>
         <thead>
           <tr>

@@ -6,12 +6,10 @@ import { num } from "../format";
 import { BarChart } from "./Plots";
 import { useInterval } from "../hooks";
 import type { Series } from "../types";
+import type { ChartSettings } from "../chartSettings";
 
-export interface ChartSettings {
-  xAxis: api.XAxis;
-  log: boolean;
-  smoothing: number;
-}
+export { settingsFromQuery, settingsToQuery, type ChartSettings } from "../chartSettings";
+
 
 export interface ChartRun {
   id: string;
@@ -287,18 +285,3 @@ export function ChartControls({ settings, onChange }: { settings: ChartSettings;
     </div>
   );
 }
-
-export function settingsFromQuery(query: URLSearchParams): ChartSettings {
-  const x = query.get("x");
-  return {
-    xAxis: x === "timestamp" || x === "relative" ? x : "step",
-    log: query.get("log") === "1",
-    smoothing: Math.min(0.99, Math.max(0, Number(query.get("smooth")) || 0)),
-  };
-}
-
-export const settingsToQuery = (s: ChartSettings) => ({
-  x: s.xAxis === "step" ? "" : s.xAxis,
-  log: s.log ? "1" : "",
-  smooth: s.smoothing ? String(s.smoothing) : "",
-});

@@ -149,7 +149,7 @@ export function RunsTable({
     count: rows.length,
     getScrollElement,
     estimateSize: rowSize,
-    overscan: 12,
+    overscan: 6,
     getItemKey,
   });
   const items = virtualizer.getVirtualItems();
@@ -262,14 +262,16 @@ export function RunsTable({
         </thead>
         <tbody onKeyDown={onKeyDown}>
           {top > 0 ? <tr class="spacer" aria-hidden="true" style={{ height: `${top}px` }} /> : null}
-          {items.map((item) => {
+          {items.map((item, slot) => {
             const { run, depth, children } = rows[item.index]!;
             const id = run.info.run_id;
             const name = run.info.run_name ?? id;
             const shown = !hidden.has(id);
+            // Keyed by place in the window, not by run: a scroll reuses the rows' elements and
+            // changes their text instead of removing and creating every cell.
             return (
               <tr
-                key={id}
+                key={slot}
                 data-run-id={id}
                 aria-rowindex={item.index + 3}
                 class={`${run.info.lifecycle_stage === "deleted" ? "deleted" : ""}${selected.has(id) ? " selected" : ""}`}
@@ -320,9 +322,7 @@ export function RunsTable({
                       <Link to={["experiments", run.info.experiment_id]}>{experimentName(run.info.experiment_id)}</Link>
                     </td>
                   ) : (
-                    <td class={c.numeric ? "num" : ""} title={c.value(run)}>
-                      {c.value(run)}
-                    </td>
+                    <Cell numeric={c.numeric} text={c.value(run)} />
                   ),
                 )}
               </tr>
@@ -332,5 +332,13 @@ export function RunsTable({
         </tbody>
       </table>
     </div>
+  );
+}
+
+function Cell({ numeric, text }: { numeric?: boolean; text: string }) {
+  return (
+    <td class={numeric ? "num" : ""} title={text}>
+      {text}
+    </td>
   );
 }

@@ -6,8 +6,8 @@ import { ColumnPicker } from "../components/ColumnPicker";
 import { FirstRun } from "../components/FirstRun";
 import { RunsTable } from "../components/RunsTable";
 import { Sharing } from "../components/Sharing";
-import { settingsFromQuery } from "../components/MetricChart";
-import { Workspace } from "../components/Workspace";
+import { settingsFromQuery } from "../chartSettings";
+import { lazily } from "../lazy";
 import { ErrorBox, Link, Loading } from "../components/common";
 import {
   FIXED,
@@ -21,7 +21,7 @@ import {
   type Column,
 } from "../columns";
 import { plural } from "../format";
-import { useAsync } from "../hooks";
+import { early, useAsync } from "../hooks";
 import { navigate, updateQuery } from "../router";
 import { activeRunCount, csvUrl } from "../runsView";
 import { GroupSummary } from "../components/GroupSummary";
@@ -29,11 +29,13 @@ import type { Run, ViewType } from "../types";
 
 /** Runs in the first request (the page is usable once they are drawn), then per scroll fetch. */
 const FIRST_PAGE = 100;
-const NEXT_PAGE = 500;
+const NEXT_PAGE = 250;
 /** Runs a chart overlays (the server's limit per history request). */
 export const CHART_RUNS = 100;
 
 const NO_COLUMNS: string[] = [];
+// The chart workspace (and its charting library) loads when the Charts tab first opens.
+const Workspace = lazily(() => import("../components/Workspace").then((m) => m.Workspace));
 const EXPERIMENT: Column = { id: "experiment", title: "Experiment", value: (r) => r.info.experiment_id };
 
 interface Pages {
@@ -53,14 +55,16 @@ function useRunPages(signature: string, load: (token?: string) => Promise<api.Pa
   const seq = useRef(0);
   const fail = (mine: number) => (error: Error) =>
     mine === seq.current && setState((s) => ({ ...s, error, loading: false }));
+  // Started while rendering (see `early`), answered once the effect has run.
+  const started = useMemo(() => early(() => load()), [signature, tick]);
   useEffect(() => {
     const mine = ++seq.current;
     setState((s) => ({ ...s, loading: true, error: undefined }));
-    load().then(
+    started.then(
       (p) => mine === seq.current && setState({ signature, runs: p.items, first: p.items, next: p.next, loading: false }),
       fail(mine),
     );
-  }, [signature, tick]);
+  }, [started]);
   const more = () => {
     if (state.loading || !state.next) return;
     const mine = seq.current;
@@ -279,6 +283,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
           <>
           {groupBy ? (
             <GroupSummary
+              query={{ experimentIds, filter, view, orderBy }}
               runs={runs.runs}
               by={groupBy}
               metrics={columns.flatMap((c) => (c.id.startsWith("metrics.") ? [c.id.slice("metrics.".length)] : []))}
