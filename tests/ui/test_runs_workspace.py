@@ -385,3 +385,26 @@ def test_group_by_a_param_with_each_metrics_count_mean_min_max(
     expect(none.locator("td[data-metric=r2]")).to_have_text("–")
     assert "group=params.copy_X" in page.url  # a link shares the grouping
     page.screenshot(path=str(SCREENSHOTS / "runs-grouped.png"), full_page=True)
+
+
+def test_group_by_covers_runs_not_loaded_yet(page: Any, site: Site) -> None:
+    """150 runs, of which the table loads the first 100: the groups count all 150, with each
+    metric's mean, min and max over all of them (the server groups them)."""
+    import mlflow
+    from mlflow.entities import Metric, Param
+
+    client = mlflow.MlflowClient(tracking_uri=site.url)
+    exp = client.create_experiment("many")
+    for i in range(150):
+        run_id = client.create_run(exp, run_name=f"r{i:03d}").info.run_id
+        client.log_batch(run_id, [Metric("score", i, 0, 0)], [Param("fold", str(i % 3))])
+    page.goto(f"{site.url}/#/experiments/{exp}?group=params.fold")
+    expect(page.locator(".run-count")).to_contain_text("100 loaded", timeout=TIMEOUT)
+    groups = page.get_by_role("table", name="Runs grouped by fold")
+    expect(groups).to_contain_text("3 groups by param fold over all 150 runs", timeout=TIMEOUT)
+    for fold, (low, high) in {"0": (0, 147), "1": (1, 148), "2": (2, 149)}.items():
+        row = groups.locator(f"tr[data-group='{fold}']")
+        expect(row.locator("td").first).to_have_text("50")
+        mean = (low + high) / 2
+        expect(row.locator("td[data-metric=score]")).to_have_text(f"{mean:g} ({low} – {high})")
+    page.screenshot(path=str(SCREENSHOTS / "runs-grouped-150.png"), full_page=True)
