@@ -65,6 +65,9 @@ class _RecordMeta(type):
         ns["__record_fields__"] = names
         ns["__record_defaults__"] = defaults
         ns["__match_args__"] = names
+        if bases and "__init__" not in ns:
+            # Each class compiles its own on first use (a parent's takes other fields).
+            ns["__init__"] = _first_init
         return super().__new__(mcs, name, bases, ns)
 
 
@@ -102,6 +105,14 @@ def _compiled_init(cls: type[Record]) -> Callable[..., None]:
     return init
 
 
+def _first_init(self: Record, *args: Any, **kwargs: Any) -> None:
+    """Every record class's ``__init__`` until its first call compiles the real one."""
+    cls = type(self)
+    init = _compiled_init(cls)
+    cls.__init__ = init  # type: ignore[method-assign]
+    init(self, *args, **kwargs)
+
+
 def _indent(text: str) -> str:
     return "\n".join(f"    {line}" for line in text.splitlines())
 
@@ -114,10 +125,7 @@ class Record(metaclass=_RecordMeta):
     __record_defaults__: ClassVar[dict[str, _Field]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        cls = type(self)
-        init = _compiled_init(cls)
-        cls.__init__ = init  # type: ignore[method-assign]
-        init(self, *args, **kwargs)
+        _first_init(self, *args, **kwargs)
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.__record_fields__)
