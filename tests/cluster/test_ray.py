@@ -216,3 +216,18 @@ def test_the_projects_requirements_become_the_jobs_runtime_env(
     log = output_of(TrazaClient(server), submitted.run_id)
     prefix = log.rsplit("prefix=", 1)[1].split()[0]
     assert "runtime_resources/pip" in prefix  # Ray's virtualenv for the requirements
+
+
+def test_cancelling_a_job_that_waits_for_resources_ends_the_run_at_once(
+    ray_engine: Ray, server: str, project: Path
+) -> None:
+    submitted = traza.projects.run(
+        str(project), "main", backend="ray", env_manager="local",
+        backend_config=config(ray_engine, num_gpus=4), synchronous=False,
+    )  # fmt: skip
+    client = TrazaClient(server)
+    assert client.get_run(submitted.run_id).info.status == "SCHEDULED"
+    submitted.cancel()  # returns without waiting for Ray's 15-minute start timeout
+    run = client.get_run(submitted.run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.tags["traza.backend.reason"] == "cancelled before it started"

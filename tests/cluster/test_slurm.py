@@ -254,3 +254,20 @@ def test_the_script_quotes_paths_and_keeps_the_exit_status(tmp_path: Path) -> No
         "#SBATCH --exclusive", "module load cuda/12", "cd '/shared/my project' || exit 1",
         "python t.py 'a b'", "status=$?", "echo \"$status\" > /shared/exit", 'exit "$status"',
     ]  # fmt: skip
+
+
+def test_cancelling_a_queued_job_removes_it(
+    slurm: Slurm, server: str, project: Path, tmp_path: Path
+) -> None:
+    submitted = traza.projects.run(
+        str(project), "main", backend="slurm", env_manager="local",
+        backend_config=config(tmp_path, extra_sbatch=["--hold"]), synchronous=False,
+    )  # fmt: skip
+    client = TrazaClient(server)
+    job = client.get_run(submitted.run_id).data.tags["traza.backend.job_id"]
+    assert submitted.get_status() == "SCHEDULED"
+    assert client.get_run(submitted.run_id).info.status == "SCHEDULED"
+    assert squeue(job) == "PENDING"
+    submitted.cancel()
+    assert client.get_run(submitted.run_id).info.status == "KILLED"
+    wait_for(lambda: squeue(job) == "", timeout=60)

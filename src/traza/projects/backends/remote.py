@@ -27,6 +27,8 @@ RESOURCES_TAG = "traza.backend.resources"
 REASON_TAG = "traza.backend.reason"
 #: Seconds of failed status queries in a row after which the run is FAILED.
 POLL_FAILURE_LIMIT = 120.0
+#: Seconds a cancelled, running job has to be reported stopped before the run is KILLED anyway.
+CANCEL_CONFIRM = 60.0
 
 
 def say(message: str) -> None:
@@ -227,7 +229,9 @@ class RemoteSubmittedRun(SubmittedRun):
             self._end(status, reason)
 
     def _follow(self) -> tuple[str, str]:
-        last_upload, grown, failing_since = time.monotonic(), False, None
+        last_upload, grown = time.monotonic(), False
+        failing_since: float | None = None
+        cancelled_at: float | None = None
         while True:
             try:
                 state = self.job.poll()
@@ -243,9 +247,25 @@ class RemoteSubmittedRun(SubmittedRun):
                 if self._cancelled.is_set():
                     return "KILLED", state.reason or "cancelled"
                 return _RUN_STATUS[state.phase], state.reason
+            if self._cancelled.is_set():
+                # A job that never started needs no confirmation (Ray keeps a stopped PENDING
+                # job until its own start timeout); a running one gets CANCEL_CONFIRM seconds.
+                cancelled_for = time.monotonic() - (
+                    cancelled_at := cancelled_at or time.monotonic()
+                )
+                if state.phase == "PENDING":
+                    return "KILLED", "cancelled before it started"
+                if cancelled_for > CANCEL_CONFIRM:
+                    return (
+                        "KILLED",
+                        f"cancelled; the engine had not confirmed it after {CANCEL_CONFIRM:g} s",
+                    )
             if state.phase == "RUNNING" and self._status == "SCHEDULED":
                 self._status = "RUNNING"
-                self._client.update_run(self._run_id, status="RUNNING")
+                try:
+                    self._client.update_run(self._run_id, status="RUNNING")
+                except Exception as e:  # the ending is what matters; said, not fatal
+                    say(f"Could not mark run {self._run_id} RUNNING: {e}")
             if grown and time.monotonic() - last_upload >= self._upload_interval:
                 self._upload()
                 last_upload, grown = time.monotonic(), False
