@@ -30,23 +30,30 @@ m AS (
     SELECT r.id, u.* FROM r, unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[],
         %s::smallint[], %s::text[], %s::text[], %s::text[]) AS u
     ON CONFLICT DO NOTHING
+    RETURNING 1
 ),
+n AS (SELECT COUNT(*) AS inserted FROM m),
 l AS (
     INSERT INTO latest_metrics
         (run_id, key, value, timestamp, step, is_nan, min_value, max_value, count)
-    SELECT r.id, u.* FROM r, unnest(%s::text[], %s::float8[], %s::bigint[], %s::bigint[],
+    SELECT r.id, u.* FROM r, n, unnest(%s::text[], %s::float8[], %s::bigint[], %s::bigint[],
         %s::smallint[], %s::float8[], %s::float8[], %s::bigint[]) AS u
+    WHERE n.inserted = %s
     {_on_conflict(LATEST_UPSERT)}
 ),
 b AS (
     INSERT INTO metric_buckets (run_id, key, bucket, count, min_value, min_step, min_timestamp,
         max_value, max_step, max_timestamp)
-    SELECT r.id, u.* FROM r, unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[],
+    SELECT r.id, u.* FROM r, n, unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[],
         %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], %s::bigint[]) AS u
+    WHERE n.inserted = %s
     {_on_conflict(metric_buckets.UPSERT)}
 )
-SELECT (SELECT lifecycle_stage FROM runs WHERE run_uuid = %s)
+SELECT (SELECT lifecycle_stage FROM runs WHERE run_uuid = %s), (SELECT inserted FROM n)
 """
+# The summaries fold in the points only when every one of them is new (``n.inserted`` equals
+# the batch): a batch resent after a lost answer inserts none and counts nothing again; one
+# that overlaps stored points gets its summaries recomputed by the caller.
 
 
 def _floats(values: Any) -> list[float | None]:
@@ -73,11 +80,14 @@ def _columns(rows: list[tuple[Any, ...]], types: tuple[Any, ...]) -> list[list[A
     return [convert(column) for convert, column in zip(types, zip(*rows, strict=True), strict=True)]
 
 
-def log_metrics(raw_cursor: Any, run_id: str, rows: list[tuple[Any, ...]]) -> str | None:
+def log_metrics(
+    raw_cursor: Any, run_id: str, rows: list[tuple[Any, ...]]
+) -> tuple[str | None, int]:
     """Write validated metric rows (see ``metrics.metric_row``) to an active run.
 
-    Returns the run's lifecycle stage (``None`` when there is no such run); nothing was written
-    unless it is ``active``.
+    Returns the run's lifecycle stage (``None`` when there is no such run; nothing was written
+    unless it is ``active``) and how many points were new. The summaries were updated only if
+    all were new; when only some were, the caller recomputes them.
     """
     latest = [(key, *summary) for key, summary in fold_latest(rows).items()]
     buckets = [row[1:] for row in metric_buckets.fold(0, rows)]
@@ -85,9 +95,11 @@ def log_metrics(raw_cursor: Any, run_id: str, rows: list[tuple[Any, ...]]) -> st
         run_id,
         *_columns(rows, _METRIC_TYPES),
         *_columns(latest, _LATEST_TYPES),
+        len(rows),
         *_columns(buckets, _BUCKET_TYPES),
+        len(rows),
         run_id,
     ]
     raw_cursor.execute(_STATEMENT, args)
     row = raw_cursor.fetchone()
-    return None if row is None else row[0]
+    return (None, 0) if row is None else (row[0], int(row[1] or 0))

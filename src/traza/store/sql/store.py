@@ -437,9 +437,14 @@ class SqlStore(
     def _log_metrics_postgres(self, run_id: str, rows: list[tuple[Any, ...]]) -> None:
         assert isinstance(self.db, PostgresDatabase)
         with self.db.autocommit() as cur:
-            stage = pg_metrics.log_metrics(cur, run_id, rows)
+            stage, inserted = pg_metrics.log_metrics(cur, run_id, rows)
         if stage != LifecycleStage.ACTIVE:
             _refuse_run(run_id, stage)
+        if 0 < inserted < len(rows):  # some points were stored already: summaries anew
+            with self.db.write() as cur:
+                rid = self._active_run_id(cur, run_id)
+                cur.execute(RECOMPUTE_LATEST.format(ids=int(rid)))
+                metric_buckets.rebuild(cur, self.db.dialect, [rid])
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         row = metric_row(metric)
