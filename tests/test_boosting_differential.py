@@ -150,6 +150,6 @@ def test_cases_exercise_what_they_claim(recorded: dict[str, dict[str, Any]]) -> 
         assert any(a.endswith(".json") for a in ours[case]["artifacts"]), case
     for case in ("xgb-native-es", "xgb-sklearn-es", "lgb-native-es", "lgb-sklearn-es"):
         assert {"stopped_iteration", "best_iteration"} <= set(ours[case]["history"]), case
-    assert "mean_squared_error_X_valid" in ours["xgb-sklearn"]["history"]
-    assert "mean_squared_error_X_valid" in ours["lgb-sklearn"]["history"]
+    assert "mean_squared_error_X_eval" in ours["xgb-sklearn"]["history"]
+    assert "mean_squared_error_X_eval" in ours["lgb-sklearn"]["history"]
     assert "feature_importance_total_gain.png" in ours["xgb-classifier"]["artifacts"]

@@ -75,8 +75,9 @@ def xgb_sklearn(lib: Any) -> None:
     lib.xgboost.autolog()
     model = xgb.XGBRegressor(n_estimators=12, max_depth=3, random_state=0)
     model.fit(X_train, y_train, eval_set=[(X_train, y_train), (X_valid, y_valid)], verbose=False)
-    predictions = model.predict(X_valid)
-    sklearn.metrics.mean_squared_error(y_valid, predictions)  # patched: looked up at call time
+    X_eval, y_eval = X_valid, y_valid  # post-training metrics are named after the variable
+    predictions = model.predict(X_eval)
+    sklearn.metrics.mean_squared_error(y_eval, predictions)  # patched: looked up at call time
 
 
 def xgb_sklearn_es(lib: Any) -> None:
@@ -123,8 +124,9 @@ def lgb_sklearn(lib: Any) -> None:
     lib.lightgbm.autolog()
     model = lgb.LGBMRegressor(n_estimators=12, num_leaves=7, random_state=0, verbose=-1)
     model.fit(X_train, y_train, eval_set=[(X_train, y_train), (X_valid, y_valid)])
-    predictions = model.predict(X_valid)
-    sklearn.metrics.mean_squared_error(y_valid, predictions)  # patched: looked up at call time
+    X_eval, y_eval = X_valid, y_valid  # post-training metrics are named after the variable
+    predictions = model.predict(X_eval)
+    sklearn.metrics.mean_squared_error(y_eval, predictions)  # patched: looked up at call time
 
 
 def lgb_sklearn_es(lib: Any) -> None:
