@@ -407,3 +407,20 @@ def test_ctrl_c_kills_the_trials_and_the_parent(project: Path) -> None:
     assert parent.info.status == "KILLED"
     assert {k.info.status for k in children(parent.info.run_id)} == {"KILLED"}
     _wait_for(lambda: not any(_alive(p) for p in pids), timeout=30)
+
+
+def test_a_sweep_on_postgresql(
+    project: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is PostgreSQL: the sweep and every trial's process use it directly."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", postgres_url)
+    result = sweep(str(project), parameters={"alpha": "0.2,0.6", "l1_ratio": "0.1,0.3"},
+                   metric="rmse", max_parallel=2, env_manager="local")  # fmt: skip
+    client = TrazaClient(postgres_url)
+    kids = children(result.run_id)
+    assert len(kids) == 4 and {k.info.status for k in kids} == {"FINISHED"}
+    parent = client.get_run(result.run_id)
+    assert result.best is not None and result.best.params == {"alpha": "0.6", "l1_ratio": "0.1"}
+    assert parent.data.tags["traza.sweep.best_run_id"] == result.best.run_id
+    assert sweep(str(project), parameters={"alpha": "0.2,0.6", "l1_ratio": "0.1,0.3"},
+                 metric="rmse", env_manager="local").run_id == result.run_id  # fmt: skip
