@@ -81,6 +81,7 @@ class Server:
         self.log = artifacts.parent / f"server-{self.port}.log"
 
     def start(self, timeout: float = 60) -> Server:
+        self.artifacts.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "traza", "server", "--backend-store-uri", self.store_uri]
         command += ["--artifacts-destination", str(self.artifacts), "--port", str(self.port)]
         command += ["--workers", str(self.workers), *self.extra_args]

@@ -13,9 +13,24 @@ from pathlib import Path
 from typing import BinaryIO
 
 from traza.artifacts.base import CHUNK_SIZE, ArtifactRepository
+from traza.disk_full import disk_full_reported
 from traza.entities import FileInfo
 from traza.exceptions import invalid, not_found
 from traza.validation import validate_artifact_path
+
+
+def _copy_whole(source: str | Path, dest: str | Path) -> None:
+    """Copy beside ``dest`` and rename into place: a failed copy (a full disk) leaves nothing
+    half-written where readers look."""
+    dest = Path(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copy2(source, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def local_path_of(uri: str) -> Path:
@@ -57,10 +72,11 @@ class LocalArtifactRepository(ArtifactRepository):
         local_file = Path(local_file)
         if not local_file.is_file():
             raise invalid(f"Cannot log {str(local_file)!r}: no such file.")
-        dest = self._dest_dir(artifact_path) / local_file.name
-        if dest.is_symlink():
-            dest.unlink()
-        shutil.copyfile(local_file, dest)
+        with disk_full_reported(self.root, f"artifact {local_file.name!r}"):
+            dest = self._dest_dir(artifact_path) / local_file.name
+            if dest.is_symlink():
+                dest.unlink()
+            _copy_whole(local_file, dest)
 
     def log_artifacts(self, local_dir: Path, artifact_path: str | None = None) -> None:
         local_dir = Path(local_dir)
@@ -72,7 +88,8 @@ class LocalArtifactRepository(ArtifactRepository):
             target = dest / Path(folder).relative_to(local_dir)
             if target.exists() or target.is_symlink():
                 self._confined(target, str(target.relative_to(dest)))
-        shutil.copytree(local_dir, dest, dirs_exist_ok=True)
+        with disk_full_reported(self.root, f"the folder {local_dir.name!r}"):
+            shutil.copytree(local_dir, dest, dirs_exist_ok=True, copy_function=_copy_whole)
 
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         rel, target = self._target(path)
@@ -146,14 +163,15 @@ class LocalArtifactRepository(ArtifactRepository):
         dest = dest_dir / name
         if dest.is_dir() and not dest.is_symlink():
             raise invalid(f"Cannot write artifact {rel!r}: a directory of that name exists.")
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest_dir)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                yield out
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with disk_full_reported(self.root, f"artifact {rel!r}"):
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest_dir)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    yield out
+                os.replace(tmp, dest)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         rel, target = self._target(artifact_path)

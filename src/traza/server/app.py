@@ -49,10 +49,11 @@ _JSON = "application/json"
 
 
 def _error(code: str, message: str, status: int | None = None) -> Response:
+    status = status or http_status_for(code)
+    # A 503 (the database restarting, say) tells clients when to come back, as shedding does.
+    headers = {"Retry-After": "1"} if status == 503 else None
     return Response(
-        wire.error_body(code, message),
-        status_code=status or http_status_for(code),
-        media_type=_JSON,
+        wire.error_body(code, message), status_code=status, media_type=_JSON, headers=headers
     )
 
 

@@ -96,7 +96,9 @@ class SqliteDatabase:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+        from traza.disk_full import disk_full_reported
+
+        with self._lock, disk_full_reported(self.path, "this write (rolled back)"):
             conn = self.connection
             cur = conn.cursor()
             cur.execute(self.dialect.begin_write)

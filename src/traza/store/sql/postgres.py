@@ -10,7 +10,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from traza.exceptions import TrazaException
@@ -42,16 +42,19 @@ def _conflicts_reported() -> Iterator[None]:
 
 
 @contextmanager
-def _unavailable_reported(url: str) -> Iterator[None]:
+def _unavailable_reported(url: str, pool: Any) -> Iterator[None]:
     """A refused or lost connection (the database restarting) is a 503 to retry, not a crash.
 
-    The pool drops a broken connection when it is handed back, so the next request reconnects.
+    The pool drops a broken connection when it is handed back; the other idle ones are checked
+    then too, so the next request gets a live connection instead of another dead one.
     """
     import psycopg
 
     try:
         yield
     except psycopg.OperationalError as e:
+        with suppress(Exception):
+            pool.check()
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise TrazaException(
             f"The PostgreSQL store {_redacted(url)} is unavailable ({reason}); retry shortly.",
@@ -170,7 +173,7 @@ class PostgresDatabase:
     @contextmanager
     def write(self) -> Iterator[_Cursor]:
         with (
-            _unavailable_reported(self.url),
+            _unavailable_reported(self.url, self.pool),
             self.pool.connection() as conn,
             conn.transaction(),
             conn.cursor() as cur,
@@ -182,7 +185,7 @@ class PostgresDatabase:
         """A raw psycopg cursor (``%s`` placeholders) outside any transaction: each statement is
         its own transaction, so a one-statement write costs one round trip."""
         with (
-            _unavailable_reported(self.url),
+            _unavailable_reported(self.url, self.pool),
             self.pool.connection() as conn,
             conn.cursor() as cur,
             _conflicts_reported(),
@@ -192,7 +195,11 @@ class PostgresDatabase:
     @contextmanager
     def read(self) -> Iterator[_Cursor]:
         """A read-only snapshot, begun with one statement (reads never need to commit)."""
-        with _unavailable_reported(self.url), self.pool.connection() as conn, conn.cursor() as cur:
+        with (
+            _unavailable_reported(self.url, self.pool),
+            self.pool.connection() as conn,
+            conn.cursor() as cur,
+        ):
             cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
                 yield _Cursor(cur)
