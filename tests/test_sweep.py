@@ -424,3 +424,18 @@ def test_a_sweep_on_postgresql(
     assert parent.data.tags["traza.sweep.best_run_id"] == result.best.run_id
     assert sweep(str(project), parameters={"alpha": "0.2,0.6", "l1_ratio": "0.1,0.3"},
                  metric="rmse", env_manager="local").run_id == result.run_id  # fmt: skip
+
+
+def test_a_long_definition_fits_its_tag(project: Path) -> None:
+    values = [f"value-{i:05d}" for i in range(2000)]
+    result = sweep(str(project), parameters={"alpha": "0.5", "label": values},
+                   strategy="random", trials=1, seed=1, env_manager="local")  # fmt: skip
+    client = TrazaClient()
+    tag = client.get_run(result.run_id).data.tags["traza.sweep.definition"]
+    assert len(tag) <= 8000
+    assert json.loads(tag)["parameters"]["label"] == {
+        "kind": "values", "values": values[:5], "count": 2000}  # fmt: skip
+    whole = json.loads(Path(client.download_artifacts(result.run_id, "sweep.json")).read_text())
+    assert whole["parameters"]["label"]["values"] == values
+    (kid,) = children(result.run_id)
+    assert kid.data.params["label"] in values

@@ -571,6 +571,26 @@ def _common_tags(definition_uri: str, entry: str, backend: str) -> dict[str, str
     }
 
 
+def _definition_tag(data: dict[str, Any]) -> str:
+    """The definition as JSON within a tag's 8,000 characters: long value lists are cut to
+    their first values and a count (``sweep.json`` keeps them whole)."""
+    text = json.dumps(data, sort_keys=True)
+    if len(text) <= 8000:
+        return text
+    short = {**data, "parameters": {}}
+    for name, dim in data["parameters"].items():
+        values = dim.get("values")
+        if values is not None and len(values) > 5:
+            dim = {**dim, "values": values[:5], "count": len(values)}
+        short["parameters"][name] = dim
+    text = json.dumps(short, sort_keys=True)
+    if len(text) <= 8000:
+        return text
+    return json.dumps({k: v for k, v in short.items() if k != "parameters"} | {
+        "parameters": {n: {"kind": d["kind"]} for n, d in data["parameters"].items()}
+    }, sort_keys=True)[:8000]  # fmt: skip
+
+
 def _create_parent(
     client: Any,
     experiment_id: str,
@@ -584,7 +604,7 @@ def _create_parent(
     tags = {
         **_common_tags(definition.uri, definition.entry_point, backend),
         HASH_TAG: digest,
-        DEFINITION_TAG: json.dumps(definition.to_dict(), sort_keys=True)[:8000],
+        DEFINITION_TAG: _definition_tag(definition.to_dict()),
         SEED_TAG: str(seed),
         "traza.sweep.strategy": definition.strategy,
         "traza.sweep.trials": str(definition.trials),

@@ -16,6 +16,7 @@ const TRIAL = "traza.sweep.trial";
 interface Dimension {
   kind: string;
   values?: string[];
+  count?: number; // the whole list's length when the tag holds only its first values
   low?: number;
   high?: number;
 }
@@ -40,12 +41,13 @@ function parseDefinition(text: string | undefined): Definition | undefined {
   }
 }
 
-const describe = (d: Dimension) =>
-  d.kind === "values"
-    ? d.values?.join(", ") ?? ""
-    : d.kind === "choice"
-      ? `choice(${d.values?.join(", ") ?? ""})`
-      : `${d.kind}(${d.low}, ${d.high})`;
+function describe(d: Dimension): string {
+  const more = d.count && d.values && d.count > d.values.length ? `, … (${d.count} values)` : "";
+  const listed = `${d.values?.join(", ") ?? ""}${more}`;
+  if (d.kind === "values") return listed;
+  if (d.kind === "choice") return `choice(${listed})`;
+  return d.low === undefined ? d.kind : `${d.kind}(${d.low}, ${d.high})`;
+}
 
 /** Every child of the parent (pages of 1,000), the latest attempt of each trial kept. */
 async function trialsOf(run: Run): Promise<Run[]> {
