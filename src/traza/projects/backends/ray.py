@@ -152,6 +152,25 @@ class RayApi:
             raise ExecutionException(f"Ray at {self.address}: {e.message}") from None
         return json.loads(answer.data) if answer.data else None
 
+    def submit(self, body: dict[str, Any], patience: float = 120.0) -> dict[str, Any]:
+        """``POST /api/jobs/``, again while the cluster says its job agent is not up yet (a
+        cluster just started); a resent request whose first try went through is a success."""
+        import time
+
+        deadline = time.monotonic() + patience
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                answer = self.call("POST", "/api/jobs/", body)
+                return answer if isinstance(answer, dict) else {}
+            except ExecutionException as e:
+                if tries > 1 and "already exists" in e.message:
+                    return {"submission_id": body["submission_id"]}
+                if "No available agent" not in e.message or time.monotonic() > deadline:
+                    raise
+            time.sleep(1.0)
+
     def upload(self, uri: str, data: bytes) -> None:
         """Put a package on the cluster unless it is there already (Ray's SDK does the same)."""
         name = uri.removeprefix("gcs://")
@@ -282,7 +301,7 @@ class RayBackend(TrazaBackend):
         if config["resources"]:
             body["entrypoint_resources"] = config["resources"]
         try:
-            answer = api.call("POST", "/api/jobs/", body)
+            answer = api.submit(body)
         except ExecutionException as e:
             remote.fail_before_submission(client, run_id, self.name, e.message)
         job_id = str(answer.get("submission_id") or answer.get("job_id"))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from traza.exceptions import ExecutionException, TrazaException
 from traza.projects.submitted import OUTPUT_ARTIFACT, SubmittedRun
@@ -297,7 +297,7 @@ class RemoteSubmittedRun(SubmittedRun):
                 self._done.set()
 
 
-def fail_before_submission(client: Any, run_id: str, backend: str, reason: str) -> None:
+def fail_before_submission(client: Any, run_id: str, backend: str, reason: str) -> NoReturn:
     """A run whose job never reached the engine: FAILED, with the engine's words."""
     try:
         client.set_tag(run_id, REASON_TAG, reason[:5000])
