@@ -271,7 +271,9 @@ class Sweep:
         for trial in started:
             if trial.submitted is None:
                 self._client.set_terminated(trial.run_id, "KILLED")
-            trial.status = "KILLED"
+                trial.status = "KILLED"
+            else:  # as recorded: one that ended just before the cancel keeps its status
+                trial.status = self._client.get_run(trial.run_id).info.status
 
     def _end(self, status: str) -> None:
         try:
