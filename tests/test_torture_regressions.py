@@ -127,3 +127,39 @@ def test_postgres_connection_lost_is_503_with_retry_after_then_reconnects() -> N
                 assert 503 in statuses
         finally:
             backend.close()
+
+
+def test_postgres_processes_opening_a_new_database_at_once_create_the_schema_once() -> None:
+    """Racing first opens of a fresh PostgreSQL database failed with a duplicate pg_type key
+    (``CREATE TABLE IF NOT EXISTS`` is not safe against itself); they now queue on a lock."""
+    import threading
+
+    with postgres_schema() as url:
+        barrier = threading.Barrier(12)
+        errors: list[str] = []
+        stores = []
+
+        def open_new() -> None:
+            barrier.wait()
+            try:
+                stores.append(open_store(url))
+            except Exception as e:
+                errors.append(f"{type(e).__name__}: {e}")
+
+        threads = [threading.Thread(target=open_new) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        try:
+            assert errors == []
+            with stores[0].db.read() as cur:  # type: ignore[attr-defined]
+                cur.execute("SELECT count(*), count(DISTINCT name) FROM traza_migrations")
+                total, distinct = cur.fetchone()
+            from traza.store.sql.schema import MIGRATIONS
+
+            assert total == distinct == len(MIGRATIONS)
+            assert [e.experiment_id for e in stores[0].search_experiments()] == ["0"]
+        finally:
+            for store in stores:
+                store.close()

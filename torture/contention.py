@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from torture._postgres import Cluster
 from torture._support import clean_env, scratch, sqlite_integrity
 from torture.result import Result
 
@@ -67,12 +68,20 @@ def run(scale: str) -> Result:
     result = Result(
         "contention",
         f"{s['writers']} processes x {s['seconds']} s on one SQLite file; {s['starters']} "
-        f"processes at one instant on a new store, and on set_experiment(same name)",
+        f"processes at one instant on a new store, and on set_experiment(same name), on SQLite "
+        "and PostgreSQL",
     )
     with scratch("contention") as tmp:
         _writers(tmp / "writers", s["writers"], s["seconds"], result)
-        _starters(tmp / "new-store", "open", s["starters"], result)
-        _starters(tmp / "experiment", "experiment", s["starters"], result)
+        _starters(str(tmp / "new-store"), "open", s["starters"], result, "SQLite")
+        _starters(str(tmp / "experiment"), "experiment", s["starters"], result, "SQLite")
+        # The same races on PostgreSQL (a private cluster): a fresh database, then one name.
+        cluster = Cluster(tmp / "pg").init()
+        try:
+            _starters(cluster.url, "open", s["starters"], result, "PostgreSQL")
+            _starters(cluster.url, "experiment", s["starters"], result, "PostgreSQL")
+        finally:
+            cluster.destroy()
     return result
 
 
@@ -152,38 +161,40 @@ def _writers(tmp: Path, writers: int, seconds: float, result: Result) -> None:
     result.figures["writers: write calls/s"] = round(calls / elapsed, 1)
 
 
-def _starters(tmp: Path, mode: str, count: int, result: Result) -> None:
+def _starters(store_uri: str, mode: str, count: int, result: Result, backend: str) -> None:
     from traza.store.sql.schema import MIGRATIONS
     from traza.store.uri import open_store
 
-    tmp.mkdir(parents=True)
-    store_dir = tmp / "store"
     if mode == "experiment":
-        open_store(str(store_dir)).close()
-    procs = [_spawn(STARTER, str(store_dir), mode) for _ in range(count)]
+        open_store(store_uri).close()
+    procs = [_spawn(STARTER, store_uri, mode) for _ in range(count)]
     _release(procs)
     failures_before = len(result.failures)
-    outputs = _finish(procs, result, f"a {mode} starter")
-    store = open_store(str(store_dir))
+    outputs = _finish(procs, result, f"a {mode} starter on {backend}")
+    store = open_store(store_uri)
     try:
         if mode == "open":
             runs = store.search_runs(["0"], max_results=1000)
-            result.check(len(runs) == count, f"{len(runs)} runs stored of {count} created")
+            result.check(
+                len(runs) == count, f"{backend}: {len(runs)} runs stored of {count} created"
+            )
             with store.db.read() as cur:  # type: ignore[attr-defined]
                 cur.execute("SELECT name FROM traza_migrations")
                 applied = sorted(row[0] for row in cur.fetchall())
             result.check(
-                applied == sorted(m.name for m in MIGRATIONS), f"migrations recorded: {applied}"
+                applied == sorted(m.name for m in MIGRATIONS),
+                f"{backend}: migrations recorded: {applied}",
             )
             errors = len(result.failures) - failures_before
-            result.figures[f"{count} at once on a new store: errors"] = errors
+            result.figures[f"{backend}: {count} at once on a new store: errors"] = errors
         else:
             ids = set(outputs)
             experiments = [e for e in store.search_experiments() if e.name == "same name"]
             result.check(
                 len(ids) == 1 and len(experiments) == 1,
-                f"{len(experiments)} experiments, ids handed out: {sorted(ids)}",
+                f"{backend}: {len(experiments)} experiments, ids handed out: {sorted(ids)}",
             )
-            result.figures[f"{count} x set_experiment(same name): experiments"] = len(experiments)
+            figure = f"{backend}: {count} x set_experiment(same name): experiments"
+            result.figures[figure] = len(experiments)
     finally:
         store.close()

@@ -17,6 +17,9 @@ class Dialect:
     begin_write: str
     #: Placeholder used by the driver, if not ``?``.
     placeholder: str = "?"
+    #: Run first in the migration transaction, so processes opening a new database at once
+    #: queue instead of racing on ``CREATE TABLE`` (SQLite's ``BEGIN IMMEDIATE`` already does).
+    schema_lock: str = ""
 
     def ddl(self, statement: str) -> str:
         return statement.format(serial_pk=self.serial_pk, without_rowid=self.without_rowid)
@@ -55,4 +58,6 @@ POSTGRESQL = Dialect(
     without_rowid="",
     begin_write="BEGIN",
     placeholder="%s",
+    # A transaction-scoped advisory lock (the key is arbitrary; "traza" in ASCII).
+    schema_lock="SELECT pg_advisory_xact_lock(500135197281)",
 )

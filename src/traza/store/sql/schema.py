@@ -365,6 +365,8 @@ def migrate(db: Database, migrations: Sequence[Migration] = MIGRATIONS) -> list[
     done: list[str] = []
     dialect = db.dialect
     with db.write() as cur:
+        if dialect.schema_lock:
+            cur.execute(dialect.schema_lock)
         cur.execute(
             f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
             "(name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"
