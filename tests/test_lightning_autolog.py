@@ -483,6 +483,23 @@ def test_user_errors_propagate_and_fail_the_run_and_model(tmp_path: Path) -> Non
     assert "forward" not in vars(t.lightning_module)  # the example capture is undone
 
 
+def test_callbacks_pickle_for_spawned_workers(tmp_path: Path) -> None:
+    """Strategies that spawn processes pickle the trainer's callbacks: they travel as the
+    tracking URI and log to the same run from the copy."""
+    import pickle
+
+    mlflow.pytorch.autolog(log_models=False)
+    t = fit(tmp_path, max_epochs=1)
+    run_id = only_run().info.run_id
+    [hooks] = [cb for cb in t.callbacks if type(cb).__name__ == "TrazaAutologCallback"]
+    [checkpoint] = [cb for cb in t.callbacks if type(cb).__name__ == "TrazaModelCheckpointCallback"]
+    copy, checkpoint_copy = pickle.loads(pickle.dumps((hooks, checkpoint)))
+    assert copy.run_id == run_id and checkpoint_copy.writer is not checkpoint.writer
+    copy.metrics.record({"from_a_worker": 1.5}, 7)
+    copy.metrics.flush()
+    assert history(run_id, "from_a_worker") == [(7, 1.5)]
+
+
 def test_unsupported_versions_can_disable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from traza.pytorch import lightning_autolog
 

@@ -50,7 +50,29 @@ def guarded(hook: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-class MetricsBuffer:
+class _PicklesByURI:
+    """Pickles with the client's tracking URI instead of the client, so a trainer whose
+    strategy starts worker processes (``ddp_spawn``) can still send its callbacks there."""
+
+    client: Any
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["client"] = self.client.tracking_uri
+        if "writer" in state:
+            state["writer"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        from traza.client import TrazaClient
+
+        state["client"] = TrazaClient(state["client"])
+        if "writer" in state:
+            state["writer"] = BackgroundWriter()
+        self.__dict__.update(state)
+
+
+class MetricsBuffer(_PicklesByURI):
     """Metrics gathered during training, written in batches.
 
     A flush happens once the training time since the last one is long enough that writing
@@ -108,7 +130,7 @@ def optimizer_name(optimizer: Any) -> str:
     return type(inner if inner is not None else optimizer).__name__
 
 
-class AutologHooks:
+class AutologHooks(_PicklesByURI):
     """Params at the start of training, metrics per epoch (and per step), tags; mixed into
     the trainer's package's ``Callback`` by :func:`callback_classes`."""
 
@@ -301,7 +323,7 @@ class BackgroundWriter:
         self._thread = None
 
 
-class CheckpointHooks:
+class CheckpointHooks(_PicklesByURI):
     """MLflow's automatic checkpointing: the model's checkpoint and its metrics, logged under
     ``checkpoints/`` every epoch (or every ``save_freq`` steps), or only when the monitored
     metric improves (``save_best_only``, then overwriting ``latest_checkpoint.pth``)."""
@@ -401,11 +423,24 @@ def callback_classes(package: str) -> tuple[type, type]:
         else ("lightning.pytorch.callbacks")
     )
     base = importlib.import_module(callbacks).Callback
-    autolog = type("TrazaAutologCallback", (AutologHooks, base), {"__module__": __name__})
-    checkpoint = type(
-        "TrazaModelCheckpointCallback", (CheckpointHooks, base), {"__module__": __name__}
-    )
-    return autolog, checkpoint
+    made = []
+    for index, (name, hooks) in enumerate(
+        (("TrazaAutologCallback", AutologHooks), ("TrazaModelCheckpointCallback", CheckpointHooks))
+    ):
+
+        def reduce(self: Any, index: int = index) -> tuple[Any, ...]:
+            return (_rebuild, (package, index, self.__getstate__()))
+
+        made.append(type(name, (hooks, base), {"__module__": __name__, "__reduce__": reduce}))
+    return made[0], made[1]
+
+
+def _rebuild(package: str, index: int, state: dict[str, Any]) -> Any:
+    """Unpickle a callback of :func:`callback_classes` (a class made at run time)."""
+    klass = callback_classes(package)[index]
+    callback: Any = object.__new__(klass)
+    callback.__setstate__(state)
+    return callback
 
 
 __all__ = [
