@@ -74,6 +74,14 @@ def test_the_parent_run_page_shows_the_sweep(page: Any, swept: dict[str, Any]) -
                                "params.l1_ratio, metrics.rmse")  # fmt: skip
     expect(plot).to_be_visible()
     assert plot.locator("polyline").count() == 6
+    # Coloured by rmse: the best trial blue, the worst (two trials at 0.66) orange.
+    strokes = dict(
+        plot.locator("polyline").evaluate_all(
+            "ls => ls.map(l => [l.querySelector('title').textContent, l.getAttribute('stroke')])"
+        )
+    )
+    assert strokes[f"trial-{best.index}"] == "hsl(212, 62%, 42%)"
+    assert sorted(strokes.values()).count("hsl(28, 62%, 50%)") == 2
     table = page.get_by_role("table", name="Sweep trials")
     rows = table.locator("tbody tr")
     expect(rows).to_have_count(6)

@@ -108,9 +108,18 @@ function SweepView({ run, definition }: { run: Run; definition: Definition }) {
     const s = pruned(r) ? "PRUNED" : r.info.status;
     counts.set(s, (counts.get(s) ?? 0) + 1);
   }
-  const points = (trials.data ?? [])
-    .filter((r) => r.info.status === "FINISHED" || pruned(r))
-    .map((r) => ({ id: r.info.run_id, name: r.info.run_name ?? r.info.run_id, color: colorAt(Number(tagValue(r.data.tags, TRIAL) ?? 0)) }));
+  // Lines coloured by the metric: blue for the best value, orange for the worst (grey: none).
+  const shown = (trials.data ?? []).filter((r) => r.info.status === "FINISHED" || pruned(r));
+  const scores = shown.map(value).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+  const lo = Math.min(...scores);
+  const hi = Math.max(...scores);
+  const colorOf = (r: Run) => {
+    const v = value(r);
+    if (!metric || typeof v !== "number" || !Number.isFinite(v)) return metric ? "#bab0ac" : colorAt(Number(tagValue(r.data.tags, TRIAL) ?? 0));
+    const t = hi > lo ? (minimize ? v - lo : hi - v) / (hi - lo) : 0;
+    return `hsl(${Math.round(212 - t * 184)}, 62%, ${Math.round(42 + t * 8)}%)`;
+  };
+  const points = shown.map((r) => ({ id: r.info.run_id, name: r.info.run_name ?? r.info.run_id, color: colorOf(r) }));
   const axes = [...names.map((n) => `params.${n}`), ...(metric ? [`metrics.${metric}`] : [])];
   const best = trials.data?.find((r) => r.info.run_id === bestId);
   return (
@@ -151,6 +160,7 @@ function SweepView({ run, definition }: { run: Run; definition: Definition }) {
       ) : (
         <>
           <h3>Parallel coordinates</h3>
+          {metric && points.length ? <p class="muted">Each line is a trial, coloured by {metric}: blue is the best, orange the worst.</p> : null}
           {points.length && table ? (
             <ParallelCoordinates runs={points} axes={axes} value={table.value} />
           ) : (
