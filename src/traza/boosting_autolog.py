@@ -35,9 +35,9 @@ _logger = get_logger(__name__)
 MAX_PARAM_VAL_LENGTH = 6000
 MAX_ENTITY_KEY_LENGTH = 250
 MAX_METRICS_PER_BATCH = 1000
-#: Metrics are sent when training since the last send took 10x the time sending takes, so
-#: logging costs at most about a tenth of training (MLflow's rule), and at the end.
-TRAINING_TO_LOGGING_RATIO = 10
+#: Metrics are sent when training since the last send took 100x the time sending takes, so
+#: logging costs at most about 1% of training (MLflow allows 10%), and at the end.
+TRAINING_TO_LOGGING_RATIO = 100
 MODEL_NAME = "model"
 _DATASET_CONTEXT = "mlflow.data.context"
 #: Where a patched ``DMatrix``/``Dataset`` constructor keeps the first rows of its data.
