@@ -100,9 +100,11 @@ def compare(url_a: str, url_b: str, count: int) -> None:
             search.replace(exp[0].encode(), exp[s].encode()),
         ),
     }
+    big = [endpoints.batch_bodies(r, count // 10 + 2, 1000) for r in runs]
+    workloads["log_batch 1,000"] = lambda i, s: ("POST", f"{API}/runs/log-batch", big[s][i])
     for name, make in workloads.items():
         times: list[list[float]] = [[], []]
-        n = count if name != "search 10,000 runs" else max(10, count // 10)
+        n = count if name in ("create run", "log_batch 10") else max(10, count // 10)
         for i in range(n + 2):
             order = (0, 1) if i % 2 else (1, 0)
             for s in order:
