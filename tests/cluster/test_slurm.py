@@ -50,8 +50,11 @@ def squeue(job_id: str) -> str:
 
 
 def test_a_job_runs_and_logs_into_its_run(
-    slurm: Slurm, server: str, project: Path, tmp_path: Path
+    slurm: Slurm, server: str, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Credentials for a server without auth: no token is made, and they stay here.
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "someone")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "secret")
     submitted = traza.projects.run(
         str(project), "main", parameters={"x": 2.5}, backend="slurm", env_manager="local",
         backend_config=config(tmp_path, cpus=1, mem="100M", time="5"),
@@ -68,7 +71,8 @@ def test_a_job_runs_and_logs_into_its_run(
     assert tags["mlflow.project.backend"] == "slurm"
     assert tags["traza.backend.job_id"].isdigit()
     assert json.loads(tags["traza.backend.resources"]) == {"cpus": "1", "mem": "100M", "time": "5"}
-    assert tags["token_kind"] == "none"  # a server without auth: no token is made
+    assert tags["token_kind"] == "none"
+    assert tags["password_seen"] == "False"
     log = output_of(client, submitted.run_id)
     assert "training with x = 2.5" in log and "done" in log
     # The job dir (script, output) is removed once the run is recorded.
