@@ -26,6 +26,7 @@ regressor is pickled with cloudpickle on both sides (MLflow's default is skops).
     python benchmarks/models.py --quick    # 2 repeats, 50 trees
     python benchmarks/models.py --only xgboost lightgbm   # only the rows naming these
     python benchmarks/models.py --only pytorch   # the MLP of models_pytorch.py (also runs alone)
+    python benchmarks/models.py --only autolog   # boosting_autolog.py: autolog's cost per iteration
 """
 
 from __future__ import annotations
@@ -41,11 +42,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from models_pytorch import PYTORCH, pytorch_worker  # benchmarks/ is sys.path[0]
+from boosting_autolog import AUTOLOG, autolog_worker  # benchmarks/ is sys.path[0]
+from models_pytorch import PYTORCH, pytorch_worker
 
 HERE = Path(__file__).resolve()
 BOOSTING = ("xgboost booster", "xgboost sklearn", "lightgbm booster", "lightgbm sklearn")
-FORMATS = ("cloudpickle", "skops", "python_model", "python_model, pinned", *BOOSTING, *PYTORCH)
+FORMATS = (
+    "cloudpickle",
+    "skops",
+    "python_model",
+    "python_model, pinned",
+    *BOOSTING,
+    *PYTORCH,
+    *AUTOLOG,
+)
 TRUSTED = ["sklearn.tree._tree.Tree"]
 
 
@@ -160,6 +170,8 @@ def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
         return boosting_worker(library, fmt, repeats)
     if fmt in PYTORCH:
         return pytorch_worker(library, fmt, repeats)
+    if fmt in AUTOLOG:
+        return autolog_worker(library, fmt, repeats)
     import numpy as np
     import pandas as pd
     from sklearn.ensemble import RandomForestRegressor
@@ -250,7 +262,7 @@ def main() -> None:
             continue
         ours = measure("traza", fmt, repeats, trees)
         theirs = measure("mlflow", fmt, repeats, trees)
-        for op in ("log_model", "load_model"):
+        for op in ours:  # log_model and load_model; autolog's own figures
             ratio = theirs[op] / ours[op]
             results[f"{op} ({fmt})"] = {"traza": ours[op], "mlflow": theirs[op], "ratio": ratio}
             print(
