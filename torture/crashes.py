@@ -114,7 +114,12 @@ def _kill_server(tmp: Path, s: dict[str, int], rng: random.Random) -> Result:
     downtime = 0.0
     try:
         for _ in range(s["server_kills"]):
-            time.sleep(rng.uniform(0.5, 3.0))
+            # Kill only once every client got something through since the last restart: a
+            # server down most of the time would only measure how long clients keep retrying
+            # (7 retries over about 4 minutes, then they report what was not logged).
+            if not _progress(clients, result):
+                break
+            time.sleep(rng.uniform(0.0, 2.0))
             server.kill9()
             down = time.monotonic()
             time.sleep(rng.uniform(0.0, 1.0))
@@ -138,6 +143,31 @@ def _kill_server(tmp: Path, s: dict[str, int], rng: random.Random) -> Result:
     result.figures["seconds down"] = round(downtime, 1)
     _verify(store_dir, acks, result)
     return result
+
+
+def _progress(
+    clients: list[tuple[subprocess.Popen[bytes], Path]], result: Result, timeout: float = 300
+) -> bool:
+    """Wait until every client's ack file grew; a client that stopped or stalled is a failure."""
+    sizes = {ack: _size(ack) for _, ack in clients}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc, ack in clients:
+            if proc.poll() is not None:
+                result.failures.append(f"a client gave up: {stderr_of(ack)}")
+                return False
+        if all(_size(ack) > sizes[ack] for _, ack in clients):
+            return True
+        time.sleep(0.05)
+    result.failures.append(f"a client acknowledged nothing for {timeout:.0f} s after a restart")
+    return False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _verify(store_dir: Path, acks: Acks, result: Result) -> None:
