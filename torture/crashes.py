@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import subprocess
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torture._acks import Acks, check_store
@@ -19,9 +20,11 @@ SCALES = {
     "ci": {"kills": 30, "server_kills": 5, "parallel": 3, "clients": 3},
     "full": {"kills": 1000, "server_kills": 50, "parallel": 4, "clients": 4},
 }
-# A child is killed uniformly within this many seconds of its start (through a server, start-up
-# takes longer: its window is wider so most kills land while it logs).
-MAX_DELAY = {"sqlite": 3.0, "server": 6.0}
+# Most children are killed uniformly within LOGGING_WINDOW seconds of their first ack (while
+# they log, however long start-up took on a loaded machine); one in EARLY uniformly within
+# EARLY_WINDOW seconds of their start, to land in imports, store creation and start_run.
+LOGGING_WINDOW = 2.5
+EARLY, EARLY_WINDOW = 5, 3.0
 
 
 def run(scale: str) -> Result:
@@ -51,43 +54,44 @@ def _kill_loggers(
         server.start()
     uri = server.url if server else str(store_dir)
     mode = "flush" if server else "each"
-    mode_name = "server" if server else "sqlite"
     acks = Acks()
-    alive: list[tuple[subprocess.Popen[bytes], Path, float]] = []
+    alive: list[_Child] = []
     started = done = before_first_ack = 0
     t0 = time.monotonic()
     try:
         while done < kills:
             while len(alive) < parallel and started < kills:
                 ack = tmp / f"child{started}.ack"
-                alive.append(
-                    (
-                        spawn_logger(uri, ack, started, mode),
-                        ack,
-                        time.monotonic() + rng.uniform(0, MAX_DELAY[mode_name]),
-                    )
-                )
+                child = _Child(spawn_logger(uri, ack, started, mode), ack)
+                if started % EARLY == 0:
+                    child.deadline = time.monotonic() + rng.uniform(0, EARLY_WINDOW)
+                alive.append(child)
                 started += 1
             time.sleep(0.01)
             for child in list(alive):
-                proc, ack, deadline = child
-                if proc.poll() is not None:
+                now = time.monotonic()
+                if child.deadline is None and child.ack.exists() and child.ack.stat().st_size:
+                    child.deadline = now + rng.uniform(0, LOGGING_WINDOW)
+                if child.proc.poll() is not None:
                     result.failures.append(
-                        f"a logger exited by itself ({proc.returncode}): {stderr_of(ack)}"
+                        f"a logger exited by itself ({child.proc.returncode}): "
+                        f"{stderr_of(child.ack)}"
                     )
-                elif time.monotonic() >= deadline:
-                    proc.kill()
-                    proc.wait()
+                elif (child.deadline is not None and now >= child.deadline) or (
+                    now - child.started > 300  # never acknowledged: killed all the same
+                ):
+                    child.proc.kill()
+                    child.proc.wait()
                 else:
                     continue
                 alive.remove(child)
                 done += 1
-                if acks.read(ack) == 0:
+                if acks.read(child.ack) == 0:
                     before_first_ack += 1
     finally:
-        for proc, _, _ in alive:
-            proc.kill()
-            proc.wait()
+        for child in alive:
+            child.proc.kill()
+            child.proc.wait()
         if server:
             server.stop()
     result.figures["kill -9"] = done
@@ -95,6 +99,14 @@ def _kill_loggers(
     result.figures["seconds"] = round(time.monotonic() - t0, 1)
     _verify(store_dir, acks, result)
     return result
+
+
+@dataclass
+class _Child:
+    proc: subprocess.Popen[bytes]
+    ack: Path
+    deadline: float | None = None  # when to kill it; set at its first ack unless early
+    started: float = field(default_factory=time.monotonic)
 
 
 def _kill_server(tmp: Path, s: dict[str, int], rng: random.Random) -> Result:
