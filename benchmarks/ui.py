@@ -406,6 +406,9 @@ def main() -> None:
 
     steps = ("runs page", "sort", "filter", "chart", "scroll, longest frame", "workspace")
     table: dict[str, dict[str, float | None]] = {}
+    import os
+
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         for system in args.systems.split(","):
@@ -420,7 +423,9 @@ def main() -> None:
         browser.close()
     print(
         f"\n{args.runs:,} runs × {WIDE} params × {WIDE} metrics; chart: {args.chart_runs} runs × "
-        f"{args.points:,} points; median of {args.repeats}, seconds\n"
+        f"{args.points:,} points; median of {args.repeats}, seconds; load average (1, 5, 15 "
+        f"min) {', '.join(f'{v:.1f}' for v in load_before)} before, "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} after ({os.cpu_count()} cores)\n"
     )
     systems = list(table)
     print("| step | " + " | ".join(systems) + (" | MLflow / Traza |" if len(systems) > 1 else " |"))

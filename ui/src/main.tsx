@@ -4,6 +4,7 @@ import { SessionContext } from "./access";
 import { SIGN_IN_EVENT } from "./api";
 import { signOut, signedIn, type User } from "./auth";
 import { ErrorBox, Link, Loading } from "./components/common";
+import { early } from "./hooks";
 import { lazily } from "./lazy";
 import { LoginPage } from "./pages/Login";
 import { ExperimentsPage } from "./pages/Experiments";
@@ -47,12 +48,15 @@ function Page() {
   }
 }
 
+/** Asked as soon as the code runs, before the first render (every page waits for it). */
+const firstSession = early(signedIn);
+
 /** The session: "off" without auth, a user when signed in, null when the server wants a sign-in. */
 function useSession() {
   const [user, setUser] = useState<User | "off" | null>();
   const [error, setError] = useState<Error>();
   useEffect(() => {
-    signedIn().then(setUser, setError);
+    firstSession.then(setUser, setError);
     const ask = () => setUser((u) => (u === "off" ? u : null));
     window.addEventListener(SIGN_IN_EVENT, ask);
     return () => window.removeEventListener(SIGN_IN_EVENT, ask);
