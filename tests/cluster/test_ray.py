@@ -210,12 +210,13 @@ def test_the_projects_requirements_become_the_jobs_runtime_env(
     (project / "python_env.yaml").write_text("python: '3.11'\ndependencies: [six, traza]\n")
     submitted = traza.projects.run(
         str(project), "where_six", backend="ray", backend_config=config(ray_engine),
+        env_manager="uv",
     )  # fmt: skip
     run = TrazaClient(server).get_run(submitted.run_id)
-    assert run.data.tags["mlflow.project.env"] == "virtualenv"
+    assert run.data.tags["mlflow.project.env"] == "uv"
     log = output_of(TrazaClient(server), submitted.run_id)
     prefix = log.rsplit("prefix=", 1)[1].split()[0]
-    assert "runtime_resources/pip" in prefix  # Ray's virtualenv for the requirements
+    assert "runtime_resources/uv" in prefix  # Ray's environment for the requirements
 
 
 def test_cancelling_a_job_that_waits_for_resources_ends_the_run_at_once(

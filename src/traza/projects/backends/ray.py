@@ -280,8 +280,8 @@ class RayBackend(TrazaBackend):
         if config["ship_traza"]:
             runtime_env["py_modules"] = [self._traza_package(api)]
         pip = [*config["pip"], *self._requirements(s, prepared)]
-        if pip:
-            runtime_env["pip"] = pip
+        if pip:  # Ray installs them with uv for --env-manager uv, else with pip
+            runtime_env["uv" if s.env_manager == "uv" else "pip"] = pip
         env_vars = {
             **remote.run_variables(opened.run, s.tracking_uri),
             **remote.run_token(s.tracking_uri, run_id, self.name),

@@ -360,7 +360,8 @@ def open_project(
         s.uri, s.entry_point, s.version, s.parameters, manager, work, env_root
     )
     if not build_env and s.env_manager != "local":
-        prepared.manager, prepared.env_path = "virtualenv", None  # the engine builds it
+        prepared.manager = s.env_manager or "virtualenv"  # the engine builds it
+        prepared.env_path = None
     if prepared.project.docker_env is not None:
         raise ExecutionException(
             f"The {backend} backend runs projects with a Python environment; this one names a "
