@@ -108,6 +108,9 @@ def test_models_and_the_registry(root: Path, shell: dict[str, str]) -> None:
     said = run_section("Models", root, shell)
     assert "Created version '1' of model 'salary_model'." in said
     assert "['Hello, Ada!', 'Hello, Linus!']" in said  # the custom Python model
+    # XGBoost and LightGBM autologging: early stopping's keys and each eval set's metrics.
+    assert "True ['best_iteration', 'stopped_iteration', 'train-rmse', 'valid-rmse']" in said
+    assert "['valid_0-l2']" in said
     # Model evaluation: the RMSE and the custom metric's share, printed on one line.
     assert re.search(r"^\d+(\.\d+)?(e[+-]?\d+)? [01](\.\d+)?$", said, re.MULTILINE), said
     client = TrazaClient(str(root / "mlruns"))
