@@ -144,16 +144,22 @@ class Metric(NamedTuple):
     run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        # Unpacked once: a page of runs serialises thousands of these.
+        key, value, timestamp, step, model_id, dataset_name, dataset_digest, run_id = self
         out: dict[str, Any] = {
-            "key": self.key,
-            "value": json_double(self.value),
-            "timestamp": self.timestamp,
-            "step": self.step,
+            "key": key,
+            "value": value if value - value == 0 else json_double(value),
+            "timestamp": timestamp,
+            "step": step,
         }
-        for name in ("model_id", "dataset_name", "dataset_digest", "run_id"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
+        if model_id is not None:
+            out["model_id"] = model_id
+        if dataset_name is not None:
+            out["dataset_name"] = dataset_name
+        if dataset_digest is not None:
+            out["dataset_digest"] = dataset_digest
+        if run_id is not None:
+            out["run_id"] = run_id
         return out
 
     @classmethod
