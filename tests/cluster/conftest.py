@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster.engines import Ray, Slurm, ray_cluster, slurm_cluster
+from cluster.engines import Ray, Slurm, can_be_root, ray_cluster, slurm_cluster
 from traza.server import ServerSettings, create_app
 from traza.server.background import BackgroundServer
 from traza.store.uri import open_store
@@ -53,8 +53,11 @@ print("done", flush=True)
 
 @pytest.fixture(scope="session")
 def slurm_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slurm]:
-    if os.geteuid() != 0:
-        pytest.fail("The Slurm tests start slurmctld/slurmd as root: run them as root.")
+    if not can_be_root():
+        pytest.fail(
+            "The Slurm tests start slurmctld/slurmd as root: run them as root or with "
+            "passwordless sudo."
+        )
     with slurm_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
         yield cluster
 

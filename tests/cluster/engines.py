@@ -2,7 +2,8 @@
 
 Slurm: Debian's packages (``slurmctld``, ``slurmd``, ``slurm-client``, ``munge``) as a one-node
 cluster on 127.0.0.1 with no cgroups and no accounting; the daemons run as root in the
-foreground. Ray: ``ray start --head`` on 127.0.0.1 with its dashboard (the Jobs API).
+foreground (through ``sudo -n`` when the tests do not run as root). Ray: ``ray start
+--head`` on 127.0.0.1 with its dashboard (the Jobs API).
 """
 
 from __future__ import annotations
@@ -54,24 +55,33 @@ def _munge_ok() -> bool:
     return subprocess.run(["unmunge"], input=encoded.stdout, capture_output=True).returncode == 0
 
 
+def as_root(args: list[str]) -> list[str]:
+    """``args`` run as root: directly when this process is root, else through ``sudo -n``."""
+    return args if os.geteuid() == 0 else ["sudo", "-n", *args]
+
+
+def can_be_root() -> bool:
+    if os.geteuid() == 0:
+        return True
+    return subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+
+
 def _start_munge(procs: list[subprocess.Popen[bytes]], folder: Path) -> None:
     if _munge_ok():
         return  # a munged is already serving this machine
-    run_dir = Path("/run/munge")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.chown(run_dir, "munge", "munge")
-    key = Path("/etc/munge/munge.key")
-    if not key.exists():
-        key.parent.mkdir(parents=True, exist_ok=True)
-        key.write_bytes(os.urandom(128))
-        shutil.chown(key.parent, "munge", "munge")
-        shutil.chown(key, "munge", "munge")
-        key.chmod(0o600)
+    setup = (
+        "install -d -o munge -g munge -m 0755 /run/munge && "
+        "if [ ! -f /etc/munge/munge.key ]; then "
+        "install -d -o munge -g munge -m 0700 /etc/munge && "
+        "head -c 128 /dev/urandom > /etc/munge/munge.key && "
+        "chown munge:munge /etc/munge/munge.key && chmod 0600 /etc/munge/munge.key; fi"
+    )
+    subprocess.run(as_root(["sh", "-c", setup]), check=True)
     log = folder / "munged.log"
     with log.open("wb") as out:
         procs.append(
             subprocess.Popen(
-                ["runuser", "-u", "munge", "--", "/usr/sbin/munged", "-F"],
+                as_root(["runuser", "-u", "munge", "--", "/usr/sbin/munged", "-F"]),
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -145,7 +155,9 @@ def slurm_cluster(folder: Path) -> Iterator[Slurm]:
             if daemon == "slurmctld":
                 args.append("-i")  # ignore (absent) saved state
             with (folder / f"{daemon}.stdout").open("wb") as out:
-                procs.append(subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(as_root(args), env=env, stdout=out, stderr=subprocess.STDOUT)
+                )
         _wait("the Slurm node", lambda: _node_idle(env), 90, folder / "slurmctld.log")
         yield Slurm(conf, folder)
     finally:
