@@ -275,3 +275,31 @@ def test_cancelling_a_queued_job_removes_it(
     submitted.cancel()
     assert client.get_run(submitted.run_id).info.status == "KILLED"
     wait_for(lambda: squeue(job) == "", timeout=60)
+
+
+def test_traza_run_on_slurm_with_a_yaml_config(
+    slurm: Slurm, server: str, project: Path, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from traza.cli import main
+
+    settings = tmp_path / "slurm.yaml"
+    settings.write_text(f"staging_dir: {tmp_path / 'staging'}\ncpus: 1\npoll_interval: 0.2\n")
+    result = CliRunner().invoke(
+        main,
+        ["run", str(project), "-P", "x=3", "--backend", "slurm", "--backend-config",
+         str(settings), "--env-manager", "local", "--experiment-name", "cli-slurm"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    client = TrazaClient(server)
+    experiment = client.get_experiment_by_name("cli-slurm")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert (run.info.status, run.data.metrics) == ("FINISHED", {"y": 6.0})
+    assert json.loads(run.data.tags["traza.backend.resources"]) == {"cpus": "1"}
+
+    bad = CliRunner().invoke(main, ["run", str(project), "--backend", "slurm",
+                                    "--backend-config", '{"cpus": "all"}'])  # fmt: skip
+    assert bad.exit_code != 0
+    assert "Invalid slurm backend config cpus='all': expected a number of CPUs." in bad.output
