@@ -132,6 +132,13 @@ def test_an_unknown_backend_names_the_installed_ones(plugin_path: Path, isolated
 
 def test_backend_config_from_json_yaml_and_errors(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("partition: debug\ncpus: 2\n")
+    (tmp_path / "t.yml").write_text("time: 02:00:00\nmem: 1e9\nnum_cpus: 0.5\nx: .inf\n")
+    assert backends.load_config(str(tmp_path / "t.yml")) == {
+        "time": "02:00:00",
+        "mem": 1e9,
+        "num_cpus": 0.5,
+        "x": float("inf"),
+    }  # base-60 is not a number here
     (tmp_path / "c.json").write_text('{"partition": "gpu"}')
     assert backends.load_config(str(tmp_path / "c.yaml")) == {"partition": "debug", "cpus": 2}
     assert backends.load_config(str(tmp_path / "c.json")) == {"partition": "gpu"}
