@@ -212,3 +212,4 @@ def ray_cluster(folder: Path) -> Iterator[Ray]:
         yield Ray(address)
     finally:
         subprocess.run([ray, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)  # Ray's session logs and unpacked packages
