@@ -304,6 +304,15 @@ def main() -> None:
     print(f"total {time.monotonic() - started:.0f} s; load average now {os.getloadavg()[0]:.2f}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2))
+    wrong = [
+        f"{backend} {where} {page}"
+        for backend in backends
+        for where in ("server", "store")
+        for page in ("first", "later")
+        if not report[backend][where][page]["ok"]
+    ]
+    if wrong:
+        sys.exit(f"wrong runs or order on: {', '.join(wrong)}")
 
 
 if __name__ == "__main__":
