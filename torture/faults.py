@@ -70,7 +70,7 @@ class _Probe(threading.Thread):
         super().__init__(daemon=True)
         self.url = f"{url}/api/2.0/mlflow/experiments/get?experiment_id=0"
         self.stop = threading.Event()
-        self.seen: list[tuple[float, str]] = []  # (time, "200" / "503" / "503 no Retry-After"...)
+        self.seen: list[tuple[float, str]] = []  # (seconds taken, "200" / "503" / ...)
 
     def once(self) -> str:
         try:
@@ -84,7 +84,9 @@ class _Probe(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            self.seen.append((time.monotonic(), self.once()))
+            started = time.monotonic()
+            answer = self.once()
+            self.seen.append((time.monotonic() - started, answer))
             time.sleep(0.05)
 
 
@@ -142,6 +144,8 @@ def _postgres_restart(tmp: Path, s: dict[str, int], result: Result) -> None:
     result.figures["restarts"] = s["restarts"]
     result.figures["seconds down"] = round(down_for, 1)
     result.figures["probe answers"] = ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+    if probe.seen:
+        result.figures["slowest probe answer (s)"] = round(max(t for t, _ in probe.seen), 1)
     acks = Acks()
     for _, ack in clients:
         acks.read(ack)
