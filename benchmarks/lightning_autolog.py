@@ -8,7 +8,9 @@ each in its own empty folder). Two figures per row:
 - epoch: the median wall time from one epoch's start to the next (training, validation and
   every callback), against the same training without autolog, in processes run alternately;
 - hooks: the time spent inside the autolog callbacks per epoch (metrics, params, checkpoints),
-  measured directly, so it does not drown in the noise of a loaded machine.
+  measured directly, so it does not drown in the noise of a loaded machine; also as the
+  training thread's CPU time in the hooks against its CPU time per epoch without autolog, the
+  figure least disturbed by other processes.
 
 The one-off work at the end of ``fit`` (early stopping, model summary; ``log_model`` is off
 here, ``models_pytorch.py`` times it) is reported apart.
@@ -20,6 +22,7 @@ here, ``models_pytorch.py`` times it) is reported apart.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -44,7 +47,8 @@ HOOKS = ("on_train_start", "on_train_batch_end", "on_train_epoch_end", "on_train
 
 
 def _timed_hooks(classes: list[type], spent: list[float]) -> None:
-    """Wrap the autolog callbacks' hooks so the time inside them adds up in ``spent``."""
+    """Wrap the autolog callbacks' hooks so the time inside them adds up in ``spent``: wall
+    time in ``spent[0]``, the training thread's CPU time in ``spent[1]``."""
     import functools
 
     for klass in classes:
@@ -54,11 +58,12 @@ def _timed_hooks(classes: list[type], spent: list[float]) -> None:
                 continue
 
             def timed(*args: Any, __hook: Any = hook, **kwargs: Any) -> Any:
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.thread_time()
                 try:
                     return __hook(*args, **kwargs)
                 finally:
                     spent[0] += time.perf_counter() - start
+                    spent[1] += time.thread_time() - cpu
 
             setattr(klass, name, functools.wraps(hook)(timed))
 
@@ -76,7 +81,7 @@ def worker(library: str, setting: str) -> dict[str, Any]:
     logging.disable(logging.WARNING)
     torch.set_num_threads(1)
     options = SETTINGS[setting]
-    spent = [0.0]
+    spent = [0.0, 0.0]
     if options is not None:
         lib = importlib.import_module(library)
         importlib.import_module(f"{library}.pytorch")
@@ -117,15 +122,19 @@ def worker(library: str, setting: str) -> dict[str, Any]:
     class EpochClock(L.Callback):
         def __init__(self) -> None:
             self.starts: list[float] = []
-            self.hooks_at_start: list[float] = []
+            self.cpu_starts: list[float] = []
+            self.hooks_at_start: list[tuple[float, float]] = []
+
+        def tick(self) -> None:
+            self.starts.append(time.perf_counter())
+            self.cpu_starts.append(time.thread_time())
+            self.hooks_at_start.append((spent[0], spent[1]))
 
         def on_train_epoch_start(self, trainer: Any, module: Any) -> None:
-            self.starts.append(time.perf_counter())
-            self.hooks_at_start.append(spent[0])
+            self.tick()
 
         def on_train_end(self, trainer: Any, module: Any) -> None:
-            self.starts.append(time.perf_counter())
-            self.hooks_at_start.append(spent[0])
+            self.tick()
 
     torch.manual_seed(0)
     x = torch.randn(12_000, 64)
@@ -145,10 +154,18 @@ def worker(library: str, setting: str) -> dict[str, Any]:
     start = time.perf_counter()
     trainer.fit(MLP(), train, val)
     total = time.perf_counter() - start
-    epochs = [b - a for a, b in zip(clock.starts, clock.starts[1:], strict=False)][1:]
-    hooks = [b - a for a, b in zip(clock.hooks_at_start, clock.hooks_at_start[1:], strict=False)]
-    after_fit = total - (clock.starts[-1] - start)
-    return {"epochs": epochs, "hooks": hooks[1:], "after_fit": after_fit}
+
+    def deltas(values: list[float]) -> list[float]:
+        return [b - a for a, b in itertools.pairwise(values)][1:]  # not the 1st epoch
+
+    marks = clock.hooks_at_start
+    return {
+        "epochs": deltas(clock.starts),
+        "hooks": deltas([wall for wall, _ in marks]),
+        "cpu_epochs": deltas(clock.cpu_starts),
+        "cpu_hooks": deltas([cpu for _, cpu in marks]),
+        "after_fit": total - (clock.starts[-1] - start),
+    }
 
 
 def measure(library: str, setting: str) -> dict[str, Any]:
@@ -188,32 +205,36 @@ def main() -> None:
         return statistics.median(v for r in runs[key] for v in r[field])
 
     base = median(("traza", "no autolog"), "epochs")
+    cpu_base = median(("traza", "no autolog"), "cpu_epochs")
     print(
         f"Lightning epoch, MLP of 98,945 parameters on 10,000 rows (157 steps) + 2,000 validation"
         f" rows, 1 thread; {rounds} process(es) x {EPOCHS} epochs per row; no autolog: "
-        f"{base * 1000:.0f} ms/epoch"
+        f"{base * 1000:.0f} ms/epoch wall, {cpu_base * 1000:.0f} ms CPU"
     )
     print(
-        f"{'setting':<22}{'library':<8}{'epoch ms':>9}{'vs none':>9}{'hooks ms':>10}"
-        f"{'hooks %':>9}{'end of fit ms':>15}"
+        f"{'setting':<20}{'library':<8}{'epoch ms':>9}{'vs none':>9}{'hooks ms':>10}"
+        f"{'hooks %':>9}{'hooks CPU %':>13}{'end of fit ms':>15}"
     )
-    results: dict[str, Any] = {"no autolog epoch": base}
-    for (library, setting), _ in runs.items():
+    results: dict[str, Any] = {"no autolog epoch": base, "no autolog epoch cpu": cpu_base}
+    for library, setting in runs:
         if setting == "no autolog":
             continue
-        epoch = median((library, setting), "epochs")
-        hooks = median((library, setting), "hooks")
-        after = statistics.median(r["after_fit"] for r in runs[(library, setting)])
+        key = (library, setting)
+        epoch, hooks = median(key, "epochs"), median(key, "hooks")
+        cpu_share = median(key, "cpu_hooks") / cpu_base
+        after = statistics.median(r["after_fit"] for r in runs[key])
         results[f"{setting} {library}"] = {
             "epoch": epoch,
             "vs_none": epoch / base - 1,
             "hooks": hooks,
             "hooks_share": hooks / base,
+            "hooks_cpu_share": cpu_share,
             "after_fit": after,
         }
         print(
-            f"{setting:<22}{library:<8}{epoch * 1000:>9.0f}{(epoch / base - 1) * 100:>8.1f}%"
-            f"{hooks * 1000:>10.2f}{hooks / base * 100:>8.2f}%{after * 1000:>15.0f}"
+            f"{setting:<20}{library:<8}{epoch * 1000:>9.0f}{(epoch / base - 1) * 100:>8.1f}%"
+            f"{hooks * 1000:>10.2f}{hooks / base * 100:>8.2f}%{cpu_share * 100:>12.2f}%"
+            f"{after * 1000:>15.0f}"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -23,8 +23,10 @@ from traza.entities import Metric, Param, RunTag
 _logger = get_logger(__name__)
 
 MAX_PARAM_VAL_LENGTH = 6000
-#: Logging may take at most this share of the training time between two flushes.
-_LOGGING_SHARE = 0.01
+#: Writing metrics may take at most this share of the training time between two flushes.
+_LOGGING_SHARE = 0.002
+#: ... and no more than this many metrics wait to be written.
+_MAX_PENDING = 10_000
 #: MLflow's names (mlflow.utils.checkpoint_utils) for checkpoint artifacts and their tag.
 LATEST_CHECKPOINT_TAG = "mlflow.latest_checkpoint_artifact"
 CHECKPOINT_DIR = "checkpoints"
@@ -94,7 +96,7 @@ class MetricsBuffer(_PicklesByURI):
             Metric(key, value, now_ms, step, self.model_id) for key, value in metrics.items()
         )
         elapsed = time.perf_counter() - self._since
-        if elapsed * _LOGGING_SHARE >= self._flush_cost:
+        if elapsed * _LOGGING_SHARE >= self._flush_cost or len(self._pending) >= _MAX_PENDING:
             self.flush()
 
     def flush(self) -> None:
