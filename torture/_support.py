@@ -132,9 +132,3 @@ def sqlite_integrity(path: Path) -> str:
         return "; ".join(str(row[0]) for row in conn.execute("PRAGMA integrity_check"))
     finally:
         conn.close()
-
-
-def python(code: str, *args: str, **popen: object) -> subprocess.Popen[bytes]:
-    """A child Python running ``code`` with this repository's ``traza``."""
-    env = popen.pop("env", None) or clean_env()
-    return subprocess.Popen([sys.executable, "-c", code, *args], env=env, **popen)  # type: ignore[call-overload, no-any-return]
