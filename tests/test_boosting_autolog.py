@@ -372,6 +372,17 @@ def test_top_level_autolog_enables_the_boosting_libraries() -> None:
     assert not hasattr(xgb.__dict__["train"], "__traza_autolog_original__")
 
 
+def test_top_level_autolog_enables_lightning_autolog() -> None:
+    import lightning  # noqa: F401  (installed by the test extras)
+
+    mlflow.autolog(log_models=False)
+    assert autologging.get_config("pytorch", "globally_configured") is True
+    assert not autologging.is_disabled("pytorch")
+    assert autologging.get_config("pytorch", "log_models") is False
+    mlflow.autolog(disable=True)
+    assert autologging.is_disabled("pytorch")
+
+
 def test_top_level_autolog_patches_libraries_imported_later(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
