@@ -54,3 +54,12 @@ export function useExperimentsAccess(ids: string[]): (id: string) => Access {
   };
 }
 
+
+/** Children see what the caller may do on every one of several experiments (a runs table over
+ * several: Delete shows only when it is allowed in each). */
+export function ExperimentsAccessScope({ ids, children }: { ids: string[]; children: ComponentChildren }) {
+  const accessOf = useExperimentsAccess(ids);
+  const each = ids.map(accessOf);
+  const access = { canUpdate: each.every((a) => a.canUpdate), canDelete: each.every((a) => a.canDelete) };
+  return <AccessContext.Provider value={access}>{children}</AccessContext.Provider>;
+}

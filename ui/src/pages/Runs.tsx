@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import { AccessScope, useAccess } from "../access";
+import type { ComponentChildren } from "preact";
+import { AccessScope, ExperimentsAccessScope, useAccess } from "../access";
 import * as api from "../api";
 import { colorAt } from "../colors";
 import { ColumnPicker } from "../components/ColumnPicker";
@@ -169,7 +170,7 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
   ];
 
   return (
-    <AccessScope resource={experimentIds.length === 1 ? { kind: "experiment", id: experimentIds[0] } : undefined}>
+    <Scope experimentIds={experimentIds}>
       <section aria-labelledby="runs-title">
         <div class="page-head">
           <h1 id="runs-title">{title}</h1>
@@ -315,7 +316,16 @@ export function RunsPage({ experimentIds, query }: { experimentIds: string[]; qu
           </div>
         ) : null}
       </section>
-    </AccessScope>
+    </Scope>
+  );
+}
+
+/** One experiment: the caller's access there; several: what they may do in all of them. */
+function Scope({ experimentIds, children }: { experimentIds: string[]; children: ComponentChildren }) {
+  return experimentIds.length === 1 ? (
+    <AccessScope resource={{ kind: "experiment", id: experimentIds[0]! }}>{children}</AccessScope>
+  ) : (
+    <ExperimentsAccessScope ids={experimentIds}>{children}</ExperimentsAccessScope>
   );
 }
 
