@@ -17,7 +17,7 @@ from torture.result import Result
 
 SCALES = {
     # kills of logging children (each part), children alive at once, server kills, clients
-    "ci": {"kills": 30, "server_kills": 5, "parallel": 3, "clients": 3},
+    "ci": {"kills": 20, "server_kills": 4, "parallel": 3, "clients": 3},
     "full": {"kills": 1000, "server_kills": 50, "parallel": 4, "clients": 4},
 }
 # Most children are killed uniformly within LOGGING_WINDOW seconds of their first ack (while
