@@ -151,7 +151,7 @@ def _kill_server(tmp: Path, s: dict[str, int], rng: random.Random) -> Result:
         server.stop()
     for _, ack in clients:
         acks.read(ack)
-    result.figures["kill -9"] = s["server_kills"]
+    result.figures["times killed (every worker)"] = s["server_kills"]
     result.figures["seconds down"] = round(downtime, 1)
     _verify(store_dir, acks, result)
     return result
