@@ -83,3 +83,26 @@ def test_the_grammar_points_at_the_pattern() -> None:
     with pytest.raises(TrazaException) as e:
         parse_run_filter("params.p LIKE 'a\\\\'")
     assert "(at position 14)" in e.value.message
+
+
+@pytest.mark.parametrize("number", ["9223372036854775808", "-9223372036854775809", "1e30"])
+def test_a_time_beyond_64_bits_is_compared_not_an_overflow(sql_store: Store, number: str) -> None:
+    """SQLite's driver could not bind such an integer (OverflowError); now it compares."""
+    run = sql_store.create_run("0", "u", 1_000, [], "r")
+    before = float(number) < 0
+    found = sql_store.search_runs(["0"], f"attributes.start_time >= {number}")
+    assert [r.info.run_id for r in found] == ([run.info.run_id] if before else [])
+    assert len(sql_store.search_experiments(filter_string=f"creation_time < {number}")) == (
+        0 if before else 1
+    )
+    model = sql_store.create_logged_model("0", "m", run.info.run_id)
+    models = sql_store.search_logged_models(["0"], f"creation_timestamp > {number}")
+    assert [m.model_id for m in models] == ([model.model_id] if before else [])
+
+
+def test_a_version_number_beyond_64_bits_is_a_clear_error(sql_store: Store) -> None:
+    for text in ("version_number = 9223372036854775808", "version_number = '99999999999999999999'"):
+        _refused(
+            lambda: sql_store.search_model_versions(text),  # type: ignore[attr-defined]  # noqa: B023
+            "version_number must be compared with an integer",
+        )

@@ -128,12 +128,16 @@ def _parse(
 
 
 def _version_number(source: str, value: object, pos: int) -> int:
-    """A version number given as ``3`` or ``'3'``; ``3.5`` or ``'x'`` is refused."""
+    """A version number given as ``3`` or ``'3'``; ``3.5``, ``'x'`` or one beyond 64 bits is
+    refused (a store column cannot hold it)."""
+    number: int | None = None
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        number = int(value)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    raise _fail(source, pos, f"version_number must be compared with an integer, not {value!r}")
+        number = int(value)
+    if number is None or not -(2**63) <= number < 2**63:
+        raise _fail(source, pos, f"version_number must be compared with an integer, not {value!r}")
+    return number
 
 
 def parse_registered_model_filter(filter_string: str | None) -> RegistryFilter:

@@ -55,15 +55,22 @@ def _compare(dialect: Dialect, column: str, c: Comparison, args: list[Any]) -> s
     return f"{column} {c.op} ?"
 
 
+def whole(c: Comparison) -> Comparison:
+    """A whole float compared with an integer column as an integer, when 64 bits hold it
+    (beyond, SQLite's driver cannot bind it; the float compares the same)."""
+    v = c.value
+    if isinstance(v, float) and v.is_integer() and -(2**63) <= v < 2**63:
+        return Comparison(c.entity, c.key, c.op, int(v))
+    return c
+
+
 def run_filter_sql(dialect: Dialect, filters: Sequence[Comparison], args: list[Any]) -> list[str]:
     """One SQL condition per comparison, over a ``runs r`` row."""
     conditions = []
     for c in filters:
         if c.entity == "attribute":
             column = _RUN_ATTRIBUTE_COLUMNS[c.key]
-            if isinstance(c.value, float) and c.value.is_integer():
-                c = Comparison(c.entity, c.key, c.op, int(c.value))
-            conditions.append(_compare(dialect, column, c, args))
+            conditions.append(_compare(dialect, column, whole(c), args))
         elif c.entity in _ENTITY_TABLES:
             table = _ENTITY_TABLES[c.entity]
             if c.op in ("IS NULL", "IS NOT NULL"):
@@ -155,8 +162,8 @@ def experiment_filter_sql(
         if c.key == "experiment_id":
             # Ids are strings on the wire and integers in the table.
             column = f"CAST({column} AS TEXT)"
-        elif isinstance(c.value, float) and c.value.is_integer():
-            c = Comparison(c.entity, c.key, c.op, int(c.value))
+        else:
+            c = whole(c)
         conditions.append(_compare(dialect, column, c, args))
     return conditions
 

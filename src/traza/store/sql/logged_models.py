@@ -36,7 +36,7 @@ from traza.search.logged_models import (
     parse_logged_model_order_by,
 )
 from traza.store.base import SEARCH_LOGGED_MODELS_MAX_RESULTS_DEFAULT
-from traza.store.sql.compile import _compare
+from traza.store.sql.compile import _compare, whole
 from traza.store.sql.db import Cursor, Database
 from traza.store.sql.dialect import Dialect
 from traza.store.sql.util import IN_CHUNK, marks, now_ms
@@ -109,9 +109,7 @@ def _filter_sql(
     conditions = []
     for c in filters:
         if c.entity == "attribute":
-            if isinstance(c.value, float) and c.value.is_integer():
-                c = Comparison(c.entity, c.key, c.op, int(c.value))
-            conditions.append(_compare(dialect, _ATTRIBUTE_COLUMNS[c.key], c, args))
+            conditions.append(_compare(dialect, _ATTRIBUTE_COLUMNS[c.key], whole(c), args))
         elif c.entity == "metric":
             args.append(c.key)
             inner = _latest(_PER_DATASET, "m.key = ?")
