@@ -12,6 +12,7 @@ what the runs table, a run page and a chart ask for.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -29,8 +30,11 @@ WIDE = 20
 BASE_TIME = 1_700_000_000_000
 
 
-def seed(uri: str, runs: int, history_runs: int, points: int) -> tuple[str, list[str], str]:
-    """(experiment id of the runs table, history run ids, a run with WIDE metrics)."""
+def seed(
+    uri: str, runs: int, history_runs: int, points: int
+) -> tuple[str, list[str], str, list[str]]:
+    """(experiment id of the runs table, history run ids, a run with WIDE metrics, the table's
+    first 100 runs)."""
     from traza.entities import Metric, Param, RunTag
     from traza.store.uri import open_store
 
@@ -38,6 +42,7 @@ def seed(uri: str, runs: int, history_runs: int, points: int) -> tuple[str, list
     try:
         table = store.create_experiment("ui-table")
         wide = ""
+        first: list[str] = []
         for i in range(runs):
             run_id = store.create_run(table, "bench", BASE_TIME + i, [], f"run-{i:05d}").info.run_id
             store.log_batch(
@@ -49,6 +54,8 @@ def seed(uri: str, runs: int, history_runs: int, points: int) -> tuple[str, list
                 tags=[RunTag("team", f"t{i % 4}")],
             )
             wide = wide or run_id
+            if len(first) < 100:
+                first.append(run_id)
         history = store.create_experiment("ui-history")
         history_ids = []
         for n in range(history_runs):
@@ -60,7 +67,7 @@ def seed(uri: str, runs: int, history_runs: int, points: int) -> tuple[str, list
                 ]
                 store.log_batch(run_id, metrics=batch)
             history_ids.append(run_id)
-        return table, history_ids, wide
+        return table, history_ids, wide, first
     finally:
         store.close()
 
@@ -85,7 +92,7 @@ def timed(call: Callable[[], bytes], repeats: int) -> tuple[float, float, int]:
 
 def bench(backend: str, uri: str, folder: Path, args: argparse.Namespace) -> list[tuple[str, ...]]:
     start = time.perf_counter()
-    table, history, wide = seed(uri, args.runs, args.history_runs, args.points)
+    table, history, wide, first = seed(uri, args.runs, args.history_runs, args.points)
     seeded = time.perf_counter() - start
     print(f"{backend}: seeded in {seeded:.1f} s", file=sys.stderr)
     http = urllib3.PoolManager()
@@ -120,9 +127,42 @@ def bench(backend: str, uri: str, folder: Path, args: argparse.Namespace) -> lis
                 f"/ajax-api/2.0/mlflow/metrics/get-history?run_id={history[0]}&metric_key=loss",
             ),
         ]
-        for name, path in cases:
+        calls: list[tuple[str, Callable[[], bytes]]] = [(n, get(p)) for n, p in cases]
+        # The chart workspace: 16 metric panels over 100 runs, one request or one per panel.
+        keys = [f"m{k:02d}" for k in range(16)]
+        body = json.dumps({"run_ids": first, "keys": keys, "max_points": 1000}).encode()
+
+        def batched() -> bytes:
+            response = http.request(
+                "POST",
+                f"{server.url}{UI}/metrics/histories",
+                body=body,
+                headers={"Content-Type": "application/json"},
+            )
+            assert response.status == 200, response.data[:300]
+            return bytes(response.data)
+
+        runs_query = "&".join(f"run_ids={r}" for r in first)
+        per_key = [get(f"{UI}/metrics/history?{runs_query}&key={k}&max_points=1000") for k in keys]
+        calls += [
+            ("metrics/histories, 100 runs × 16 keys", batched),
+            ("metrics/history × 16, 100 runs each", lambda: b"".join(c() for c in per_key)),
+        ]
+        metric_args = "&".join(f"metrics=m{k:02d}" for k in range(10))
+        groups = f"{UI}/runs/groups?experiment_ids={table}&{metric_args}"
+        calls += [
+            (
+                f"runs/groups by a param, 10 metrics ({args.runs:,} runs)",
+                get(f"{groups}&by=params.p03"),
+            ),
+            (
+                "runs/groups by a tag, filtered",
+                get(f"{groups}&by=tags.team&filter=metrics.m01+%3E+0.5"),
+            ),
+        ]
+        for name, call in calls:
             repeats = 3 if "get-history" in name else args.repeats
-            median, p95, size = timed(get(path), repeats)
+            median, p95, size = timed(call, repeats)
             rows.append((backend, name, f"{median:,.1f}", f"{p95:,.1f}", f"{size / 1024:,.0f}"))
             print(" | ".join(rows[-1]), file=sys.stderr)
     return rows
