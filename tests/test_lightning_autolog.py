@@ -496,7 +496,7 @@ def test_callbacks_pickle_for_spawned_workers(tmp_path: Path) -> None:
     copy, checkpoint_copy = pickle.loads(pickle.dumps((hooks, checkpoint)))
     assert copy.run_id == run_id and checkpoint_copy.writer is not checkpoint.writer
     copy.metrics.record({"from_a_worker": 1.5}, 7)
-    copy.metrics.flush()
+    copy.metrics.close()  # written on its own background thread, waited for here
     assert history(run_id, "from_a_worker") == [(7, 1.5)]
 
 

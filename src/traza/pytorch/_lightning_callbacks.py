@@ -61,15 +61,15 @@ class _PicklesByURI:
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["client"] = self.client.tracking_uri
-        if "writer" in state:
-            state["writer"] = None
+        if state.get("writer") is not None:
+            state["writer"] = True
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         from traza.client import TrazaClient
 
         state["client"] = TrazaClient(state["client"])
-        if "writer" in state:
+        if state.get("writer") is not None:
             state["writer"] = BackgroundWriter()
         self.__dict__.update(state)
 
@@ -78,14 +78,18 @@ class MetricsBuffer(_PicklesByURI):
     """Metrics gathered during training, written in batches.
 
     A flush happens once the training time since the last one is long enough that writing
-    costs at most ``_LOGGING_SHARE`` of it, so logging every step stays cheap; ``flush`` writes
-    the rest at the end of training.
+    costs at most ``_LOGGING_SHARE`` of it, so logging every step stays cheap; with
+    ``background``, batches are written on a thread so training does not wait for the store.
+    ``close`` writes the rest and waits for it.
     """
 
-    def __init__(self, client: Any, run_id: str, model_id: str | None) -> None:
+    def __init__(
+        self, client: Any, run_id: str, model_id: str | None, background: bool = False
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.model_id = model_id
+        self.writer = BackgroundWriter() if background else None
         self._pending: list[Metric] = []
         self._since = time.perf_counter()
         self._flush_cost = 0.0
@@ -102,12 +106,23 @@ class MetricsBuffer(_PicklesByURI):
     def flush(self) -> None:
         if not self._pending:
             return
-        start = time.perf_counter()
         pending, self._pending = self._pending, []
-        self.client.log_batch(self.run_id, metrics=pending)
-        end = time.perf_counter()
-        self._flush_cost = end - start
-        self._since = end
+        self._since = time.perf_counter()
+
+        def write() -> None:
+            start = time.perf_counter()
+            self.client.log_batch(self.run_id, metrics=pending)
+            self._flush_cost = time.perf_counter() - start
+
+        if self.writer is None:
+            write()
+        else:
+            self.writer.submit(write)
+
+    def close(self) -> None:
+        self.flush()
+        if self.writer is not None:
+            self.writer.wait()
 
 
 def log_params(client: Any, run_id: str, params: dict[str, Any]) -> None:
@@ -240,13 +255,13 @@ class AutologHooks(_PicklesByURI):
     @guarded
     def on_train_end(self, trainer: Any, pl_module: Any) -> None:
         self.restore_forward()
-        self.metrics.flush()
+        self.metrics.close()
 
     @guarded
     def on_test_end(self, trainer: Any, pl_module: Any) -> None:
         set_tag(self.client, self.run_id, "Mode", "testing")
         self.metrics.record({k: float(v) for k, v in trainer.callback_metrics.items()})
-        self.metrics.flush()
+        self.metrics.close()
 
 
 def check_checkpoint_options(
@@ -289,9 +304,9 @@ def snapshot(value: Any) -> Any:
 
 
 class BackgroundWriter:
-    """Runs checkpoint writes one at a time on a thread, so training does not wait for disk or
-    network. At most one write waits behind the running one (a bound on the memory the
-    snapshots hold); a failed write warns."""
+    """Runs writes (checkpoints, metric batches) one at a time on a thread, so training does
+    not wait for disk or network. At most one write waits behind the running one (a bound on
+    the memory it holds); a failed write warns."""
 
     def __init__(self) -> None:
         self._jobs: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=1)
@@ -300,7 +315,7 @@ class BackgroundWriter:
     def submit(self, job: Callable[[], None]) -> None:
         if self._thread is None or not self._thread.is_alive():
             self._thread = threading.Thread(
-                target=self._run, name="traza-lightning-checkpoints", daemon=True
+                target=self._run, name="traza-lightning-autolog", daemon=True
             )
             self._thread.start()
         self._jobs.put(job)
@@ -313,7 +328,7 @@ class BackgroundWriter:
                     return
                 job()
             except Exception as e:
-                _logger.warning("Failed to log a checkpoint of pytorch autologging: %s", e)
+                _logger.warning("Failed to log to the run in pytorch autologging: %s", e)
             finally:
                 self._jobs.task_done()
 

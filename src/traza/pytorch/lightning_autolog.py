@@ -207,7 +207,6 @@ def _patched_fit(
         raise
     with rerouted_warnings(silent):
         _finish_callbacks(trainer)
-        hooks.metrics.flush()
         _log_after_fit(options, client, run_id, model_id, trainer, hooks, early_stopping)
     return result
 
@@ -253,7 +252,7 @@ def _install_callbacks(
     autolog_class, checkpoint_class = callback_classes(_package_of(trainer))
     hooks = autolog_class(
         client,
-        MetricsBuffer(client, run_id, model_id),
+        MetricsBuffer(client, run_id, model_id, background=True),
         run_id,
         options.log_every_n_epoch,
         options.log_every_n_step,
@@ -278,14 +277,19 @@ def _install_callbacks(
 
 
 def _finish_callbacks(trainer: Any) -> None:
-    """Undo the example capture and wait for checkpoint writes, however ``fit`` ended."""
+    """Undo the example capture, write the metrics left and wait for the background writes,
+    however ``fit`` ended."""
     from traza.pytorch._lightning_callbacks import AutologHooks, CheckpointHooks
 
     for callback in trainer.callbacks:
-        if isinstance(callback, AutologHooks):
-            callback.restore_forward()
-        elif isinstance(callback, CheckpointHooks):
-            callback.writer.wait()
+        try:
+            if isinstance(callback, AutologHooks):
+                callback.restore_forward()
+                callback.metrics.close()
+            elif isinstance(callback, CheckpointHooks):
+                callback.writer.wait()
+        except Exception as e:  # the user's own error, if any, is what fit raises
+            _logger.warning("Failed to finish pytorch autologging: %s", e)
 
 
 def _log_after_fit(
