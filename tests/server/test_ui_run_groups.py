@@ -181,3 +181,17 @@ def test_groups_need_read(tmp_path: Path) -> None:
         status, reply = server.call("dana", "GET", f"{UI_API}/runs/groups", query)
         assert_denied(status, reply, "READ")
         assert server.ok("olivia", "GET", f"{UI_API}/runs/groups", query)["total_runs"] == 0
+
+
+def test_a_group_whose_values_are_all_nan_or_infinite_has_no_figures(live: Live) -> None:
+    exp = live.store.create_experiment("nan")
+    for value, acc in (("x", math.nan), ("x", -math.inf), ("y", 1.0)):
+        run_id = live.store.create_run(exp, "u", 0, [], None).info.run_id
+        live.store.log_batch(run_id, [Metric("acc", acc, 1, 0)], [Param("g", value)])
+    for found in (
+        live.store.group_runs([exp], None, ViewType.ACTIVE_ONLY, "params.g", ["acc"]),
+        Store.group_runs(live.store, [exp], None, ViewType.ACTIVE_ONLY, "params.g", ["acc"]),
+    ):
+        by_value = {g.value: g for g in found.groups}
+        assert by_value["x"].count == 2 and by_value["x"].metrics == {}
+        assert by_value["y"].metrics["acc"].mean == 1.0
