@@ -527,8 +527,6 @@ def test_step_metrics_reach_a_tracking_server(tmp_path: Path) -> None:
 
 
 def test_top_level_autolog_enables_lightning(tmp_path: Path) -> None:
-    if "pytorch" not in str(autologging.LIBRARY_TO_AUTOLOG_MODULE):
-        pytest.skip("traza.autolog() does not cover Lightning yet")  # another change adds it
     mlflow.autolog(log_models=False)
     fit(tmp_path, max_epochs=1)
     assert "val_loss" in only_run().data.metrics
