@@ -363,6 +363,19 @@ def _with_managed_run(
     return managed
 
 
+def release_numbers(text: str) -> tuple[int, ...]:
+    """The leading release numbers of a version string: '2.13.0+cpu' → (2, 13, 0)."""
+    numbers = []
+    for part in text.split("+")[0].split("."):
+        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        numbers.append(int(digits))
+        if not part.isdigit():
+            break
+    return tuple(numbers)
+
+
 def resolve_tags(integration: str, extra_tags: dict[str, Any] | None) -> dict[str, Any]:
     """The tags of a run autologging starts: ``mlflow.autologging`` plus the user's extras."""
     tags: dict[str, Any] = {AUTOLOGGING_TAG: integration}

@@ -63,7 +63,10 @@ def autolog(
     import lightgbm
 
     autologging.resolve_tags(FLAVOR_NAME, extra_tags)  # a bad extra_tags fails here
-    if disable_for_unsupported_versions and _version(lightgbm.__version__) < _MIN_VERSION:
+    if (
+        disable_for_unsupported_versions
+        and autologging.release_numbers(lightgbm.__version__) < _MIN_VERSION
+    ):
         _logger.warning(
             "lightgbm %s is older than Traza's autologging supports (3.3): not enabled.",
             lightgbm.__version__,
@@ -87,14 +90,6 @@ def autolog(
     )
     if shared.sklearn_available():
         shared.patch_wrappers(options, wrapper_classes(), extra_tags)
-
-
-def _version(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
 
 
 def wrapper_classes() -> list[type]:

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from traza import autologging
-from traza.autologging import autologging_integration, get_logger, rerouted_warnings, safe_patch
+from traza.autologging import (
+    autologging_integration,
+    get_logger,
+    release_numbers,
+    rerouted_warnings,
+    safe_patch,
+)
 
 _logger = get_logger(__name__)
 
@@ -126,21 +132,8 @@ def autolog(
         )
 
 
-def _version(text: str) -> tuple[int, ...]:
-    """The leading release numbers of a version string: '2.13.0+cpu' → (2, 13, 0)."""
-    numbers = []
-    for part in text.split("+")[0].split("."):
-        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
-        if not digits:
-            break
-        numbers.append(int(digits))
-        if not part.isdigit():
-            break
-    return tuple(numbers)
-
-
 def _in_range(version: str, bounds: tuple[str, str]) -> bool:
-    return _version(bounds[0]) <= _version(version) <= _version(bounds[1])
+    return release_numbers(bounds[0]) <= release_numbers(version) <= release_numbers(bounds[1])
 
 
 def _torch_version() -> str:

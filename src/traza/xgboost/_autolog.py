@@ -64,7 +64,10 @@ def autolog(
     import xgboost
 
     autologging.resolve_tags(FLAVOR_NAME, extra_tags)  # a bad extra_tags fails here
-    if disable_for_unsupported_versions and _version(xgboost.__version__) < _MIN_VERSION:
+    if (
+        disable_for_unsupported_versions
+        and autologging.release_numbers(xgboost.__version__) < _MIN_VERSION
+    ):
         _logger.warning(
             "xgboost %s is older than Traza's autologging supports (1.7): not enabled.",
             xgboost.__version__,
@@ -90,14 +93,6 @@ def autolog(
     safe_patch(FLAVOR_NAME, xgboost.DMatrix, "__init__", shared.remember_example)
     if shared.sklearn_available():
         shared.patch_wrappers(options, wrapper_classes(), extra_tags)
-
-
-def _version(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split(".")[:2]:
-        digits = "".join(c for c in piece if c.isdigit())
-        parts.append(int(digits or 0))
-    return tuple(parts)
 
 
 def wrapper_classes() -> list[type]:
