@@ -160,3 +160,28 @@ def test_get_artifact_uri() -> None:
     with mlflow.start_run() as run:
         assert mlflow.get_artifact_uri() == run.info.artifact_uri
         assert mlflow.get_artifact_uri("a/b.txt") == run.info.artifact_uri + "/a/b.txt"
+
+
+def test_a_listing_skips_copies_in_flight_and_files_gone_since_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upload is written beside its target and renamed in: a listing never shows the
+    half-written copy, and a file renamed or deleted between the scan and its stat is left out
+    instead of failing the whole listing (the REST fuzzer met a 500 there)."""
+    from traza.artifacts import local
+
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    (root / "kept.txt").write_text("kept")
+    (root / ".model.pkl.k3j2h1.part").write_text("half")
+    (root / "gone.txt").write_text("gone")
+    real_scandir = os.scandir
+
+    def scan_then_remove(path: object) -> object:
+        entries = list(real_scandir(path))  # type: ignore[arg-type]
+        (root / "gone.txt").unlink(missing_ok=True)
+        return iter(entries)
+
+    monkeypatch.setattr(local.os, "scandir", scan_then_remove)
+    listed = local.LocalArtifactRepository(str(root)).list_artifacts()
+    assert [(f.path, f.is_dir, f.file_size) for f in listed] == [("kept.txt", False, 4)]

@@ -19,6 +19,11 @@ from traza.exceptions import invalid, not_found
 from traza.validation import validate_artifact_path
 
 
+def _in_flight(name: str) -> bool:
+    """A copy still being written beside its target (``.<name>.<random>.part``, see below)."""
+    return name.startswith(".") and name.endswith(".part")
+
+
 def _copy_whole(source: str | Path, dest: str | Path) -> None:
     """Copy beside ``dest`` and rename into place: a failed copy (a full disk) leaves nothing
     half-written where readers look."""
@@ -100,11 +105,16 @@ class LocalArtifactRepository(ArtifactRepository):
             return []
         out = []
         for entry in sorted(os.scandir(real), key=lambda e: e.name):
+            if _in_flight(entry.name):
+                continue
             child = f"{rel}/{entry.name}" if rel else entry.name
-            if entry.is_dir():
-                out.append(FileInfo(child, True, None))
-            else:
-                out.append(FileInfo(child, False, entry.stat().st_size))
+            try:
+                if entry.is_dir():
+                    out.append(FileInfo(child, True, None))
+                else:
+                    out.append(FileInfo(child, False, entry.stat().st_size))
+            except FileNotFoundError:  # removed (or renamed into place) since the scan
+                continue
         return out
 
     def _existing(self, artifact_path: str) -> Path:
