@@ -103,8 +103,12 @@ class LocalArtifactRepository(ArtifactRepository):
         real = self._confined(target, rel)
         if not real.is_dir():
             return []
+        try:
+            entries = sorted(os.scandir(real), key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):  # removed since the checks above
+            return []
         out = []
-        for entry in sorted(os.scandir(real), key=lambda e: e.name):
+        for entry in entries:
             if _in_flight(entry.name):
                 continue
             child = f"{rel}/{entry.name}" if rel else entry.name
