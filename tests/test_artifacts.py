@@ -185,3 +185,22 @@ def test_a_listing_skips_copies_in_flight_and_files_gone_since_the_scan(
     monkeypatch.setattr(local.os, "scandir", scan_then_remove)
     listed = local.LocalArtifactRepository(str(root)).list_artifacts()
     assert [(f.path, f.is_dir, f.file_size) for f in listed] == [("kept.txt", False, 4)]
+
+
+def test_a_name_too_long_for_the_filesystem_is_a_clear_error(tmp_path: Path) -> None:
+    """A name over 255 bytes (the REST fuzzer's long Unicode path) is the caller's mistake:
+    INVALID_PARAMETER_VALUE naming the limit, for a listing, a download and an upload alike."""
+    from traza.artifacts import local
+
+    repo = local.LocalArtifactRepository(str(tmp_path / "artifacts"))
+    name = "ṱ̺̺o͞ " * 40  # 40 x 11 bytes
+    (tmp_path / "x").write_text("x")
+    for call in (
+        lambda: repo.list_artifacts(name),
+        lambda: repo.download_artifacts(f"dir/{name}", tmp_path / "out"),
+        lambda: repo.log_artifact(tmp_path / "x", name),
+    ):
+        with pytest.raises(TrazaException, match="at most 255 bytes a name") as err:
+            call()
+        assert err.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert repo.list_artifacts("short") == []

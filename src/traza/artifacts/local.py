@@ -18,6 +18,10 @@ from traza.entities import FileInfo
 from traza.exceptions import invalid, not_found
 from traza.validation import validate_artifact_path
 
+#: The longest file or folder name local filesystems take (ext4, XFS, APFS: 255 bytes); a longer
+#: one fails in the OS with ENAMETOOLONG, which is the client's mistake, not the server's.
+_NAME_MAX = 255
+
 
 def _in_flight(name: str) -> bool:
     """A copy still being written beside its target (``.<name>.<random>.part``, see below)."""
@@ -64,6 +68,13 @@ class LocalArtifactRepository(ArtifactRepository):
 
     def _target(self, path: str | None) -> tuple[str, Path]:
         rel = validate_artifact_path(path)
+        for name in rel.split("/") if rel else ():
+            if len(os.fsencode(name)) > _NAME_MAX:
+                raise invalid(
+                    f"The artifact path {rel[:80]!r}... holds a name of "
+                    f"{len(os.fsencode(name))} bytes; a local artifact store allows at most "
+                    f"{_NAME_MAX} bytes a name. Use shorter file and folder names."
+                )
         return rel, (self.root / rel) if rel else self.root
 
     def _dest_dir(self, artifact_path: str | None) -> Path:
