@@ -146,14 +146,7 @@ class Sweep:
         running: dict[int, Trial] = {}
         try:
             while (pending or running) and not self._cancelled.is_set():
-                while pending and len(running) < self.max_parallel:
-                    trial = pending.pop(0)
-                    if self._start_trial(trial, finished):
-                        running[trial.index] = trial
-                    else:
-                        self._ended(trial)
-                    if self._cancelled.is_set():
-                        break
+                self._fill(pending, running, finished)
                 if not running:
                     continue
                 try:
@@ -179,6 +172,18 @@ class Sweep:
             return
         ok = any(t.status == "FINISHED" for t in self.trials) or not self.trials
         self._end("FINISHED" if ok else "FAILED")
+
+    def _fill(self, pending: list[Trial], running: dict[int, Trial], finished: queue.Queue[int]
+              ) -> None:  # fmt: skip
+        """Start pending trials while fewer than ``max_parallel`` run (arrays.py: all at once)."""
+        while pending and len(running) < self.max_parallel:
+            trial = pending.pop(0)
+            if self._start_trial(trial, finished):
+                running[trial.index] = trial
+            else:
+                self._ended(trial)
+            if self._cancelled.is_set():
+                break
 
     def _start_trial(self, trial: Trial, finished: queue.Queue[int]) -> bool:
         try:
@@ -419,8 +424,11 @@ def sweep(
             config_backend, manager, defaults,
         )  # fmt: skip
 
-    result = Sweep(client, parent_id, definition, chosen, trials_list, launch, parallel,
-                   poll_seconds)  # fmt: skip
+    from traza.sweeps.arrays import sweep_class  # Slurm job arrays where they fit
+
+    kind = sweep_class(strategy_name, backend_name, config_backend)
+    result = kind(client, parent_id, definition, chosen, trials_list, launch, parallel,
+                  poll_seconds)  # fmt: skip
     if synchronous:
         result._run()
     else:

@@ -59,6 +59,7 @@ _OTHER = {
     "keep_job_dir": "true or false",
     "poll_interval": "seconds between state queries",
     "upload_interval": "seconds between uploads of the output",
+    "job_array": "true or false (a sweep's trials as one Slurm job array; default true)",
 }
 KNOWN = (*_SBATCH, *_OTHER)
 #: Pending reasons Slurm does not resolve by itself: the job would wait forever.
@@ -189,11 +190,15 @@ class SlurmJob:
         self.output = output
         self.exit_file = exit_file
 
-    def poll(self) -> remote.JobState:
+    def _squeue_line(self) -> str:
+        """squeue's ``STATE|REASON`` for the job, empty once slurmctld forgot it."""
         done = _slurm(["squeue", "-h", "-t", "all", "-j", self.job_id, "-o", "%T|%r"])
-        line = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
         if done.returncode != 0 and "Invalid job id" not in done.stderr:
             raise ExecutionException(f"squeue failed: {done.stderr.strip()}")
+        return done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
+
+    def poll(self) -> remote.JobState:
+        line = self._squeue_line()
         if not line:  # purged from slurmctld's memory: the exit status file tells
             return self._from_exit_file()
         state, _, reason = line.partition("|")
@@ -258,6 +263,8 @@ class SlurmBackend(TrazaBackend):
     def submit(self, submission: Submission) -> SubmittedRun:
         config = submission.config
         options, resources = sbatch_options(config)
+        if not isinstance(config.get("job_array", True), bool):
+            raise _bad("job_array", config["job_array"], "true or false")
         modules = _strings(config, "modules", _MODULE, _OTHER["modules"])
         shared_store = _flag(config, "shared_store")
         stage, keep = _flag(config, "stage_project"), _flag(config, "keep_job_dir")
@@ -306,11 +313,7 @@ class SlurmBackend(TrazaBackend):
             skipped = shutil.ignore_patterns("mlruns", ".venv", "__pycache__")
             shutil.copytree(directory, target, symlinks=True, ignore=skipped)
             directory = target
-        output, exit_file = job_dir / "slurm-output.log", job_dir / "exit_status"
-        options = [f"--job-name=traza-{run_id[:8]}", f"--output={output}", *options]
         argv = remote.job_argv(prepared.command, prepared.python)
-        script = job_dir / "job.sh"
-        script.write_text(job_script(options, modules, directory, argv, exit_file))
         env = {k: v for k, v in os.environ.items() if k not in remote.SECRET_VARIABLES}
         for name in ("TRAZA_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_NAME"):
             env.pop(name, None)
@@ -320,6 +323,21 @@ class SlurmBackend(TrazaBackend):
         env.update(remote.run_variables(opened.run, s.tracking_uri))
         env.update(remote.run_token(s.tracking_uri, run_id, self.name))
         env.setdefault("PYTHONUNBUFFERED", "1")
+        from traza.projects.backends import slurm_array
+
+        batch = slurm_array.current()
+        if batch is not None and s.config.get("job_array", True) is not False:
+            task = batch.add(opened, options, modules, directory, argv, env,
+                             staging=job_dir.parent, keep=_flag(s.config, "keep_job_dir"),
+                             poll=poll)  # fmt: skip
+            return remote.RemoteSubmittedRun(
+                run_id, task, client, job_dir / "traza", poll_interval=poll,
+                upload_interval=upload, cleanup=batch.releasing(cleanup),
+            )  # fmt: skip
+        output, exit_file = job_dir / "slurm-output.log", job_dir / "exit_status"
+        options = [f"--job-name=traza-{run_id[:8]}", f"--output={output}", *options]
+        script = job_dir / "job.sh"
+        script.write_text(job_script(options, modules, directory, argv, exit_file))
         started = time.monotonic()
         try:
             done = subprocess.run(
