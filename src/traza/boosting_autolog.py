@@ -14,7 +14,7 @@ import inspect
 import json
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
@@ -431,6 +431,146 @@ def after_training(integration: str, what: str, step: Callable[[], None]) -> Non
         _logger.warning("Failed to log %s during %s autologging: %s", what, integration, e)
 
 
+# -- train -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainSpec:
+    """What a library's ``train`` autologging does its own way; the rest is ``patched_train``.
+
+    The flavor whose ``log_model`` logs the Booster is ``traza.<Options.integration>``.
+    """
+
+    #: The argument holding the training data (``dtrain``, ``train_set``).
+    train_arg: str
+    #: Arguments of ``train`` not logged as params: data, functions, the params dict itself.
+    unlogged: tuple[str, ...]
+    #: The training callback that feeds each iteration's eval results to the recorder.
+    callback: Callable[[IterationMetrics], Any]
+    #: A data object (``DMatrix``, ``Dataset``) as a ``traza.data`` dataset, given its name.
+    to_dataset: Callable[[Any, str | None], Any]
+    #: The eval sets given by keyword, as (data object, name or None) pairs.
+    eval_sets: Callable[[dict[str, Any]], Iterable[tuple[Any, str | None]]]
+    #: Whether the trained model early-stopped, given it and the call's keyword arguments.
+    early_stopped: Callable[[Any, dict[str, Any]], bool]
+    #: The model's feature importance of one type, as ``{feature: value}``.
+    importance: Callable[[Any, str], dict[str, Any]]
+    #: The JSON indent of the feature importance artifacts (as each MLflow flavor writes them).
+    importance_indent: int | None
+    #: The model's predict function on raw input (what the signature is inferred from).
+    predictor: Callable[[Any], Callable[[Any], Any]]
+    #: LightGBM counts iterations from 1 (``best_iteration``, ``stopped_iteration``), XGBoost
+    #: from 0.
+    one_based_iterations: bool
+    #: The early-stopping metrics name the train dataset (XGBoost), or no dataset (LightGBM).
+    stopping_metrics_on_train_set: bool
+    #: ``train``'s own params are passed on to ``log_model`` (XGBoost).
+    model_gets_params: bool
+    #: The model is logged before the other after-training steps (XGBoost) or after them.
+    model_first: bool
+    #: The key of the training session ``train`` opens, which keeps a ``train`` inside it from
+    #: being logged (LightGBM); None: ``train`` opens none, and logs unless the innermost fit
+    #: in progress forbids it (XGBoost).
+    session_key: Callable[[], Any] | None = None
+
+
+def patched_train(
+    spec: TrainSpec,
+    options: Options,
+    importance_types: Sequence[str],
+    native: bool,
+    original: Callable[..., Any],
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """The library's ``train`` (``native``), or the one a wrapper's ``fit`` calls (its model is
+    logged by the patched ``fit``)."""
+    if spec.session_key is None:
+        stack = TrainingSession._stack
+        if stack and not stack[-1].should_log():
+            return original(*args, **kwargs)
+        return _train_and_log(spec, options, importance_types, native, original, args, kwargs)
+    with TrainingSession(spec.session_key(), allow_children=False) as session:
+        if not session.should_log():
+            return original(*args, **kwargs)
+        return _train_and_log(spec, options, importance_types, native, original, args, kwargs)
+
+
+def _train_and_log(
+    spec: TrainSpec,
+    options: Options,
+    importance_types: Sequence[str],
+    native: bool,
+    original: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    integration = options.integration
+    client_ = client()
+    run_id = active_run_id()
+    train_data = arg_value(original, args, kwargs, spec.train_arg)
+    fn_params = call_params(original, args, kwargs, spec.unlogged)
+    dataset = None
+    model_id = None
+    with rerouted_warnings(silent(integration)):
+        booster_params = args[0] if args else kwargs["params"]
+        log_params(client_, run_id, {**dict(booster_params or {}), **fn_params})
+        if options.log_datasets and train_data is not None:
+            try:
+                dataset = spec.to_dataset(train_data, None)
+                evals = [(spec.to_dataset(d, name), "eval") for d, name in spec.eval_sets(kwargs)]
+                log_datasets(client_, run_id, [(dataset, "train"), *evals])
+            except Exception as e:
+                _logger.warning(
+                    "Failed to log dataset information to Traza Tracking. Reason: %s", e
+                )
+        if native and options.log_models:
+            model_id = create_model(client_, run_id)
+    recorder = IterationMetrics(client_, run_id, model_id)
+    args, kwargs = with_callback(original, args, kwargs, spec.callback(recorder))
+    try:
+        model = original(*args, **kwargs)
+    except BaseException:
+        fail_model(client_, model_id)
+        raise
+    finally:
+        recorder.flush()
+
+    def log_booster() -> None:
+        extra = {"params": fn_params} if spec.model_gets_params else {}
+        log_model(
+            options,
+            model,
+            example_of(train_data),
+            spec.predictor(model),
+            model_id=model_id,
+            **extra,
+        )
+
+    def early_stopping() -> None:
+        results = recorder.results
+        best = int(model.best_iteration)
+        one = 1 if spec.one_based_iterations else 0
+        on = dataset if spec.stopping_metrics_on_train_set else None
+        stopped = len(results) - 1 + one
+        log_early_stopping(client_, run_id, results, stopped, best, best - one, model_id, on)
+
+    def importance(importance_type: str) -> None:
+        values = spec.importance(model, importance_type)
+        log_importance(client_, run_id, importance_type, values, spec.importance_indent)
+
+    model_steps = [("the model", log_booster)] if native and options.log_models else []
+    steps = list(model_steps) if spec.model_first else []
+    if spec.early_stopped(model, kwargs):
+        steps.append(("early stopping metrics", early_stopping))
+    for importance_type in importance_types:
+        what = f"feature importance ({importance_type})"
+        steps.append((what, functools.partial(importance, importance_type)))
+    if not spec.model_first:
+        steps += model_steps
+    for what, step in steps:
+        after_training(integration, what, step)
+    return model
+
+
 # -- the scikit-learn wrappers -----------------------------------------------------------------
 def _first_rows(fit: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     names = [p.name for p in _parameters(fit)]
@@ -499,6 +639,41 @@ def patch_wrappers(
         safe_patch(name, sklearn.model_selection, api, _with_autologging_disabled)
 
 
+def too_old(library: Any, minimum: tuple[int, ...]) -> bool:
+    """Whether ``library`` is older than autologging supports (with a warning if so)."""
+    if autologging.release_numbers(library.__version__) >= minimum:
+        return False
+    _logger.warning(
+        "%s %s is older than Traza's autologging supports (%s): not enabled.",
+        library.__name__,
+        library.__version__,
+        ".".join(map(str, minimum)),
+    )
+    return True
+
+
+def patch_library(
+    spec: TrainSpec,
+    options: Options,
+    library: Any,
+    data_class: type,
+    wrappers: Callable[[], Iterable[type]],
+    importance_types: Sequence[str],
+    extra_tags: dict[str, Any] | None,
+) -> None:
+    """Patch ``data_class``'s constructor (it keeps the input example), ``library.train``
+    (logged with its model), the ``train`` its scikit-learn wrappers call (logged without: the
+    wrapper's ``fit`` logs it) and, with scikit-learn installed, the ``wrappers``."""
+    name = options.integration
+    native = functools.partial(patched_train, spec, options, importance_types, True)
+    in_wrapper = functools.partial(patched_train, spec, options, importance_types, False)
+    safe_patch(name, data_class, "__init__", remember_example)
+    safe_patch(name, library, "train", native, manage_run=True, extra_tags=extra_tags)
+    safe_patch(name, library.sklearn, "train", in_wrapper, manage_run=True, extra_tags=extra_tags)
+    if sklearn_available():
+        patch_wrappers(options, wrappers(), extra_tags)
+
+
 def sklearn_available() -> bool:
     import importlib.util
 
@@ -508,8 +683,12 @@ def sklearn_available() -> bool:
 __all__ = [
     "IterationMetrics",
     "Options",
+    "TrainSpec",
     "call_params",
     "log_importance",
     "log_params",
+    "patch_library",
     "patch_wrappers",
+    "patched_train",
+    "too_old",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 
 from traza import autologging
 from traza import boosting_autolog as shared
-from traza.autologging import TrainingSession, autologging_integration, rerouted_warnings
+from traza.autologging import autologging_integration
 from traza.boosting_autolog import Options
 
 FLAVOR_NAME = "xgboost"
@@ -34,8 +34,6 @@ _UNLOGGED = (
     "learning_rates",
 )
 _MIN_VERSION = (1, 7)
-
-_logger = autologging.get_logger(__name__)
 
 
 @autologging_integration(FLAVOR_NAME)
@@ -64,14 +62,7 @@ def autolog(
     import xgboost
 
     autologging.resolve_tags(FLAVOR_NAME, extra_tags)  # a bad extra_tags fails here
-    if (
-        disable_for_unsupported_versions
-        and autologging.release_numbers(xgboost.__version__) < _MIN_VERSION
-    ):
-        _logger.warning(
-            "xgboost %s is older than Traza's autologging supports (1.7): not enabled.",
-            xgboost.__version__,
-        )
+    if disable_for_unsupported_versions and shared.too_old(xgboost, _MIN_VERSION):
         return
     types = list(importance_types) if importance_types is not None else ["weight"]
     options = Options(
@@ -83,16 +74,9 @@ def autolog(
         registered_model_name,
         (("model_format", model_format),),
     )
-    native = functools.partial(_patched_train, options, types, True)
-    in_wrapper = functools.partial(_patched_train, options, types, False)
-    safe_patch = autologging.safe_patch
-    safe_patch(FLAVOR_NAME, xgboost, "train", native, manage_run=True, extra_tags=extra_tags)
-    safe_patch(
-        FLAVOR_NAME, xgboost.sklearn, "train", in_wrapper, manage_run=True, extra_tags=extra_tags
+    shared.patch_library(
+        _SPEC, options, xgboost, xgboost.DMatrix, wrapper_classes, types, extra_tags
     )
-    safe_patch(FLAVOR_NAME, xgboost.DMatrix, "__init__", shared.remember_example)
-    if shared.sklearn_available():
-        shared.patch_wrappers(options, wrapper_classes(), extra_tags)
 
 
 def wrapper_classes() -> list[type]:
@@ -134,105 +118,48 @@ def _callback_class() -> type:
     return AutologCallback
 
 
-def _patched_train(
-    options: Options,
-    importance_types: list[str],
-    native: bool,
-    original: Callable[..., Any],
-    *args: Any,
-    **kwargs: Any,
-) -> Any:
-    """``xgboost.train`` (``native``) or the one a wrapper's ``fit`` calls (its model is
-    logged by the patched ``fit``)."""
-    stack = TrainingSession._stack
-    if stack and not stack[-1].should_log():
-        return original(*args, **kwargs)
-    return _train_and_log(options, importance_types, native, original, args, kwargs)
-
-
-def _train_and_log(
-    options: Options,
-    importance_types: list[str],
-    native: bool,
-    original: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> Any:
-    import xgboost
-
-    client = shared.client()
-    run_id = shared.active_run_id()
-    quiet = shared.silent(FLAVOR_NAME)
-    dtrain = shared.arg_value(original, args, kwargs, "dtrain")
-    fn_params = shared.call_params(original, args, kwargs, _UNLOGGED)
-    dataset = None
-    model_id = None
-    with rerouted_warnings(quiet):
-        booster_params = args[0] if args else kwargs["params"]
-        shared.log_params(client, run_id, {**dict(booster_params or {}), **fn_params})
-        if options.log_datasets and dtrain is not None:
-            try:
-                dataset = _dataset(dtrain)
-                evals = kwargs.get("evals") or ()
-                shared.log_datasets(
-                    client,
-                    run_id,
-                    [(dataset, "train"), *((_dataset(d, name), "eval") for d, name in evals)],
-                )
-            except Exception as e:
-                _logger.warning(
-                    "Failed to log dataset information to Traza Tracking. Reason: %s", e
-                )
-        if native and options.log_models:
-            model_id = shared.create_model(client, run_id)
-    recorder = shared.IterationMetrics(client, run_id, model_id)
-    args, kwargs = shared.with_callback(original, args, kwargs, _callback_class()(recorder))
-    try:
-        model = original(*args, **kwargs)
-    except BaseException:
-        shared.fail_model(client, model_id)
-        raise
-    finally:
-        recorder.flush()
-
-    def log_booster() -> None:
-        shared.log_model(
-            options,
-            model,
-            shared.example_of(dtrain),
-            lambda x: model.predict(xgboost.DMatrix(x)),
-            params=fn_params,
-            model_id=model_id,
-        )
-
-    def early_stopping() -> None:
-        results = recorder.results
-        best = int(model.best_iteration)
-        shared.log_early_stopping(
-            client, run_id, results, len(results) - 1, best, best, model_id, dataset
-        )
-
-    if native and options.log_models:
-        shared.after_training(FLAVOR_NAME, "the model", log_booster)
-    if kwargs.get("early_stopping_rounds"):
-        shared.after_training(FLAVOR_NAME, "early stopping metrics", early_stopping)
-    for importance_type in importance_types:
-        shared.after_training(
-            FLAVOR_NAME,
-            f"feature importance ({importance_type})",
-            functools.partial(_log_importance, client, run_id, model, importance_type),
-        )
-    return model
-
-
-def _log_importance(client: Any, run_id: str, model: Any, importance_type: str) -> None:
-    importance = model.get_score(importance_type=importance_type)
-    shared.log_importance(client, run_id, importance_type, importance, indent=None)
+def _callback(recorder: shared.IterationMetrics) -> Any:
+    return _callback_class()(recorder)
 
 
 def _dataset(dmatrix: Any, name: str | None = None) -> Any:
     """What a DMatrix holds, as a dataset (features only: a DMatrix's data has no labels)."""
     return shared.make_dataset(dmatrix.get_data(), name=name)
+
+
+def _eval_sets(kwargs: dict[str, Any]) -> Any:
+    return kwargs.get("evals") or ()
+
+
+def _early_stopped(model: Any, kwargs: dict[str, Any]) -> bool:
+    return bool(kwargs.get("early_stopping_rounds"))
+
+
+def _importance(model: Any, importance_type: str) -> dict[str, Any]:
+    return model.get_score(importance_type=importance_type)  # type: ignore[no-any-return]
+
+
+def _predictor(model: Any) -> Callable[[Any], Any]:
+    import xgboost
+
+    return lambda x: model.predict(xgboost.DMatrix(x))
+
+
+_SPEC = shared.TrainSpec(
+    train_arg="dtrain",
+    unlogged=_UNLOGGED,
+    callback=_callback,
+    to_dataset=_dataset,
+    eval_sets=_eval_sets,
+    early_stopped=_early_stopped,
+    importance=_importance,
+    importance_indent=None,
+    predictor=_predictor,
+    one_based_iterations=False,
+    stopping_metrics_on_train_set=True,
+    model_gets_params=True,
+    model_first=True,
+)
 
 
 __all__ = ["FLAVOR_NAME", "autolog"]
