@@ -618,25 +618,12 @@ def patch_wrappers(
 ) -> None:
     """Patch the wrappers' fit, inference and score methods, and scikit-learn's metric
     functions for post-training metrics, under ``options.integration``."""
-    import sklearn.metrics
-    import sklearn.model_selection
-
     from traza.sklearn import _autolog_post as post
-    from traza.sklearn.autolog import _APIS_AUTOLOGGING_DISABLED, _with_autologging_disabled
+    from traza.sklearn.autolog import patch_estimators
 
-    name = options.integration
     fit = functools.partial(patched_wrapper_fit, options)
     predict = functools.partial(post.patched_predict, options)
-    for klass in classes:
-        for method in ("fit", "fit_transform", "fit_predict"):
-            safe_patch(name, klass, method, fit, manage_run=True, extra_tags=extra_tags)
-        for method in ("predict", "predict_proba", "transform", "predict_log_proba"):
-            safe_patch(name, klass, method, predict)
-        safe_patch(name, klass, "score", post.patched_score)
-    for metric in post.metric_api_names():
-        safe_patch(name, sklearn.metrics, metric, post.patched_metric_api)
-    for api in _APIS_AUTOLOGGING_DISABLED:
-        safe_patch(name, sklearn.model_selection, api, _with_autologging_disabled)
+    patch_estimators(options.integration, classes, fit, predict, True, extra_tags)
 
 
 def too_old(library: Any, minimum: tuple[int, ...]) -> bool:

@@ -13,7 +13,7 @@ import importlib
 import inspect
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from copy import deepcopy
 from dataclasses import dataclass
 from numbers import Number
@@ -117,23 +117,42 @@ def autolog(
         registered_model_name,
         pos_label,
     )
+    patch_estimators(
+        FLAVOR_NAME,
+        estimators_to_patch(),
+        functools.partial(_patched_fit, options),
+        functools.partial(post.patched_predict, options),
+        log_post_training_metrics,
+        extra_tags,
+    )
+
+
+def patch_estimators(
+    integration: str,
+    classes: Iterable[type],
+    fit: Callable[..., Any],
+    predict: Callable[..., Any],
+    metric_apis: bool,
+    extra_tags: dict[str, Any] | None,
+) -> None:
+    """Patch, under ``integration``, each class's fit methods with ``fit`` (in a run it
+    manages), its inference methods with ``predict`` and its ``score`` (both for post-training
+    metrics), with ``metric_apis`` scikit-learn's metric functions, and the model-selection
+    APIs that train without autologging. Shared with the XGBoost and LightGBM wrappers."""
     import sklearn.metrics
     import sklearn.model_selection
 
-    patched_fit = functools.partial(_patched_fit, options)
-    for klass in estimators_to_patch():
+    for klass in classes:
         for name in ("fit", "fit_transform", "fit_predict"):
-            safe_patch(
-                FLAVOR_NAME, klass, name, patched_fit, manage_run=True, extra_tags=extra_tags
-            )
+            safe_patch(integration, klass, name, fit, manage_run=True, extra_tags=extra_tags)
         for name in ("predict", "predict_proba", "transform", "predict_log_proba"):
-            safe_patch(FLAVOR_NAME, klass, name, functools.partial(post.patched_predict, options))
-        safe_patch(FLAVOR_NAME, klass, "score", post.patched_score)
-    if log_post_training_metrics:
+            safe_patch(integration, klass, name, predict)
+        safe_patch(integration, klass, "score", post.patched_score)
+    if metric_apis:
         for name in post.metric_api_names():
-            safe_patch(FLAVOR_NAME, sklearn.metrics, name, post.patched_metric_api)
+            safe_patch(integration, sklearn.metrics, name, post.patched_metric_api)
     for name in _APIS_AUTOLOGGING_DISABLED:
-        safe_patch(FLAVOR_NAME, sklearn.model_selection, name, _with_autologging_disabled)
+        safe_patch(integration, sklearn.model_selection, name, _with_autologging_disabled)
 
 
 def _with_autologging_disabled(original: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
