@@ -10,12 +10,20 @@ interpreter's start and the import to every trial.
 
     python benchmarks/sweep.py            # 20 trials of 1 s, 2 at a time (~2 min)
     python benchmarks/sweep.py --quick    # 6 trials of 0.5 s, 2 at a time (~40 s)
+    python benchmarks/sweep.py --slurm    # the sleep sweep on a real one-node Slurm (root):
+                                          # one job array against a job per trial
+
+``--slurm`` starts Slurm as tests/cluster does and a ``traza server``, then runs the sweep
+in-process with ``backend="slurm"`` twice: as one job array (the default) and with
+``job_array: false``. Besides the wall clock it reports *submit to all queued*: from the
+sweep's call until Slurm has seen every trial's job (``squeue -r -t all``, polled every 20 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -121,6 +129,81 @@ def mlflow_loop(work: Path, entry: str, trials: int, parallel: int, pause: float
     return elapsed
 
 
+def slurm_sweeps(trials: int, parallel: int, pause: float) -> None:
+    """The ``sleep`` sweep on a real Slurm: one job array, then one job per trial."""
+    import threading
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from cluster.engines import slurm_cluster
+    from traza.projects import sweep
+    from traza.server import ServerSettings, create_app
+    from traza.server.background import BackgroundServer
+    from traza.store.uri import open_store
+
+    os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-slurm-"))
+    try:
+        project = make_project(tmp / "project", "traza")
+        uri = f"sqlite:///{tmp / 'tracking.db'}"
+        settings = ServerSettings(
+            backend_store_uri=uri, default_artifact_root="mlflow-artifacts:/",
+            artifacts_destination=str(tmp / "artifacts"),
+        )  # fmt: skip
+        store = open_store(uri, artifact_root="mlflow-artifacts:/")
+        ideal = trials * pause / parallel
+        print(f"Slurm 22.05: {trials} trials of sleep {pause:g}, {parallel} at a time: "
+              f"ideal {ideal:.2f} s; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
+        print(f"{'submission':<18}{'wall':>9}{'over ideal':>12}{'submit to all queued':>22}")
+        with (
+            BackgroundServer(create_app(settings, store=store)) as server,
+            slurm_cluster(tmp / "slurm") as cluster,
+        ):
+            os.environ["MLFLOW_TRACKING_URI"] = server.url
+            os.environ["SLURM_CONF"] = str(cluster.conf)
+            for label, array in (("one job array", True), ("a job per trial", False)):
+                before = _slurm_ids()
+                seen: set[str] = set()
+                queued: list[float] = []
+                stop = threading.Event()
+
+                def watch(
+                    before: set[str] = before,
+                    seen: set[str] = seen,
+                    queued: list[float] = queued,
+                    stop: threading.Event = stop,
+                ) -> None:
+                    while not stop.is_set() and not queued:
+                        seen.update(_slurm_ids() - before)
+                        if len(seen) >= trials:
+                            queued.append(time.perf_counter())
+                        time.sleep(0.02)  # fmt: skip
+
+                config = {"staging_dir": str(tmp / "staging"), "poll_interval": 0.2,
+                          "job_array": array}  # fmt: skip
+                watcher = threading.Thread(target=watch)
+                started = time.perf_counter()
+                watcher.start()
+                done = sweep(str(project), "sleep", {"alpha": f"range(0, 1, {trials})",
+                             "pause": str(pause)}, max_parallel=parallel, backend="slurm",
+                             backend_config=config, env_manager="local",
+                             experiment_name=f"bench {label}")  # fmt: skip
+                wall = time.perf_counter() - started
+                stop.set()
+                watcher.join()
+                if done.get_status() != "FINISHED":
+                    raise SystemExit(f"the {label} sweep ended {done.get_status()}")
+                to_queued = f"{queued[0] - started:.2f}s" if queued else "-"
+                print(f"{label:<18}{wall:>8.2f}s{wall - ideal:>11.2f}s{to_queued:>22}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _slurm_ids() -> set[str]:
+    out = subprocess.run(["squeue", "-h", "-r", "-t", "all", "-o", "%i"], capture_output=True,
+                         text=True).stdout  # fmt: skip
+    return set(out.split())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="6 trials of 0.5 s")
@@ -128,9 +211,13 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--pause", type=float, default=None)
     parser.add_argument("--no-mlflow", action="store_true", help="Traza only")
+    parser.add_argument("--slurm", action="store_true", help="on a real Slurm: array vs jobs")
     args = parser.parse_args()
     trials = args.trials or (6 if args.quick else 20)
     pause = args.pause or (0.5 if args.quick else 1.0)
+    if args.slurm:
+        slurm_sweeps(trials, args.parallel, pause)
+        return
     ideal = trials * pause / args.parallel
     print(f"{trials} trials of {pause} s, {args.parallel} at a time: ideal {ideal:.2f} s")
     print(f"load average at start: {os.getloadavg()[0]:.2f}")
