@@ -114,3 +114,23 @@ def test_postgres_store_refuses_mlflow_schema_and_bad_servers(postgres_url: str)
     with pytest.raises(TrazaException, match="Cannot connect") as e:
         open_store("postgresql://someone:secret@127.0.0.1:9/nowhere")
     assert "secret" not in e.value.message
+
+
+def test_postgres_metric_text_with_nul_is_bad_input_and_writes_nothing(postgres_url: str) -> None:
+    """PostgreSQL text cannot hold NUL: the one-statement metric write refuses it up front (it
+    was psycopg's DataError, a 500 through the server), and the batch's other points stay out."""
+    from traza.entities import Metric
+
+    store = open_store(postgres_url)
+    run_id = store.create_run("0", "u", 1, [], "r").info.run_id
+    for bad in (
+        Metric("a", 1.0, 1, 0, dataset_name="train\x00"),
+        Metric("a", 1.0, 1, 0, model_id="m-\x00"),
+    ):
+        with pytest.raises(TrazaException, match="NUL") as e:
+            store.log_batch(run_id, metrics=[Metric("ok", 2.0, 1, 0), bad])
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE"
+    assert store.get_run(run_id).data.metrics == {}
+    store.log_batch(run_id, metrics=[Metric("ok", 2.0, 1, 0)])
+    assert store.get_run(run_id).data.metrics == {"ok": 2.0}
+    store.close()

@@ -2,18 +2,26 @@
 
 ``log_batch`` of metrics alone (what clients send most) took six round trips on PostgreSQL:
 BEGIN, the run's id, the points, their ``latest_metrics`` and ``metric_buckets`` upserts, COMMIT.
-On a busy machine each round trip waits for the other process to be scheduled, and pipelined
-per-row inserts cost ~50 µs of client time each. Here the run lookup and the three writes are
-data-modifying CTEs of a single statement whose columns arrive as typed arrays (``unnest``);
-in autocommit mode it is its own transaction, so a batch lands whole or not at all, as before.
-Writes happen only when the run exists and is active; the statement returns the run's stage so
-the caller reports a missing or deleted run exactly as the general path does.
+Here the run lookup and the three writes are data-modifying CTEs of a single statement; in
+autocommit mode it is its own transaction, so a batch lands whole or not at all. Writes happen
+only when the run exists and is active; the statement returns the run's stage so the caller
+reports a missing or deleted run exactly as the general path does.
+
+Each table's rows travel as one JSON array of arrays, encoded by orjson in C: psycopg dumped
+the earlier 25 typed arrays element by element in Python (0.39 of 0.91 ms for 10 points, 4 of
+14 ms for 1,000). The statement goes through a ``RawCursor`` (``$n`` placeholders), which skips
+psycopg's query parsing: at over 4,096 bytes the statement was parsed anew on every call.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from typing import Any
 
+import orjson
+
+from traza.exceptions import invalid
 from traza.store.sql import metric_buckets
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest
 
@@ -22,13 +30,21 @@ def _on_conflict(upsert: str) -> str:
     return upsert[upsert.index("ON CONFLICT") :]
 
 
-_STATEMENT = f"""
-WITH r AS (SELECT id FROM runs WHERE run_uuid = %s AND lifecycle_stage = 'active'),
+def _cells(*types: str) -> str:
+    """``e->>0::type, ...``: the columns of one JSON array row, typed."""
+    return ", ".join(f"(e->>{i})::{t}" for i, t in enumerate(types))
+
+
+_STATEMENT = re.sub(
+    r"\s+",
+    " ",
+    f"""
+WITH r AS (SELECT id FROM runs WHERE run_uuid = $1 AND lifecycle_stage = 'active'),
 m AS (
     INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan, model_id, dataset_name,
         dataset_digest)
-    SELECT r.id, u.* FROM r, unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[],
-        %s::smallint[], %s::text[], %s::text[], %s::text[]) AS u
+    SELECT r.id, {_cells("text", "bigint", "bigint", "float8", "smallint", "text", "text", "text")}
+    FROM r, json_array_elements($2::json) e
     ON CONFLICT DO NOTHING
     RETURNING 1
 ),
@@ -36,48 +52,55 @@ n AS (SELECT COUNT(*) AS inserted FROM m),
 l AS (
     INSERT INTO latest_metrics
         (run_id, key, value, timestamp, step, is_nan, min_value, max_value, count)
-    SELECT r.id, u.* FROM r, n, unnest(%s::text[], %s::float8[], %s::bigint[], %s::bigint[],
-        %s::smallint[], %s::float8[], %s::float8[], %s::bigint[]) AS u
-    WHERE n.inserted = %s
+    SELECT r.id, {
+        _cells("text", "float8", "bigint", "bigint", "smallint", "float8", "float8", "bigint")
+    }
+    FROM r, n, json_array_elements($3::json) e
+    WHERE n.inserted = $5
     {_on_conflict(LATEST_UPSERT)}
 ),
 b AS (
     INSERT INTO metric_buckets (run_id, key, bucket, count, min_value, min_step, min_timestamp,
         max_value, max_step, max_timestamp)
-    SELECT r.id, u.* FROM r, n, unnest(%s::text[], %s::bigint[], %s::bigint[], %s::float8[],
-        %s::bigint[], %s::bigint[], %s::float8[], %s::bigint[], %s::bigint[]) AS u
-    WHERE n.inserted = %s
+    SELECT r.id, {
+        _cells(
+            "text", "bigint", "bigint", "float8", "bigint", "bigint", "float8", "bigint", "bigint"
+        )
+    }
+    FROM r, n, json_array_elements($4::json) e
+    WHERE n.inserted = $5
     {_on_conflict(metric_buckets.UPSERT)}
 )
-SELECT (SELECT lifecycle_stage FROM runs WHERE run_uuid = %s), (SELECT inserted FROM n)
-"""
+SELECT (SELECT lifecycle_stage FROM runs WHERE run_uuid = $1), (SELECT inserted FROM n)
+""",
+).strip()
 # The summaries fold in the points only when every one of them is new (``n.inserted`` equals
 # the batch): a batch resent after a lost answer inserts none and counts nothing again; one
 # that overlaps stored points gets its summaries recomputed by the caller.
 
-
-def _floats(values: Any) -> list[float | None]:
-    return [None if v is None else float(v) for v in values]
-
-
-def _ints(values: Any) -> list[int | None]:
-    return [None if v is None else int(v) for v in values]
+_FLOATS = {"metrics": (3,), "latest": (1, 5, 6), "buckets": (3, 6)}  # columns that may be ±inf
+_TEXTS = (0, 5, 6, 7)  # the metrics columns that are strings (key, model, dataset name, digest)
+_INFINITY = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
-def _texts(values: Any) -> list[str | None]:
-    return list(values)
+def _document(rows: list[Any], floats: tuple[int, ...]) -> str:
+    """The rows as a JSON array; ±inf, which JSON lacks, as the strings PostgreSQL reads."""
+    for i, row in enumerate(rows):
+        if any(row[c] in _INFINITY for c in floats):
+            rows[i] = [_INFINITY.get(v, v) if c in floats else v for c, v in enumerate(row)]
+    return orjson.dumps(rows).decode()
 
 
-_METRIC_TYPES = (_texts, _ints, _ints, _floats, _ints, _texts, _texts, _texts)
-_LATEST_TYPES = (_texts, _floats, _ints, _ints, _ints, _floats, _floats, _ints)
-_BUCKET_TYPES = (_texts, _ints, _ints, _floats, _ints, _ints, _floats, _ints, _ints)
-
-
-def _columns(rows: list[tuple[Any, ...]], types: tuple[Any, ...]) -> list[list[Any]]:
-    """Rows as one typed list per column (every list is sent as one array)."""
-    if not rows:
-        return [[] for _ in types]
-    return [convert(column) for convert, column in zip(types, zip(*rows, strict=True), strict=True)]
+def _check_texts(rows: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL text cannot hold NUL: refuse it as bad input instead of failing the write."""
+    for row in rows:
+        for c in _TEXTS:
+            value = row[c]
+            if value is not None and "\x00" in value:
+                raise invalid(
+                    f"Metric {row[0]!r}: a NUL character (\\x00) cannot be stored in "
+                    f"{('key', '', '', '', '', 'model_id', 'dataset_name', 'dataset_digest')[c]}."
+                )
 
 
 def log_metrics(
@@ -85,21 +108,23 @@ def log_metrics(
 ) -> tuple[str | None, int]:
     """Write validated metric rows (see ``metrics.metric_row``) to an active run.
 
-    Returns the run's lifecycle stage (``None`` when there is no such run; nothing was written
-    unless it is ``active``) and how many points were new. The summaries were updated only if
-    all were new; when only some were, the caller recomputes them.
+    ``raw_cursor`` is a psycopg ``RawCursor``. Returns the run's lifecycle stage (``None`` when
+    there is no such run; nothing was written unless it is ``active``) and how many points were
+    new. The summaries were updated only if all were new; when only some were, the caller
+    recomputes them.
     """
-    latest = [(key, *summary) for key, summary in fold_latest(rows).items()]
+    _check_texts(rows)
+    latest = [[key, *summary] for key, summary in fold_latest(rows).items()]
     buckets = [row[1:] for row in metric_buckets.fold(0, rows)]
-    args = [
-        run_id,
-        *_columns(rows, _METRIC_TYPES),
-        *_columns(latest, _LATEST_TYPES),
-        len(rows),
-        *_columns(buckets, _BUCKET_TYPES),
-        len(rows),
-        run_id,
-    ]
-    raw_cursor.execute(_STATEMENT, args)
+    raw_cursor.execute(
+        _STATEMENT,
+        (
+            run_id,
+            _document(list(rows), _FLOATS["metrics"]),
+            _document(latest, _FLOATS["latest"]),
+            _document(buckets, _FLOATS["buckets"]),
+            len(rows),
+        ),
+    )
     row = raw_cursor.fetchone()
     return (None, 0) if row is None else (row[0], int(row[1] or 0))

@@ -181,13 +181,16 @@ class PostgresDatabase:
             yield _Cursor(cur)
 
     @contextmanager
-    def autocommit(self) -> Iterator[Any]:
-        """A raw psycopg cursor (``%s`` placeholders) outside any transaction: each statement is
-        its own transaction, so a one-statement write costs one round trip."""
+    def autocommit(self, numbered: bool = False) -> Iterator[Any]:
+        """A raw psycopg cursor (``%s`` placeholders; ``$1`` with ``numbered``, which psycopg
+        passes on unparsed) outside any transaction: each statement is its own transaction, so
+        a one-statement write costs one round trip."""
+        import psycopg
+
         with (
             _unavailable_reported(self.url, self.pool),
             self.pool.connection() as conn,
-            conn.cursor() as cur,
+            psycopg.RawCursor(conn) if numbered else conn.cursor() as cur,
             _conflicts_reported(),
         ):
             yield cur

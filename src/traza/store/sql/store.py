@@ -436,7 +436,7 @@ class SqlStore(
 
     def _log_metrics_postgres(self, run_id: str, rows: list[tuple[Any, ...]]) -> None:
         assert isinstance(self.db, PostgresDatabase)
-        with self.db.autocommit() as cur:
+        with self.db.autocommit(numbered=True) as cur:
             stage, inserted = pg_metrics.log_metrics(cur, run_id, rows)
         if stage != LifecycleStage.ACTIVE:
             _refuse_run(run_id, stage)
