@@ -157,7 +157,14 @@ def test_a_cancelled_slurm_sweep_resumes(
     first_array = done[0].data.tags["traza.backend.array_job_id"]
     assert [k.data.tags["traza.backend.job_id"] for k in done] == [f"{first_array}_{i}" for i
                                                                     in range(3)]  # fmt: skip
+    # What a dead sweep process would leave queued under the sweep's job name:
+    left = subprocess.run(["sbatch", "--parsable", f"--job-name=traza-sweep-{first.run_id[:8]}",
+                           "--output=/dev/null", "--wrap", "sleep 600"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
     second = sweep(str(project), "main", {"x": "1,2,3"}, **kwargs)
+    gone = subprocess.run(["squeue", "-h", "-t", "all", "-j", left, "-o", "%T"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    assert gone == "CANCELLED"
     assert second.run_id == first.run_id
     assert [t.resumed for t in second.trials] == [True, False, False]
     finals: dict[str, Any] = {}

@@ -48,6 +48,8 @@ class ArraySweep(Sweep):
 
         batch, pending[:] = list(pending), []
         name = f"traza-sweep-{self.parent_run_id[:8]}"
+        if not self._arrays:  # a resumed sweep: what a dead run of it left queued goes first
+            slurm_array.cancel_named(name)
         with slurm_array.batch(self.max_parallel, name, index_tag=TRIAL_TAG) as array:
             self._arrays.append(array)
             for trial in batch:

@@ -228,6 +228,9 @@ class ArrayBatch:
         except FileNotFoundError:
             self.failure = "sbatch is not on PATH"
             return
+        except subprocess.TimeoutExpired:
+            self.failure = "sbatch did not answer within 120 s"
+            return
         if done.returncode != 0:
             self.failure = done.stderr.strip().replace("sbatch: error: ", "") or "sbatch failed"
             remote.say(f"=== The Slurm job array was not submitted: {self.failure} ===")
@@ -295,3 +298,13 @@ class ArrayBatch:
         done = _slurm(["scancel", self.array_id])
         if done.returncode != 0:
             remote.say(f"scancel {self.array_id} failed: {done.stderr.strip()}")
+
+
+def cancel_named(name: str) -> None:
+    """``scancel`` this user's jobs called ``name``: an array a dead process left behind (its
+    tasks would still run and log into runs already marked KILLED)."""
+    import getpass
+
+    done = _slurm(["scancel", f"--name={name}", f"--user={getpass.getuser()}"])
+    if done.returncode != 0:
+        remote.say(f"scancel --name={name} failed: {done.stderr.strip()}")
