@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from traza.store.base import Store
 from traza.store.uri import open_store
+
+if TYPE_CHECKING:
+    from traza.store.sql.store import SqlStore
 
 STORE_KINDS = ["folder", "sqlite-uri", "postgresql", "rest"]
 
@@ -81,6 +84,25 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         s = open_store(str(tmp_path / "mlruns"))
     else:
         s = open_store(f"sqlite:///{tmp_path / 'db' / 'tracking.db'}")
+    yield s
+    s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
+    """A SQL store on a fresh SQLite file, and on a fresh PostgreSQL schema: for tests of the
+    SQL layer itself (its tables, its queries), which the folder and REST stores do not have."""
+    from traza.store.sql.store import SqlStore
+
+    if request.param == "postgresql":
+        with postgres_schema() as url:
+            s = open_store(url, artifact_root=(tmp_path / "artifacts").as_uri())
+            assert isinstance(s, SqlStore)
+            yield s
+            s.close()
+        return
+    s = open_store(f"sqlite:///{tmp_path / 'tracking.db'}")
+    assert isinstance(s, SqlStore)
     yield s
     s.close()
 

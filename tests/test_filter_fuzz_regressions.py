@@ -6,30 +6,14 @@ INVALID_PARAMETER_VALUE naming the position.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from conftest import postgres_schema
 from traza.exceptions import TrazaException
 from traza.search import parse_run_filter
 from traza.store.base import Store
-from traza.store.uri import open_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "postgresql":
-        with postgres_schema() as url:
-            s = open_store(url, artifact_root=(tmp_path / "artifacts").as_uri())
-            yield s
-            s.close()
-        return
-    s = open_store(f"sqlite:///{tmp_path / 'tracking.db'}")
-    yield s
-    s.close()
 
 
 def _searches(store: Store) -> dict[str, Callable[[str | None, list[str] | None], Any]]:

@@ -19,9 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import postgres_schema
 from traza.config import HttpSettings
 from traza.entities import Metric
 from traza.http import HttpClient
@@ -202,21 +199,6 @@ def test_traza_server_reads_the_limits_from_its_options_and_environment(tmp_path
 
 
 # -- a retried log_batch stores nothing twice --------------------------------------------------
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "postgresql":
-        with postgres_schema() as url:
-            s = open_store(url, artifact_root=(tmp_path / "artifacts").as_uri())
-            assert isinstance(s, SqlStore)
-            yield s
-            s.close()
-        return
-    s = open_store(f"sqlite:///{tmp_path / 'tracking.db'}")
-    assert isinstance(s, SqlStore)
-    yield s
-    s.close()
-
-
 def _summaries(store: SqlStore) -> dict[str, tuple[int, int]]:
     """Per key: the count latest_metrics keeps and the sum of the span counts."""
     with store.db.read() as cur:

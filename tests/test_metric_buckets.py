@@ -4,35 +4,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from conftest import postgres_schema
 from traza.entities import Metric
 from traza.store.sql import metric_buckets
 from traza.store.sql.store import SqlStore
-from traza.store.uri import open_store
 
 _ROWS = "SELECT key, bucket, count, min_value, min_step, min_timestamp, max_value, max_step, "
 _ROWS += "max_timestamp FROM metric_buckets ORDER BY key, bucket"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sql_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "postgresql":
-        with postgres_schema() as url:
-            s = open_store(url, artifact_root=(tmp_path / "artifacts").as_uri())
-            assert isinstance(s, SqlStore)
-            yield s
-            s.close()
-        return
-    s = open_store(f"sqlite:///{tmp_path / 'tracking.db'}")
-    assert isinstance(s, SqlStore)
-    yield s
-    s.close()
 
 
 def _history(seed: int, n: int) -> list[Metric]:

@@ -8,16 +8,12 @@ or out of reach (sort always) and every page of the same searches is compared.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from tests.conftest import postgres_schema
 
 from traza.entities import Metric, Param
 from traza.store.sql import search_order
 from traza.store.sql.store import SqlStore
-from traza.store.uri import open_store
 
 #: (metric m value or None for none, param p, start time): ties in value and in start time,
 #: NaN, infinities and runs without the metric.
@@ -50,17 +46,10 @@ SEARCHES = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
-    if request.param == "postgresql":
-        with postgres_schema() as url:
-            s = open_store(url, artifact_root=str(tmp_path / "a"))
-            yield s  # type: ignore[misc]
-            s.close()
-        return
-    s = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    yield s  # type: ignore[misc]
-    s.close()
+@pytest.fixture
+def store(sql_store: SqlStore) -> SqlStore:
+    """This module's tests order SQL searches: the SQL stores only."""
+    return sql_store
 
 
 def _fill(store: SqlStore) -> str:
