@@ -27,6 +27,24 @@ class Migration:
     run: Callable[[Cursor, Dialect], None] | None = None
 
 
+def _key_value_statistics(cur: Cursor, dialect: Dialect) -> None:
+    """Migration 0010: PostgreSQL learns which values go with which param and tag key.
+
+    Its planner multiplied the two columns' frequencies as if independent, so a filter like
+    ``params.p0 = 'v1'`` (a third of the runs) looked 10x rarer than it is, and search ordered
+    by a metric sorted every match (25 ms over 10,000 runs) instead of walking
+    ``latest_metrics (key, value)`` for a page (4 ms). Most-common-value lists over the pair
+    fix the estimate. SQLite plans from its indexes' own statistics and needs nothing.
+    """
+    if dialect.name != "postgresql":
+        return
+    for table in ("params", "tags"):
+        cur.execute(
+            f"CREATE STATISTICS IF NOT EXISTS {table}_key_value (mcv) ON key, value FROM {table}"
+        )
+        cur.execute(f"ANALYZE {table}")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "0001_tracking",
@@ -338,6 +356,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX latest_metrics_by_key",
         ),
     ),
+    Migration("0010_key_value_statistics", run=_key_value_statistics),
 )
 
 
