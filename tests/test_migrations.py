@@ -132,10 +132,8 @@ def test_postgres_knows_which_values_go_with_which_key(tmp_path: Path) -> None:
             exp = store.create_experiment("stats", tags=[])
             for i in range(300):
                 run = store.create_run(exp, "u", i, [], f"r{i}")
-                store.log_batch(
-                    run.info.run_id,
-                    params=[Param("p0", f"v{i % 3}"), Param("p1", f"v{i % 7}"), Param("p2", str(i))],
-                )
+                params = {"p0": f"v{i % 3}", "p1": f"v{i % 7}", "p2": str(i)}
+                store.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
             with store.db.write() as cur:
                 cur.execute("ANALYZE params")
                 cur.execute(
