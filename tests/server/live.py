@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from conftest import postgres_schema
 from traza.server import ServerSettings, create_app
 from traza.server.background import BackgroundServer
 from traza.store.base import Store
@@ -46,3 +47,15 @@ def live_server(
     )
     with BackgroundServer(create_app(config, store=store, auth_config=auth_config)) as server:
         yield Live(server.url, store, artifacts)
+
+
+@contextmanager
+def live_backend(backend: str, root: Path) -> Iterator[Live]:
+    """``live_server`` over a fresh store of the kind ``backend`` names: ``sqlite`` (a new file
+    under ``root``) or ``postgresql`` (a new schema on the test server, dropped afterwards)."""
+    if backend == "postgresql":
+        with postgres_schema() as uri, live_server(uri, root) as live:
+            yield live
+    else:
+        with live_server(f"sqlite:///{root / 'db' / 'tracking.db'}", root) as live:
+            yield live

@@ -10,7 +10,6 @@ import math
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import mlflow
@@ -26,22 +25,15 @@ from mlflow.exceptions import MlflowException, RestException
 from mlflow.models import infer_signature
 from sklearn.linear_model import LinearRegression
 
-from conftest import postgres_schema
-
-from .live import Live, live_server
+from .live import Live, live_backend
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Live]:
-    root = tmp_path_factory.mktemp(f"served-{request.param}")
-    with ExitStack() as stack:
-        if request.param == "postgresql":
-            uri = stack.enter_context(postgres_schema())
-        else:
-            uri = f"sqlite:///{root / 'db' / 'tracking.db'}"
-        yield stack.enter_context(live_server(uri, root))
+    with live_backend(request.param, tmp_path_factory.mktemp(f"served-{request.param}")) as live:
+        yield live
 
 
 @pytest.fixture

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 import urllib3
-from tests.conftest import postgres_schema
 
 from traza.entities import Metric
 
-from .live import Live, live_server
+from .live import Live, live_backend
 from .test_permissions import API, NO, assert_denied, auth_server
 
 HTTP = urllib3.PoolManager()
@@ -24,12 +23,8 @@ UI_API = "/ajax-api/traza/v1"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
-    if request.param == "sqlite":
-        with live_server(f"sqlite:///{tmp_path / 'ui.db'}", tmp_path) as s:
-            yield s
-    else:
-        with postgres_schema() as uri, live_server(uri, tmp_path) as s:
-            yield s
+    with live_backend(request.param, tmp_path) as live:
+        yield live
 
 
 def _post(url: str, body: Any) -> tuple[int, Any]:

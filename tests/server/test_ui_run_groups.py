@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 import urllib3
-from tests.conftest import postgres_schema
 
 from traza.entities import Metric, Param, RunTag, ViewType
 from traza.store import run_groups
 from traza.store.base import Store
 
-from .live import Live, live_server
+from .live import Live, live_backend
 
 HTTP = urllib3.PoolManager()
 UI_API = "/ajax-api/traza/v1"
@@ -28,12 +27,8 @@ RUNS = 250  # more than the table's first page of 100, so the figures cannot com
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def live(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Live]:
-    if request.param == "sqlite":
-        with live_server(f"sqlite:///{tmp_path / 'ui.db'}", tmp_path) as s:
-            yield s
-    else:
-        with postgres_schema() as uri, live_server(uri, tmp_path) as s:
-            yield s
+    with live_backend(request.param, tmp_path) as live:
+        yield live
 
 
 def _seed(store: Store) -> str:
