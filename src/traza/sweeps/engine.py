@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from traza.sweeps import definition as defs
+from traza.sweeps import pruning, strategies
 from traza.sweeps import space as spaces
-from traza.sweeps import strategies
+from traza.sweeps.pruning import PRUNED_TAG
 from traza.sweeps.space import SweepDefinitionError
 
 PARENT_TAG = "mlflow.parentRunId"
@@ -33,7 +34,6 @@ TRIAL_TAG = "traza.sweep.trial"
 SEED_TAG = "traza.sweep.seed"
 BEST_RUN_TAG = "traza.sweep.best_run_id"
 BEST_VALUE_TAG = "traza.sweep.best_value"
-PRUNED_TAG = "traza.sweep.pruned"
 ERROR_TAG = "traza.sweep.error"
 DEFINITION_ARTIFACT = "sweep.json"
 _ENDED = ("FINISHED", "FAILED", "KILLED")
@@ -154,7 +154,8 @@ class Sweep:
                 except queue.Empty:
                     if self._strategy.prunes:
                         for trial in list(running.values()):
-                            self._check_pruning(trial)
+                            pruning.report(self._client, self._strategy,
+                                           self.definition.metric, trial)  # fmt: skip
                     continue
                 trial = running.pop(index)
                 self._ended(trial)
@@ -209,31 +210,13 @@ class Sweep:
         threading.Thread(target=waiter, daemon=True, name=f"traza-trial-{trial.index}").start()
         return True
 
-    def _check_pruning(self, trial: Trial, may_prune: bool = True) -> bool:
-        """Report the trial's new intermediate values; stop it when the strategy says so
-        (``may_prune=False``: it has ended; its values still inform the pruner)."""
-        metric = self.definition.metric
-        if trial.run_id is None or metric is None or trial.pruned:
-            return False
-        history = self._client.get_metric_history(trial.run_id, metric)
-        for point in sorted(history, key=lambda m: (m.step, m.timestamp)):
-            if point.value is None or math.isnan(point.value):
-                continue
-            prune = self._strategy.report(trial.index, int(point.step), float(point.value))
-            if prune and may_prune:
-                trial.pruned = True
-                self._client.set_tag(trial.run_id, PRUNED_TAG, "true")
-                _say(f"Trial {trial.index} pruned at step {point.step} ({metric}={point.value})")
-                submitted = trial.submitted
-                threading.Thread(target=submitted.cancel, daemon=True).start()
-                return True
-        return False
-
     def _ended(self, trial: Trial) -> None:
         """Record how a trial ended, tell the strategy, and keep the parent's best current."""
         if trial.run_id is not None:
             if self._strategy.prunes and not trial.pruned and not self._cancelled.is_set():
-                self._check_pruning(trial, may_prune=False)  # logged since the last look
+                pruning.report(
+                    self._client, self._strategy, self.definition.metric, trial, may_prune=False
+                )  # logged since the last look
             run = self._client.get_run(trial.run_id)
             trial.status = run.info.status
             metric = self.definition.metric
