@@ -16,6 +16,7 @@ from cluster.engines import Slurm
 from traza.client import TrazaClient
 from traza.entities import ViewType
 from traza.projects import sweep
+from traza.projects.backends.slurm_array import array_spec
 
 
 def config(tmp_path: Path) -> dict[str, Any]:
@@ -29,6 +30,13 @@ def children(client: TrazaClient, parent_id: str) -> list[Any]:
         [experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'", ViewType.ALL
     )
     return sorted(runs, key=lambda r: (int(r.data.tags["traza.sweep.trial"]), r.info.start_time))
+
+
+def test_the_array_spec_keeps_ranges_and_the_throttle() -> None:
+    assert array_spec([0, 1, 2, 3], 2) == "0-3%2"
+    assert array_spec([2, 1], 2) == "1-2%2"
+    assert array_spec([0, 1, 2, 5, 7, 8], 3) == "0-2,5,7-8%3"
+    assert array_spec([4], 1) == "4%1"
 
 
 def running_tasks(job_name: str) -> set[str]:

@@ -50,7 +50,9 @@ class ArraySweep(Sweep):
         name = f"traza-sweep-{self.parent_run_id[:8]}"
         if not self._arrays:  # a resumed sweep: what a dead run of it left queued goes first
             slurm_array.cancel_named(name)
-        with slurm_array.batch(self.max_parallel, name, index_tag=TRIAL_TAG) as array:
+        # Task ids are the trial indices, unless one passes Slurm's default MaxArraySize.
+        fits = max(t.index for t in batch) <= slurm_array.MAX_TASK_ID
+        with slurm_array.batch(self.max_parallel, name, TRIAL_TAG if fits else None) as array:
             self._arrays.append(array)
             for trial in batch:
                 if self._cancelled.is_set():

@@ -34,7 +34,7 @@ from traza.projects.backends import remote
 from traza.projects.backends.slurm import SlurmJob, _slurm, job_script
 
 ARRAY_JOB_ID_TAG = "traza.backend.array_job_id"
-#: Slurm's default MaxArraySize is 1001: task ids stay below it.
+#: Slurm's default MaxArraySize is 1001: larger task ids are refused by sbatch.
 MAX_TASK_ID = 1000
 #: Never in the array's shared environment: each task's own file sets them.
 PER_RUN = frozenset(("MLFLOW_RUN_ID", "TRAZA_RUN_ID", "MLFLOW_TRACKING_TOKEN",
@@ -207,9 +207,6 @@ class ArrayBatch:
         if self.abandoned or not numbers or self.folder is None or self._header is None:
             self._remove_if_unused()
             return
-        if numbers[-1] > MAX_TASK_ID:
-            self._renumber(numbers)
-            numbers = list(range(len(numbers)))
         options, modules = self._header
         options = [f"--job-name={self.name}", f"--output={self.folder}/task-%a.log", *options]
         script = self.folder / "array.sh"
@@ -251,28 +248,6 @@ class ArrayBatch:
             f"=== Submitted Slurm job array {self.array_id} (--array={spec}, "
             f"{len(numbers)} runs) ({time.monotonic() - started:.2f} s) ==="
         )
-
-    def _renumber(self, numbers: list[int]) -> None:
-        """Task ids 0..n-1 (the array's own numbering) when the given ones pass MaxArraySize."""
-        assert self.folder is not None
-        renamed: dict[int, ArrayTask] = {}
-        for new, old in enumerate(numbers):
-            task = self.tasks.pop(old)
-            for suffix in (".env", ".sh"):
-                text = (self.folder / f"task-{old}{suffix}").read_text()
-                text = text.replace(f"task-{old}.", f"task-{new}.")
-                (self.folder / f"task-{new}.tmp{suffix}").write_text(text)
-            task.task = new
-            task.output = self.folder / f"task-{new}.log"
-            task.exit_file = self.folder / f"task-{new}.exit"
-            renamed[new] = task
-        for new in renamed:
-            for suffix in (".env", ".sh"):
-                tmp = self.folder / f"task-{new}.tmp{suffix}"
-                if suffix == ".env":
-                    os.chmod(tmp, 0o600)
-                tmp.replace(self.folder / f"task-{new}{suffix}")
-        self.tasks.update(renamed)
 
     def line(self, job_id: str) -> str:
         """The task's ``STATE|REASON`` from one ``squeue`` of the whole array, refreshed at
