@@ -131,6 +131,23 @@ def test_array_tasks_get_their_own_run_token_in_a_private_file(
     assert files[0].read_text() != files[1].read_text()
 
 
+def test_a_failing_task_fails_its_own_run_with_its_exit_code(
+    slurm: Slurm, server: str, project: Path, tmp_path: Path
+) -> None:
+    client = TrazaClient(server)
+    failed = sweep(str(project), "fail", {"x": "1,2"}, max_parallel=2, backend="slurm",
+                   backend_config=config(tmp_path), env_manager="local",
+                   experiment_name="failing-on-slurm")  # fmt: skip
+    assert failed.get_status() == "FAILED"
+    kids = children(client, failed.run_id)
+    assert [k.info.status for k in kids] == ["FAILED", "FAILED"]
+    for task, kid in enumerate(kids):
+        reason = kid.data.tags["traza.backend.reason"]
+        assert f"_{task} ended" in reason and "exit code 3" in reason, reason
+        log = client.download_artifacts(kid.info.run_id, "project_output.log", str(tmp_path))
+        assert "about to fail" in Path(log).read_text()
+
+
 def test_a_bad_partition_fails_every_task_with_slurms_words(
     slurm: Slurm, server: str, project: Path, tmp_path: Path
 ) -> None:
