@@ -39,8 +39,9 @@ def test_the_array_spec_keeps_ranges_and_the_throttle() -> None:
     assert array_spec([4], 1) == "4%1"
 
 
-def running_tasks(job_name: str) -> set[str]:
-    done = subprocess.run(["squeue", "-h", "-r", "-t", "RUNNING", "-n", job_name, "-o", "%i"],
+def running_tasks(job_name: str = "", job: str = "") -> set[str]:
+    which = ["-j", job] if job else ["-n", job_name]
+    done = subprocess.run(["squeue", "-h", "-r", "-t", "RUNNING", *which, "-o", "%i"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     return set(done.stdout.split())
 
@@ -88,6 +89,49 @@ def test_a_grid_sweep_runs_as_one_job_array_at_most_k_at_once(
     assert parent.data.tags["traza.sweep.best_run_id"] == kids[3].info.run_id
     assert float(parent.data.tags["traza.sweep.best_value"]) == 8.0
     assert not list((tmp_path / "staging").glob("array-*"))  # removed once every task ended
+
+
+def test_ctrl_c_of_traza_sweep_cancels_the_whole_array(
+    slurm: Slurm, server: str, project: Path, tmp_path: Path
+) -> None:
+    import json
+    import signal
+    import sys
+
+    traza = str(Path(sys.executable).parent / "traza")
+    proc = subprocess.Popen(
+        [traza, "sweep", str(project), "-e", "slow", "-P", "x=1,2,3", "--max-parallel", "2",
+         "--backend", "slurm", "--backend-config", json.dumps(config(tmp_path)),
+         "--env-manager", "local", "--experiment-name", "interrupted-on-slurm"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = TrazaClient(server)
+    deadline, job, parent = time.monotonic() + 120, "", ""
+    try:  # until Slurm runs two of the array's three tasks
+        while not job or len(running_tasks(job=job)) < 2:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+            exp = client.get_experiment_by_name("interrupted-on-slurm")
+            if exp is not None:
+                runs = client.search_runs([exp.experiment_id], "", ViewType.ALL)
+                for run in runs:
+                    job = run.data.tags.get("traza.backend.array_job_id", job)
+                    parent = run.data.tags.get("mlflow.parentRunId", parent)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    kids = children(client, parent)
+    assert [k.info.status for k in kids] == ["KILLED", "KILLED", "KILLED"]
+    assert client.get_run(parent).info.status == "KILLED"
+    states = subprocess.run(
+        ["squeue", "-h", "-r", "-t", "all", "-j", job, "-o", "%T"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert states == ["CANCELLED"] * 3, states
 
 
 def test_job_array_false_keeps_one_job_per_trial(
