@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import run_worker
 
 HERE = Path(__file__).resolve()
 AUTOLOG = ("autolog xgboost", "autolog lightgbm")
@@ -131,21 +129,14 @@ def _time_the_callback(library: str, name: str) -> list[float]:
 
 
 def measure(library: str, kind: str, repeats: int) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["MPLBACKEND"] = "Agg"
-    with tempfile.TemporaryDirectory(prefix=f"bench-autolog-{library}-") as folder:
-        done = subprocess.run(
-            [sys.executable, str(HERE), "--worker", library, kind, str(repeats)],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"{library} {kind} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_worker(
+        HERE,
+        ["--worker", library, kind, str(repeats)],
+        f"bench-autolog-{library}-",
+        f"{library} {kind}",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        MPLBACKEND="Agg",
+    )
 
 
 def main() -> None:

@@ -24,14 +24,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from harness import run_worker
 
 HERE = Path(__file__).resolve()
 EPOCHS = 8
@@ -169,20 +167,9 @@ def worker(library: str, setting: str) -> dict[str, Any]:
 
 
 def measure(library: str, setting: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    with tempfile.TemporaryDirectory(prefix=f"bench-lightning-{library}-") as folder:
-        done = subprocess.run(
-            [sys.executable, str(HERE), "--worker", library, setting],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"{library} {setting} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    args = ["--worker", library, setting]
+    prefix, label = f"bench-lightning-{library}-", f"{library} {setting}"
+    return run_worker(HERE, args, prefix, label, MLFLOW_DISABLE_TELEMETRY="true")
 
 
 def main() -> None:

@@ -34,15 +34,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from boosting_autolog import AUTOLOG, autolog_worker  # benchmarks/ is sys.path[0]
+from harness import RATIO_HEADER, ratio_row, run_worker, time_load_model, time_log_model
 from models_pytorch import PYTORCH, pytorch_worker
 
 HERE = Path(__file__).resolve()
@@ -84,29 +80,22 @@ def python_model_worker(library: str, pinned: bool, repeats: int) -> dict[str, A
     blob.write_bytes(os.urandom(1 << 20))
     example = pd.DataFrame({"x": [1.0, 2.0], "y": [3.0, 4.0]})
     requirements = {"pip_requirements": ["cloudpickle", "pandas"]} if pinned else {}
-    log_times, load_times, uris = [], [], []
-    for i in range(repeats + 1):
-        with lib.start_run():
-            start = time.perf_counter()
-            info = pyfunc.log_model(
-                name="model",
-                python_model=BlobModel(),
-                artifacts={"blob": str(blob)},
-                input_example=example,
-                **requirements,
-            )
-            elapsed = time.perf_counter() - start
-        uris.append(info.model_uri)
-        if i:
-            log_times.append(elapsed)
-    for i, uri in enumerate(uris):
-        start = time.perf_counter()
-        loaded = pyfunc.load_model(uri)
-        elapsed = time.perf_counter() - start
+    log_seconds, uris = time_log_model(
+        repeats,
+        lib.start_run,
+        lambda: pyfunc.log_model(
+            name="model",
+            python_model=BlobModel(),
+            artifacts={"blob": str(blob)},
+            input_example=example,
+            **requirements,
+        ),
+    )
+
+    def check(loaded: Any, uri: str) -> None:
         assert loaded.predict(example).equals(example * (1 << 20))
-        if i:
-            load_times.append(elapsed)
-    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
+
+    return {"log_model": log_seconds, "load_model": time_load_model(uris, pyfunc.load_model, check)}
 
 
 def boosting_worker(library: str, kind: str, repeats: int) -> dict[str, Any]:
@@ -141,25 +130,18 @@ def boosting_worker(library: str, kind: str, repeats: int) -> dict[str, Any]:
         else:
             model = lgb.LGBMRegressor(n_estimators=100, verbose=-1, n_jobs=1).fit(X, y)
             extra["serialization_format"] = "cloudpickle"
-    log_times, load_times, uris = [], [], []
-    for i in range(repeats + 1):
-        with lib.start_run():
-            start = time.perf_counter()
-            info = flavor.log_model(model, name="model", input_example=X.head(5), **extra)
-            elapsed = time.perf_counter() - start
-        uris.append(info.model_uri)
-        if i:
-            log_times.append(elapsed)
+    log_seconds, uris = time_log_model(
+        repeats,
+        lib.start_run,
+        lambda: flavor.log_model(model, name="model", input_example=X.head(5), **extra),
+    )
     expected = pyfunc.load_model(uris[0]).get_raw_model()
-    for i, uri in enumerate(uris):
-        start = time.perf_counter()
-        loaded = pyfunc.load_model(uri)
-        elapsed = time.perf_counter() - start
+
+    def check(loaded: Any, uri: str) -> None:
         assert np.allclose(loaded.predict(X.head(3)), pyfunc.load_model(uri).predict(X.head(3)))
         assert type(loaded.get_raw_model()) is type(expected)
-        if i:
-            load_times.append(elapsed)
-    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
+
+    return {"log_model": log_seconds, "load_model": time_load_model(uris, pyfunc.load_model, check)}
 
 
 def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
@@ -193,49 +175,30 @@ def worker(library: str, fmt: str, repeats: int, trees: int) -> dict[str, Any]:
     y = X.sum(axis=1).to_numpy()
     model = RandomForestRegressor(n_estimators=trees, random_state=0, n_jobs=1).fit(X, y)
     signature = infer_signature(X, model.predict(X))
-    log_times, load_times, uris = [], [], []
-    for i in range(repeats + 1):
-        with lib.start_run():
-            start = time.perf_counter()
-            info = flavor.log_model(
-                model,
-                name="model",
-                signature=signature,
-                input_example=X.head(5),
-                serialization_format=fmt,
-                skops_trusted_types=TRUSTED if fmt == "skops" else None,
-            )
-            elapsed = time.perf_counter() - start
-        uris.append(info.model_uri)
-        if i:
-            log_times.append(elapsed)
+    log_seconds, uris = time_log_model(
+        repeats,
+        lib.start_run,
+        lambda: flavor.log_model(
+            model,
+            name="model",
+            signature=signature,
+            input_example=X.head(5),
+            serialization_format=fmt,
+            skops_trusted_types=TRUSTED if fmt == "skops" else None,
+        ),
+    )
     expected = model.predict(X.head(1))
-    for i, uri in enumerate(uris):
-        start = time.perf_counter()
-        loaded = pyfunc.load_model(uri)
-        elapsed = time.perf_counter() - start
+
+    def check(loaded: Any, uri: str) -> None:
         assert np.allclose(loaded.predict(X.head(1)), expected)
-        if i:
-            load_times.append(elapsed)
-    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
+
+    return {"log_model": log_seconds, "load_model": time_load_model(uris, pyfunc.load_model, check)}
 
 
 def measure(library: str, fmt: str, repeats: int, trees: int) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    with tempfile.TemporaryDirectory(prefix=f"bench-models-{library}-") as folder:
-        args = ["--worker", library, fmt, str(repeats), str(trees)]
-        done = subprocess.run(
-            [sys.executable, str(HERE), *args],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"{library} {fmt} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    args = ["--worker", library, fmt, str(repeats), str(trees)]
+    prefix, label = f"bench-models-{library}-", f"{library} {fmt}"
+    return run_worker(HERE, args, prefix, label, MLFLOW_DISABLE_TELEMETRY="true")
 
 
 def main() -> None:
@@ -255,20 +218,14 @@ def main() -> None:
         f"a 1 MB artifact, XGBoost and LightGBM regressors of 100 trees, a PyTorch MLP, "
         f"median of {repeats}"
     )
-    print(f"{'operation':<38}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
+    print(RATIO_HEADER)
     results: dict[str, Any] = {}
     for fmt in FORMATS:
         if args.only and not any(word in fmt for word in args.only):
             continue
         ours = measure("traza", fmt, repeats, trees)
         theirs = measure("mlflow", fmt, repeats, trees)
-        for op in ours:  # log_model and load_model; autolog's own figures
-            ratio = theirs[op] / ours[op]
-            results[f"{op} ({fmt})"] = {"traza": ours[op], "mlflow": theirs[op], "ratio": ratio}
-            print(
-                f"{op + ' (' + fmt + ')':<38}{ours[op] * 1000:>10.1f}"
-                f"{theirs[op] * 1000:>11.1f}{ratio:>7.1f}x"
-            )
+        ratio_row(results, fmt, ours, theirs)  # log_model and load_model; autolog's own figures
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

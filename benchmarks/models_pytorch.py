@@ -16,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from harness import RATIO_HEADER, ratio_row, run_worker, time_load_model, time_log_model
 
 HERE = Path(__file__).resolve()
 PYTORCH = ("pytorch pickle", "pytorch pt2")
@@ -49,44 +45,26 @@ def pytorch_worker(library: str, kind: str, repeats: int) -> dict[str, Any]:
     ).eval()  # fmt: skip
     X = np.random.default_rng(0).normal(size=(1000, 64)).astype(np.float32)
     fmt = kind.partition(" ")[2]
-    log_times, load_times, uris = [], [], []
-    for i in range(repeats + 1):  # the first of each is a warm-up
-        with lib.start_run():
-            start = time.perf_counter()
-            info = flavor.log_model(
-                model, name="model", input_example=X[:5], serialization_format=fmt
-            )
-            elapsed = time.perf_counter() - start
-        uris.append(info.model_uri)
-        if i:
-            log_times.append(elapsed)
+    log_seconds, uris = time_log_model(
+        repeats,
+        lib.start_run,
+        lambda: flavor.log_model(
+            model, name="model", input_example=X[:5], serialization_format=fmt
+        ),
+    )
     with torch.no_grad():
         expected = model(torch.from_numpy(X[:3])).numpy()
-    for i, uri in enumerate(uris):
-        start = time.perf_counter()
-        loaded = pyfunc.load_model(uri)
-        elapsed = time.perf_counter() - start
+
+    def check(loaded: Any, uri: str) -> None:
         assert np.allclose(loaded.predict(X[:3]), expected, atol=1e-6)
-        if i:
-            load_times.append(elapsed)
-    return {"log_model": statistics.median(log_times), "load_model": statistics.median(load_times)}
+
+    return {"log_model": log_seconds, "load_model": time_load_model(uris, pyfunc.load_model, check)}
 
 
 def measure(library: str, kind: str, repeats: int) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    with tempfile.TemporaryDirectory(prefix=f"bench-pytorch-{library}-") as folder:
-        done = subprocess.run(
-            [sys.executable, str(HERE), "--worker", library, kind, str(repeats)],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"{library} {kind} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    args = ["--worker", library, kind, str(repeats)]
+    prefix, label = f"bench-pytorch-{library}-", f"{library} {kind}"
+    return run_worker(HERE, args, prefix, label, MLFLOW_DISABLE_TELEMETRY="true")
 
 
 def main() -> None:
@@ -101,17 +79,11 @@ def main() -> None:
         return
     repeats = 2 if args.quick else 9
     print(f"log_model + load_model, a PyTorch MLP of 98,945 parameters, median of {repeats}")
-    print(f"{'operation':<38}{'traza ms':>10}{'mlflow ms':>11}{'ratio':>8}")
+    print(RATIO_HEADER)
     results: dict[str, Any] = {}
     for kind in PYTORCH:
         ours, theirs = measure("traza", kind, repeats), measure("mlflow", kind, repeats)
-        for op in ("log_model", "load_model"):
-            ratio = theirs[op] / ours[op]
-            results[f"{op} ({kind})"] = {"traza": ours[op], "mlflow": theirs[op], "ratio": ratio}
-            print(
-                f"{op + ' (' + kind + ')':<38}{ours[op] * 1000:>10.1f}"
-                f"{theirs[op] * 1000:>11.1f}{ratio:>7.1f}x"
-            )
+        ratio_row(results, kind, ours, theirs)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -16,13 +16,12 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from harness import run_worker
 
 HERE = Path(__file__).resolve().parent
 LIBRARIES = ("traza", "mlflow")
@@ -48,20 +47,9 @@ WORKLOADS = (
 
 
 def run_once(workload: str, library: str, scale: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix=f"bench-{library}-") as folder:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "TRAZA_"))}
-        done = subprocess.run(
-            [sys.executable, str(HERE / "workloads.py"), workload, library, str(scale)],
-            cwd=folder,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    if done.returncode != 0:
-        raise SystemExit(f"{library} {workload} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    args = [workload, library, str(scale)]
+    prefix, label = f"bench-{library}-", f"{library} {workload}"
+    return run_worker(HERE / "workloads.py", args, prefix, label)
 
 
 def measure(workload: Workload, library: str, scale: float) -> dict[str, Any]:
