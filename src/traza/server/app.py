@@ -38,6 +38,7 @@ from traza.server.settings import ServerSettings
 from traza.server.shedding import shed
 from traza.server.ui_static import DEFAULT_UI_DIR, UiBundle
 from traza.store.base import Store
+from traza.store.waiting import WouldBlock, no_waiting
 
 logger = logging.getLogger("traza.server")
 
@@ -163,7 +164,11 @@ class TrazaApp:
                 return response
             args = await self._args(request)
             if principal is None and route.short and self._in_flight == 1:
-                reply = self._call(route, args, params)  # alone: a thread hop costs more
+                try:  # alone: a thread hop costs more; a locked store sends it to a thread
+                    with no_waiting():
+                        reply = self._call(route, args, params)
+                except WouldBlock:
+                    reply = await anyio.to_thread.run_sync(self._call, route, args, params)
             elif principal is None:
                 reply = await anyio.to_thread.run_sync(self._call, route, args, params)
             else:

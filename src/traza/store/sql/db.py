@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from traza.store.sql.dialect import SQLITE, Dialect
+from traza.store.waiting import WouldBlock, first_write_must_not_wait
+
+#: Seconds a write waits for another process's write lock before SQLite gives up.
+BUSY_TIMEOUT = 60.0
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -23,7 +27,7 @@ SQLITE_PRAGMAS = (
     # loss can take the last ones back.
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
-    "PRAGMA busy_timeout=60000",
+    f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}",
     "PRAGMA case_sensitive_like=ON",
     "PRAGMA temp_store=MEMORY",
     "PRAGMA cache_size=-32000",
@@ -82,7 +86,7 @@ class SqliteDatabase:
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
-            str(self.path), isolation_level=None, check_same_thread=False, timeout=60.0
+            str(self.path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
         )
         for pragma in SQLITE_PRAGMAS:
             conn.execute(pragma)
@@ -98,17 +102,38 @@ class SqliteDatabase:
     def write(self) -> Iterator[sqlite3.Cursor]:
         from traza.disk_full import disk_full_reported
 
-        with self._lock, disk_full_reported(self.path, "this write (rolled back)"):
-            conn = self.connection
-            cur = conn.cursor()
+        refuse_if_locked = first_write_must_not_wait()
+        if not self._lock.acquire(blocking=not refuse_if_locked):
+            raise WouldBlock
+        try:
+            with disk_full_reported(self.path, "this write (rolled back)"):
+                conn = self.connection
+                cur = conn.cursor()
+                if refuse_if_locked:
+                    self._begin_without_waiting(cur)
+                else:
+                    cur.execute(self.dialect.begin_write)
+                try:
+                    yield cur
+                except BaseException:
+                    conn.rollback()
+                    raise
+                else:
+                    cur.execute("COMMIT")
+        finally:
+            self._lock.release()
+
+    def _begin_without_waiting(self, cur: sqlite3.Cursor) -> None:
+        """Take the database's write lock now, or raise :class:`WouldBlock`."""
+        cur.execute("PRAGMA busy_timeout = 0")
+        try:
             cur.execute(self.dialect.begin_write)
-            try:
-                yield cur
-            except BaseException:
-                conn.rollback()
-                raise
-            else:
-                cur.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise WouldBlock from None
+            raise
+        finally:
+            cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Cursor]:
