@@ -3,6 +3,9 @@
 Everything that can be refused (the source, the MLproject, the parameters, the environment,
 the docker engine) is checked before the run is created. From the moment the run exists it
 is always ended: FINISHED, FAILED or KILLED, never left RUNNING.
+
+Any other ``backend`` is handed over by :mod:`traza.projects.backends.submit`; the cluster
+backends reuse the checks, run creation and ending defined here.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ def run(
         raise invalid("docker_auth is not supported: log in with `docker login` first.")
     if backend != "local":
         from traza.projects.backends import Submission
+        from traza.projects.backends.submit import submit_to
 
         submission = Submission(
             uri, entry_point, version, dict(parameters or {}), env_manager=env_manager,
@@ -117,51 +121,6 @@ def run(
         client, prepared, uri, exp_id, run_id, run_name, docker_args, image, work, cleanup_work
     )
     if synchronous:
-        _wait(submitted)
-    return submitted
-
-
-def submit_to(
-    backend: str,
-    backend_config: dict[str, Any] | str | None,
-    submission: Any,
-    experiment_name: str | None = None,
-    experiment_id: str | None = None,
-) -> SubmittedRun:
-    """Hand ``submission`` (a :class:`~traza.projects.backends.Submission` whose experiment and
-    tracking URI are filled here) to the backend called ``backend``; wait when it is
-    synchronous. A plugin gets MLflow's call, and its run the backend and run-name tags."""
-    import dataclasses
-
-    from traza.client import TrazaClient
-    from traza.projects import backends
-
-    chosen = backends.load_backend(backend)
-    config = backends.load_config(backend_config)
-    client = TrazaClient()
-    exp_id = _experiment_id(client, experiment_name, experiment_id or None)
-    s = dataclasses.replace(
-        submission, experiment_id=exp_id, tracking_uri=store_uri(client.tracking_uri), config=config
-    )
-    submitted: SubmittedRun
-    if isinstance(chosen, backends.TrazaBackend):
-        submitted = chosen.submit(s)
-    else:
-        from traza.projects.backends import base
-
-        reserved = {
-            base.ENV_MANAGER: s.env_manager, base.SYNCHRONOUS: s.synchronous,
-            base.DOCKER_ARGS: s.docker_args, base.STORAGE_DIR: s.storage_dir,
-            base.BUILD_IMAGE: s.build_image, base.DOCKER_AUTH: None,
-        }  # fmt: skip
-        submitted = chosen.run(
-            s.uri, s.entry_point, s.parameters, s.version, {**config, **reserved},
-            s.tracking_uri, exp_id,
-        )  # fmt: skip
-        client.set_tag(submitted.run_id, "mlflow.project.backend", backend)
-        if s.run_name:
-            client.set_tag(submitted.run_id, "mlflow.runName", s.run_name)
-    if s.synchronous:
         _wait(submitted)
     return submitted
 
