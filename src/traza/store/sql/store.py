@@ -112,6 +112,8 @@ class SqlStore(
         #: PostgreSQL only: experiment id as given -> (id, artifact location) of experiments
         #: runs were created in, so the next run is one statement (checked against the row).
         self._experiment_locations: dict[str, tuple[int, str]] = {}
+        #: Experiment id sets found large enough for search's index walk, and when.
+        self._walkable: dict[Any, float] = {}
         migrate(db)
         self._ensure_default_experiment()
 
@@ -382,7 +384,8 @@ class SqlStore(
         walk = search_order.applies(orders)
         after = search_order.decode_cursor(page_token, orders[0]) if walk else None
         with self.db.read() as cur:
-            if walk and (after or (not offset and search_order.worth_walking(cur, exp_ids))):
+            fresh_walk = walk and not after and not offset
+            if after or (fresh_walk and search_order.worth_walking(cur, exp_ids, self._walkable)):
                 found = search_order.search(
                     cur, self.db.dialect, orders[0], conditions, filter_args, max_results + 1, after
                 )
