@@ -1,20 +1,30 @@
 """Fixtures for the cluster backends: real Slurm and Ray (started once per session, stopped
-after), a live ``traza server`` per test (optionally with basic-auth), and small projects."""
+after), a live ``traza server`` per test (optionally with basic-auth), and small projects.
+
+The Slurm and Ray tests run the same projects the same way, so what they share is here too:
+the salary example, the polling settings, reading a run's output and waiting on it."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import shutil
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cluster.engines import Ray, Slurm, can_be_root, ray_cluster, slurm_cluster
+from traza.client import TrazaClient
 from traza.server import ServerSettings, create_app
 from traza.server.background import BackgroundServer
 from traza.store.uri import open_store
 
 ADMIN_PASSWORD = "cluster admin password"
+SALARY = Path(__file__).resolve().parents[2] / "examples" / "salary"
+#: Backend config keys common to both engines: short jobs polled and uploaded often.
+FAST_POLLING: dict[str, Any] = {"poll_interval": 0.2, "upload_interval": 0.5}
 
 MLPROJECT = """\
 name: cluster
@@ -121,3 +131,39 @@ def project(tmp_path: Path) -> Path:
     (folder / "MLproject").write_text(MLPROJECT)
     (folder / "train.py").write_text(TRAIN)
     return folder
+
+
+@pytest.fixture
+def salary_project(tmp_path: Path) -> Path:
+    """A copy of ``examples/salary`` without any local store or bytecode it may hold."""
+    folder = tmp_path / "salary"
+    shutil.copytree(SALARY, folder, ignore=shutil.ignore_patterns("mlruns", "__pycache__"))
+    return folder
+
+
+def output_of(client: TrazaClient, run_id: str) -> str:
+    """The run's ``project_output.log`` as uploaded so far."""
+    return Path(client.download_artifacts(run_id, "project_output.log")).read_text()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 120, what: str = "") -> Any:
+    """Poll ``check`` until it gives a true value, and return that value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{what or check} not true within {timeout} s")
+
+
+def wait_for_output(client: TrazaClient, run_id: str, text: str, timeout: float = 120) -> None:
+    """Wait until the uploaded output holds ``text`` (the log may not exist yet)."""
+
+    def uploaded() -> bool:
+        try:
+            return text in output_of(client, run_id)
+        except Exception:
+            return False
+
+    wait_for(uploaded, timeout, f"{text!r} in the uploaded output of run {run_id}")

@@ -7,8 +7,6 @@ refusal of a local store."""
 from __future__ import annotations
 
 import json
-import shutil
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -16,25 +14,20 @@ from typing import Any
 import pytest
 
 import traza.projects
+from cluster.conftest import FAST_POLLING, output_of, wait_for_output
 from cluster.engines import Ray
 from traza.client import TrazaClient
 from traza.exceptions import ExecutionException
 from traza.projects.backends.ray import package_uri, zip_folder
 
-SALARY = Path(__file__).resolve().parents[2] / "examples" / "salary"
-
 
 def config(ray: Ray, **more: Any) -> dict[str, Any]:
-    return {"address": ray.address, "poll_interval": 0.2, "upload_interval": 0.5, **more}
+    return {"address": ray.address, **FAST_POLLING, **more}
 
 
 def job_status(ray: Ray, job_id: str) -> str:
     with urllib.request.urlopen(f"{ray.address}/api/jobs/{job_id}", timeout=30) as r:
         return str(json.loads(r.read())["status"])
-
-
-def output_of(client: TrazaClient, run_id: str) -> str:
-    return Path(client.download_artifacts(run_id, "project_output.log")).read_text()
 
 
 def test_a_job_runs_and_logs_into_its_run(ray_engine: Ray, server: str, project: Path) -> None:
@@ -112,16 +105,7 @@ def test_stop_ends_the_job_and_the_output_is_kept_while_it_runs(
         backend_config=config(ray_engine), synchronous=False,
     )  # fmt: skip
     client = TrazaClient(server)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if "started" in output_of(client, submitted.run_id):
-                break
-        except Exception:
-            pass
-        time.sleep(0.3)
-    else:
-        raise AssertionError("the output was not uploaded while the job ran")
+    wait_for_output(client, submitted.run_id, "started", timeout=180)  # while the job runs
     assert submitted.get_status() == "RUNNING"
     assert client.get_run(submitted.run_id).info.status == "RUNNING"
     submitted.cancel()
@@ -144,11 +128,11 @@ def test_an_authenticated_server_gives_the_job_a_run_token_not_the_password(
     assert run.data.tags["password_seen"] == "False"
 
 
-def test_the_salary_example_trains_on_ray(ray_engine: Ray, server: str, tmp_path: Path) -> None:
-    project = tmp_path / "salary"
-    shutil.copytree(SALARY, project, ignore=shutil.ignore_patterns("mlruns", "__pycache__"))
+def test_the_salary_example_trains_on_ray(
+    ray_engine: Ray, server: str, salary_project: Path
+) -> None:
     submitted = traza.projects.run(
-        str(project), "main", parameters={"n_jobs_param": 1}, backend="ray",
+        str(salary_project), "main", parameters={"n_jobs_param": 1}, backend="ray",
         env_manager="local", backend_config=config(ray_engine), experiment_name="Salary Model",
     )  # fmt: skip
     run = TrazaClient(server).get_run(submitted.run_id)

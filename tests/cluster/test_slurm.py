@@ -6,41 +6,22 @@ once and reused, a run-scoped token, the salary example, and the refusal of a lo
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import traza.projects
+from cluster.conftest import FAST_POLLING, output_of, wait_for, wait_for_output
 from cluster.engines import Slurm
 from traza.client import TrazaClient
 from traza.exceptions import ExecutionException
 from traza.projects.backends.slurm import job_script, sbatch_options
 
-SALARY = Path(__file__).resolve().parents[2] / "examples" / "salary"
-
 
 def config(tmp_path: Path, **more: Any) -> dict[str, Any]:
-    return {"staging_dir": str(tmp_path / "staging"), "poll_interval": 0.2,
-            "upload_interval": 0.5, **more}  # fmt: skip
-
-
-def wait_for(check: Any, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not true within {timeout} s: {check}")
-
-
-def output_of(client: TrazaClient, run_id: str) -> str:
-    folder = client.download_artifacts(run_id, "project_output.log")
-    return Path(folder).read_text()
+    return {"staging_dir": str(tmp_path / "staging"), **FAST_POLLING, **more}
 
 
 def squeue(job_id: str) -> str:
@@ -135,14 +116,7 @@ def test_cancel_stops_the_job_and_the_output_is_kept_while_it_runs(
         backend_config=config(tmp_path), synchronous=False,
     )  # fmt: skip
     client = TrazaClient(server)
-
-    def uploaded() -> bool:
-        try:
-            return "started" in output_of(client, submitted.run_id)
-        except Exception:
-            return False
-
-    wait_for(uploaded)  # uploaded while the job still runs
+    wait_for_output(client, submitted.run_id, "started")  # uploaded while the job still runs
     assert submitted.get_status() == "RUNNING"
     assert client.get_run(submitted.run_id).info.status == "RUNNING"
     job = client.get_run(submitted.run_id).data.tags["traza.backend.job_id"]
@@ -186,11 +160,11 @@ def test_an_authenticated_server_gives_the_job_a_run_token_not_the_password(
     assert run.data.tags["password_seen"] == "False"
 
 
-def test_the_salary_example_trains_on_slurm(slurm: Slurm, server: str, tmp_path: Path) -> None:
-    project = tmp_path / "salary"
-    shutil.copytree(SALARY, project, ignore=shutil.ignore_patterns("mlruns", "__pycache__"))
+def test_the_salary_example_trains_on_slurm(
+    slurm: Slurm, server: str, salary_project: Path, tmp_path: Path
+) -> None:
     submitted = traza.projects.run(
-        str(project), "main", parameters={"n_jobs_param": 1}, backend="slurm",
+        str(salary_project), "main", parameters={"n_jobs_param": 1}, backend="slurm",
         env_manager="local", backend_config=config(tmp_path), experiment_name="Salary Model",
     )  # fmt: skip
     client = TrazaClient(server)
