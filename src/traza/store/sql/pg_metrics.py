@@ -35,7 +35,7 @@ def _cells(*types: str) -> str:
     return ", ".join(f"(e->>{i})::{t}" for i, t in enumerate(types))
 
 
-_STATEMENT = re.sub(
+_TEMPLATE = re.sub(
     r"\s+",
     " ",
     f"""
@@ -45,7 +45,7 @@ m AS (
         dataset_digest)
     SELECT r.id, {_cells("text", "bigint", "bigint", "float8", "smallint", "text", "text", "text")}
     FROM r, json_array_elements($2::json) e
-    ON CONFLICT DO NOTHING
+    {{skip_stored}}
     RETURNING 1
 ),
 n AS (SELECT COUNT(*) AS inserted FROM m),
@@ -74,6 +74,12 @@ b AS (
 SELECT (SELECT lifecycle_stage FROM runs WHERE run_uuid = $1), (SELECT inserted FROM n)
 """,
 ).strip()
+# Points are inserted plainly first: ``ON CONFLICT DO NOTHING`` costs PostgreSQL a speculative
+# insertion per row (1,000 points: 4-7 ms against 2.4-4 ms). A batch holding a point already
+# stored (a retry after a lost answer) fails that first statement as a whole, and is then
+# written again skipping what is stored.
+_FIRST_TRY = _TEMPLATE.replace("{skip_stored}", "")
+_STATEMENT = _TEMPLATE.replace("{skip_stored}", "ON CONFLICT DO NOTHING")
 # The summaries fold in the points only when every one of them is new (``n.inserted`` equals
 # the batch): a batch resent after a lost answer inserts none and counts nothing again; one
 # that overlaps stored points gets its summaries recomputed by the caller.
@@ -116,15 +122,18 @@ def log_metrics(
     _check_texts(rows)
     latest = [[key, *summary] for key, summary in fold_latest(rows).items()]
     buckets = [row[1:] for row in metric_buckets.fold(0, rows)]
-    raw_cursor.execute(
-        _STATEMENT,
-        (
-            run_id,
-            _document(list(rows), _FLOATS["metrics"]),
-            _document(latest, _FLOATS["latest"]),
-            _document(buckets, _FLOATS["buckets"]),
-            len(rows),
-        ),
+    import psycopg
+
+    args = (
+        run_id,
+        _document(list(rows), _FLOATS["metrics"]),
+        _document(latest, _FLOATS["latest"]),
+        _document(buckets, _FLOATS["buckets"]),
+        len(rows),
     )
+    try:
+        raw_cursor.execute(_FIRST_TRY, args)
+    except psycopg.errors.UniqueViolation:  # only the points' key can clash: the others upsert
+        raw_cursor.execute(_STATEMENT, args)
     row = raw_cursor.fetchone()
     return (None, 0) if row is None else (row[0], int(row[1] or 0))
