@@ -109,6 +109,34 @@ def _check_texts(rows: list[tuple[Any, ...]]) -> None:
                 )
 
 
+def _arguments(run_id: str, rows: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    _check_texts(rows)
+    latest = [[key, *summary] for key, summary in fold_latest(rows).items()]
+    buckets = [row[1:] for row in metric_buckets.fold(0, rows)]
+    return (
+        run_id,
+        _document(list(rows), _FLOATS["metrics"]),
+        _document(latest, _FLOATS["latest"]),
+        _document(buckets, _FLOATS["buckets"]),
+        len(rows),
+    )
+
+
+def _outcome(row: Any) -> tuple[str | None, int]:
+    return (None, 0) if row is None else (row[0], int(row[1] or 0))
+
+
+def log_many(raw_cursor: Any, batches: list[tuple[str, list[tuple[Any, ...]]]]) -> list[Any]:
+    """Several runs' batches inside the caller's transaction, each as the plain first try: any
+    clash fails them all (the caller then writes each alone). Outcomes as :func:`log_metrics`."""
+    arguments = [_arguments(run_id, rows) for run_id, rows in batches]
+    outcomes = []
+    for args in arguments:
+        raw_cursor.execute(_FIRST_TRY, args)
+        outcomes.append(_outcome(raw_cursor.fetchone()))
+    return outcomes
+
+
 def log_metrics(
     raw_cursor: Any, run_id: str, rows: list[tuple[Any, ...]]
 ) -> tuple[str | None, int]:
@@ -119,21 +147,11 @@ def log_metrics(
     new. The summaries were updated only if all were new; when only some were, the caller
     recomputes them.
     """
-    _check_texts(rows)
-    latest = [[key, *summary] for key, summary in fold_latest(rows).items()]
-    buckets = [row[1:] for row in metric_buckets.fold(0, rows)]
     import psycopg
 
-    args = (
-        run_id,
-        _document(list(rows), _FLOATS["metrics"]),
-        _document(latest, _FLOATS["latest"]),
-        _document(buckets, _FLOATS["buckets"]),
-        len(rows),
-    )
+    args = _arguments(run_id, rows)
     try:
         raw_cursor.execute(_FIRST_TRY, args)
     except psycopg.errors.UniqueViolation:  # only the points' key can clash: the others upsert
         raw_cursor.execute(_STATEMENT, args)
-    row = raw_cursor.fetchone()
-    return (None, 0) if row is None else (row[0], int(row[1] or 0))
+    return _outcome(raw_cursor.fetchone())

@@ -196,6 +196,21 @@ class PostgresDatabase:
             yield cur
 
     @contextmanager
+    def numbered_transaction(self) -> Iterator[Any]:
+        """A raw psycopg cursor (``$1`` placeholders) in one transaction: its statements commit
+        together, with one flush of the WAL."""
+        import psycopg
+
+        with (
+            _unavailable_reported(self.url, self.pool),
+            self.pool.connection() as conn,
+            conn.transaction(),
+            psycopg.RawCursor(conn) as cur,
+            _conflicts_reported(),
+        ):
+            yield cur
+
+    @contextmanager
     def read(self) -> Iterator[_Cursor]:
         """A read-only snapshot, begun with one statement (reads never need to commit)."""
         with (

@@ -44,6 +44,7 @@ from traza.store.sql.experiments import SqlExperiments, run_artifact_location
 from traza.store.sql.ingest import RECOMPUTE_LATEST, SqlIngest
 from traza.store.sql.logged_models import SqlLoggedModels
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest, metric_row, unique_params
+from traza.store.sql.pg_group_commit import GroupCommit
 from traza.store.sql.postgres import PostgresDatabase
 from traza.store.sql.purge import SqlPurge
 from traza.store.sql.registry import SqlRegistry
@@ -114,6 +115,8 @@ class SqlStore(
         self._experiment_locations: dict[str, tuple[int, str]] = {}
         #: Experiment id sets found large enough for search's index walk, and when.
         self._walkable: dict[Any, float] = {}
+        #: PostgreSQL only: concurrent metric batches of this process share one commit.
+        self._group_commit: GroupCommit | None = None
         migrate(db)
         self._ensure_default_experiment()
 
@@ -441,8 +444,19 @@ class SqlStore(
 
     def _log_metrics_postgres(self, run_id: str, rows: list[tuple[Any, ...]]) -> None:
         assert isinstance(self.db, PostgresDatabase)
-        with self.db.autocommit(numbered=True) as cur:
-            stage, inserted = pg_metrics.log_metrics(cur, run_id, rows)
+        db = self.db
+        if self._group_commit is None:
+
+            def alone(run_id: str, rows: list[tuple[Any, ...]]) -> tuple[str | None, int]:
+                with db.autocommit(numbered=True) as cur:
+                    return pg_metrics.log_metrics(cur, run_id, rows)
+
+            def together(batches: list[tuple[str, list[tuple[Any, ...]]]]) -> list[Any]:
+                with db.numbered_transaction() as cur:
+                    return pg_metrics.log_many(cur, batches)
+
+            self._group_commit = GroupCommit(alone, together)
+        stage, inserted = self._group_commit.write(run_id, rows)
         if stage != LifecycleStage.ACTIVE:
             _refuse_run(run_id, stage)
         if 0 < inserted < len(rows):  # some points were stored already: summaries anew
