@@ -85,7 +85,8 @@ _STATEMENT = _TEMPLATE.replace("{skip_stored}", "ON CONFLICT DO NOTHING")
 # that overlaps stored points gets its summaries recomputed by the caller.
 
 _FLOATS = {"metrics": (3,), "latest": (1, 5, 6), "buckets": (3, 6)}  # columns that may be ±inf
-_TEXTS = (0, 5, 6, 7)  # the metrics columns that are strings (key, model, dataset name, digest)
+#: The metrics columns of free text (keys are checked against a character set before).
+_TEXTS = {5: "model_id", 6: "dataset_name", 7: "dataset_digest"}
 _INFINITY = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
@@ -100,12 +101,11 @@ def _document(rows: list[Any], floats: tuple[int, ...]) -> str:
 def _check_texts(rows: list[tuple[Any, ...]]) -> None:
     """PostgreSQL text cannot hold NUL: refuse it as bad input instead of failing the write."""
     for row in rows:
-        for c in _TEXTS:
+        for c, name in _TEXTS.items():
             value = row[c]
             if value is not None and "\x00" in value:
                 raise invalid(
-                    f"Metric {row[0]!r}: a NUL character (\\x00) cannot be stored in "
-                    f"{('key', '', '', '', '', 'model_id', 'dataset_name', 'dataset_digest')[c]}."
+                    f"Metric {row[0]!r}: a NUL character (\\x00) cannot be stored in {name}."
                 )
 
 
