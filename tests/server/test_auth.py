@@ -380,6 +380,29 @@ def test_run_scoped_token_is_revoked_when_the_run_ends(server: Server) -> None:
     assert ended.status == 400 and "has ended" in ended.json()["message"]
 
 
+def test_run_scoped_token_is_revoked_when_the_run_is_deleted(server: Server) -> None:
+    make_user(server, "hank")
+    hank = basic("hank", PASSWORD)
+    exp = server.request("POST", "/api/2.0/mlflow/experiments/create", {"name": "gone"}, hank)
+    exp_id = exp.json()["experiment_id"]
+    run = server.request("POST", "/api/2.0/mlflow/runs/create", {"experiment_id": exp_id}, hank)
+    run_id = run.json()["run"]["info"]["run_id"]
+    token = make_token(server, hank, run_id=run_id)
+    log = {"run_id": run_id, "key": "k", "value": 1.0, "timestamp": 1, "step": 0}
+    assert (
+        server.request("POST", "/api/2.0/mlflow/runs/log-metric", log, bearer(token)).status == 200
+    )
+    deleted = server.request("POST", "/api/2.0/mlflow/runs/delete", {"run_id": run_id}, hank)
+    assert deleted.status == 200
+    # Restored, the run takes writes again from its owner, but not from the deleted job's token.
+    restored = server.request("POST", "/api/2.0/mlflow/runs/restore", {"run_id": run_id}, hank)
+    assert restored.status == 200
+    assert (
+        server.request("POST", "/api/2.0/mlflow/runs/log-metric", log, bearer(token)).status == 401
+    )
+    assert server.request("POST", "/api/2.0/mlflow/runs/log-metric", log, hank).status == 200
+
+
 def test_web_session_cookie(server: Server) -> None:
     make_user(server, "ida")
     login = {"username": "ida", "password": PASSWORD}

@@ -317,8 +317,13 @@ class Authenticator:
         return self._check_password([f"user:{username}", address_key(address)], username, password)
 
 
-def _ended_run(body: bytes) -> tuple[str | None, bool]:
-    """The run a ``runs/update`` body names, and whether it sets a terminal status."""
+#: Requests after which a run's scoped tokens are revoked (when they succeed).
+_ENDING = ("/mlflow/runs/update", "/mlflow/runs/delete")
+
+
+def _ended_run(body: bytes, deleting: bool = False) -> tuple[str | None, bool]:
+    """The run a ``runs/update`` or ``runs/delete`` body names, and whether the request ends
+    it (a terminal status, or deleting it)."""
     try:
         fields = wire.parse_json(body)
     except Exception:
@@ -326,7 +331,7 @@ def _ended_run(body: bytes) -> tuple[str | None, bool]:
     run_id = fields.get("run_id") or fields.get("run_uuid")
     if not isinstance(run_id, str):
         return None, False
-    return run_id, fields.get("status") in _TERMINAL
+    return run_id, deleting or fields.get("status") in _TERMINAL
 
 
 def address_key(address: str) -> str:
@@ -425,8 +430,8 @@ class AuthMiddleware:
             logger.exception("Authentication failed for %s %s", scope["method"], path)
             await _refuse(AuthFailure(_UNAVAILABLE), local, send, status=503)
             return
-        if scope["method"] == "POST" and local.endswith("/mlflow/runs/update"):
-            await self._update_run(scope, receive, send)
+        if scope["method"] == "POST" and local.endswith(_ENDING):
+            await self._update_run(scope, receive, send, local.endswith(_ENDING[1]))
             return
         await self.app(scope, receive, send)
 
@@ -438,8 +443,9 @@ class AuthMiddleware:
             return True
         return any(regex.match(path) for regex, _ in self.templated)
 
-    async def _update_run(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass ``runs/update`` on; when it ended the run, revoke the run's scoped tokens."""
+    async def _update_run(self, scope: Scope, receive: Receive, send: Send, deleting: bool) -> None:
+        """Pass ``runs/update`` or ``runs/delete`` on; when it ended or deleted the run, revoke
+        the run's scoped tokens (a deleted run's job must not go on writing to it)."""
         body = bytearray()
         messages: list[MutableMapping[str, Any]] = []
         while True:
@@ -450,7 +456,7 @@ class AuthMiddleware:
             body += message.get("body", b"")
             if not message.get("more_body") or len(body) > 1 << 20:
                 break
-        run_id, ended = _ended_run(bytes(body))
+        run_id, ended = _ended_run(bytes(body), deleting)
         held: list[MutableMapping[str, Any]] = []
 
         async def replay() -> MutableMapping[str, Any]:
