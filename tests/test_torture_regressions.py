@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -163,3 +164,33 @@ def test_postgres_processes_opening_a_new_database_at_once_create_the_schema_onc
         finally:
             for store in stores:
                 store.close()
+
+
+def test_opening_a_store_retries_a_lock_sqlite_refuses_without_waiting(tmp_path: Path) -> None:
+    """Among many processes opening a new SQLite store at once, SQLite now and then refused a
+    connection's switch to WAL at once, without its busy handler ("database is locked": the
+    torture suite's 24 starters). The opening statements are retried until the busy timeout.
+    Here a connection whose own busy timeout is 0 stands for such a refusal: another holds the
+    database exclusively for 0.3 s."""
+    import sqlite3
+    import threading
+
+    from traza.store.sql.db import _retry_while_locked
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        opener.execute("PRAGMA journal_mode=WAL")  # refused at once, as in the torture runs
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    started = time.monotonic()
+    _retry_while_locked(opener, "PRAGMA journal_mode=WAL", time.monotonic() + 10)
+    assert opener.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert 0.25 < time.monotonic() - started < 5
+    holder.execute("BEGIN EXCLUSIVE")  # and a lock never released ends at the deadline
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _retry_while_locked(opener, "CREATE TABLE t (x)", time.monotonic() + 0.2)
+    holder.execute("COMMIT")
+    holder.close()
+    opener.close()

@@ -7,8 +7,10 @@ concurrent writers queue on the lock instead of failing half-way) or ``read()`` 
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -73,6 +75,26 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_connections_after_fork)
 
 
+def _retry_while_locked(conn: sqlite3.Connection, statement: str, deadline: float) -> None:
+    """Run ``statement``, retrying while the database is locked until ``deadline``.
+
+    SQLite refuses some lock requests at once, without its busy handler, where waiting could
+    deadlock: among many processes opening a new store together (the torture suite's 24), a
+    switch to WAL was refused that way now and then ("database is locked"). Waiting a little
+    and asking again is what the busy handler would have done.
+    """
+    pause = 0.005
+    while True:
+        try:
+            conn.execute(statement)
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause * (1 + random.random()))
+        pause = min(pause * 2, 0.25)
+
+
 class SqliteDatabase:
     """One connection per process, serialised by a lock; SQLite's WAL lets processes share."""
 
@@ -88,8 +110,13 @@ class SqliteDatabase:
         conn = sqlite3.connect(
             str(self.path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT
         )
-        for pragma in SQLITE_PRAGMAS:
-            conn.execute(pragma)
+        try:
+            deadline = time.monotonic() + BUSY_TIMEOUT
+            for pragma in SQLITE_PRAGMAS:
+                _retry_while_locked(conn, pragma, deadline)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     @property
