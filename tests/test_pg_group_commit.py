@@ -64,18 +64,26 @@ def _queued(writer: GroupCommit, count: int) -> None:
         time.sleep(0.005)
 
 
-def test_writers_that_arrive_while_one_writes_go_together() -> None:
-    recorder = _Recorder()
+def _while_a_writes(
+    recorder: _Recorder, others: tuple[str, ...]
+) -> tuple[GroupCommit, dict[str, Any]]:
+    """Writer "a" starts alone and holds; ``others`` queue meanwhile; then all finish."""
     writer = GroupCommit(recorder.alone, recorder.together)
     results: dict[str, Any] = {}
     first = _start(writer, "a", results)
     while not recorder.alone_calls:
         time.sleep(0.005)
-    others = [_start(writer, name, results) for name in ("b", "c", "d")]
-    _queued(writer, 3)
+    threads = [_start(writer, name, results) for name in others]
+    _queued(writer, len(others))
     recorder.release.set()
-    for thread in [first, *others]:
+    for thread in [first, *threads]:
         thread.join(10)
+    return writer, results
+
+
+def test_writers_that_arrive_while_one_writes_go_together() -> None:
+    recorder = _Recorder()
+    writer, results = _while_a_writes(recorder, ("b", "c", "d"))
     assert recorder.alone_calls == ["a"]
     assert [sorted(g) for g in recorder.groups] == [["b", "c", "d"]]
     assert results == {name: ("active", 1) for name in "abcd"}
@@ -84,16 +92,7 @@ def test_writers_that_arrive_while_one_writes_go_together() -> None:
 
 def test_a_group_that_fails_writes_each_alone_and_errors_stay_their_own() -> None:
     recorder = _Recorder(fail_together=True)
-    writer = GroupCommit(recorder.alone, recorder.together)
-    results: dict[str, Any] = {}
-    first = _start(writer, "a", results)
-    while not recorder.alone_calls:
-        time.sleep(0.005)
-    others = [_start(writer, name, results) for name in ("b", "bad", "d")]
-    _queued(writer, 3)
-    recorder.release.set()
-    for thread in [first, *others]:
-        thread.join(10)
+    writer, results = _while_a_writes(recorder, ("b", "bad", "d"))
     assert len(recorder.groups) == 1 and writer.shared == 0
     assert sorted(recorder.alone_calls) == ["a", "b", "bad", "d"]
     assert isinstance(results.pop("bad"), TrazaException)

@@ -24,6 +24,7 @@ import orjson
 from traza.exceptions import invalid
 from traza.store.sql import metric_buckets
 from traza.store.sql.metrics import LATEST_UPSERT, fold_latest
+from traza.store.sql.pg_group_commit import GroupCommit
 
 
 def _on_conflict(upsert: str) -> str:
@@ -155,3 +156,18 @@ def log_metrics(
     except psycopg.errors.UniqueViolation:  # only the points' key can clash: the others upsert
         raw_cursor.execute(_STATEMENT, args)
     return _outcome(raw_cursor.fetchone())
+
+
+def group_commit(db: Any) -> GroupCommit:
+    """The metric writer of a store on ``db`` (a ``PostgresDatabase``): a batch alone is one
+    autocommitted statement; batches arriving together share one transaction."""
+
+    def alone(run_id: str, rows: list[tuple[Any, ...]]) -> tuple[str | None, int]:
+        with db.autocommit(numbered=True) as cur:
+            return log_metrics(cur, run_id, rows)
+
+    def together(batches: list[tuple[str, list[tuple[Any, ...]]]]) -> list[Any]:
+        with db.numbered_transaction() as cur:
+            return log_many(cur, batches)
+
+    return GroupCommit(alone, together)

@@ -444,18 +444,8 @@ class SqlStore(
 
     def _log_metrics_postgres(self, run_id: str, rows: list[tuple[Any, ...]]) -> None:
         assert isinstance(self.db, PostgresDatabase)
-        db = self.db
         if self._group_commit is None:
-
-            def alone(run_id: str, rows: list[tuple[Any, ...]]) -> tuple[str | None, int]:
-                with db.autocommit(numbered=True) as cur:
-                    return pg_metrics.log_metrics(cur, run_id, rows)
-
-            def together(batches: list[tuple[str, list[tuple[Any, ...]]]]) -> list[Any]:
-                with db.numbered_transaction() as cur:
-                    return pg_metrics.log_many(cur, batches)
-
-            self._group_commit = GroupCommit(alone, together)
+            self._group_commit = pg_metrics.group_commit(self.db)
         stage, inserted = self._group_commit.write(run_id, rows)
         if stage != LifecycleStage.ACTIVE:
             _refuse_run(run_id, stage)
